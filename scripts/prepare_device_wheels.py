@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Download the wheels the GPU machine lacks into ./.whl (git-ignored), pinned to this machine's versions.
+
+The GPU image has torch, numpy and an older transformers; it cannot reach any registry. We carry the
+same transformers and the CLI/telemetry packages that the local tests ran with, so behaviour on the GPU
+matches CI. torch, numpy and CUDA libraries are never carried (the image's own are used).
+Usage: python scripts/prepare_device_wheels.py  (then pass .whl in the device call's carry list and
+start the command with scripts/device_env.sh).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGES = [
+    "nvidia-ml-py", "transformers", "tokenizers", "huggingface_hub", "safetensors", "regex", "typer",
+    "annotated-doc", "pydantic", "pydantic_core", "typing-inspection", "annotated-types", "typing_extensions",
+    "rich", "markdown-it-py", "mdurl", "pygments", "shellingham", "click", "httpx", "httpcore", "h11", "anyio",
+    "certifi", "idna", "psutil", "diffusers", "importlib_metadata", "zipp", "httpx2", "hf-xet", "fsspec",
+    "filelock", "tqdm", "packaging", "pyyaml",
+]
+PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+             "manylinux1_x86_64", "manylinux_2_24_x86_64", "manylinux_2_31_x86_64", "manylinux_2_34_x86_64",
+             "manylinux_2_35_x86_64", "manylinux_2_5_x86_64"]
+
+
+def main() -> int:
+    out = Path(".whl")
+    out.mkdir(exist_ok=True)
+    for name in PACKAGES:
+        try:
+            version = md.version(name)
+        except md.PackageNotFoundError:
+            print(f"skip {name}: not installed here")
+            continue
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
+               "3.12", "--implementation", "cp", "-d", str(out), f"{name}=={version}"]
+        for platform in PLATFORMS:
+            cmd += ["--platform", platform]
+        cmd += ["--platform", "any"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        print(f"{name}=={version}: {'ok' if result.returncode == 0 else 'FAILED ' + result.stderr.strip()[-200:]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

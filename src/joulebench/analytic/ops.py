@@ -1,0 +1,76 @@
+"""The unit of the analytic model: one operation with its FLOPs, bytes and eager kernel launches.
+
+Values are numpy arrays (or floats) so that a whole grid of configurations is evaluated at once.
+``counted`` marks FLOPs that ``torch.utils.flop_counter.FlopCounterMode`` also counts (matmuls,
+SDPA, convolutions); elementwise FLOPs (norms, activations, softmax) are ours alone. That split is
+what lets the tests compare like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+ArrayLike = np.ndarray | float
+
+CATEGORIES = ("matmul", "attention", "elementwise", "norm", "memory", "host")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation summed over the layers it occurs in."""
+
+    name: str
+    category: str
+    flops: ArrayLike
+    bytes: ArrayLike  # bytes read + written in HBM/DRAM
+    n_kernels: ArrayLike  # eager launches issued for it (PyTorch/transformers/diffusers)
+    counted: bool  # FLOPs also counted by FlopCounterMode
+    window: int | None = None  # sliding window: in decode the op sees min(keys, window) keys
+
+
+class OpList:
+    """Accumulates ops; same (name, window) are summed so that layers collapse into one row."""
+
+    def __init__(self) -> None:
+        self._ops: dict[tuple[str, int | None], Op] = {}
+
+    def add(
+        self,
+        name: str,
+        category: str,
+        flops: ArrayLike,
+        bytes_: ArrayLike,
+        n_kernels: ArrayLike,
+        *,
+        counted: bool = False,
+        times: float = 1.0,
+        window: int | None = None,
+    ) -> None:
+        if times == 0:
+            return
+        key = (name, window)
+        new = Op(name, category, flops * times, bytes_ * times, n_kernels * times, counted, window)
+        old = self._ops.get(key)
+        if old is not None:
+            new = Op(name, category, old.flops + new.flops, old.bytes + new.bytes,
+                     old.n_kernels + new.n_kernels, counted, window)
+        self._ops[key] = new
+
+    def extend(self, ops: Iterable[Op]) -> None:
+        for op in ops:
+            self.add(op.name, op.category, op.flops, op.bytes, op.n_kernels, counted=op.counted, window=op.window)
+
+    def ops(self) -> list[Op]:
+        return list(self._ops.values())
+
+
+def counted_flops(ops: Iterable[Op]) -> ArrayLike:
+    """FLOPs that FlopCounterMode would report for the same ops (matmuls, SDPA, convs)."""
+    return sum((op.flops for op in ops if op.counted), 0.0)
+
+
+def total(ops: Iterable[Op], attr: str) -> ArrayLike:
+    return sum((getattr(op, attr) for op in ops), 0.0)

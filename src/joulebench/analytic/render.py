@@ -1,0 +1,143 @@
+"""JSON documents and rich tables of predictions: the stable contract other tools read.
+
+LLM document keys: ``prefill`` and ``decode`` ({flops, bytes, latency_s, energy_j, ops[...]}),
+``request`` (totals), ``attention_flops_convention``, ``params``, ``params_source``.
+Video document keys: ``components`` ({text_encoder, dit, vae_decoder, ...} each with flops,
+latency_s, energy_j; dit also flops_per_forward) and ``total`` {flops, latency_s, energy_j}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from joulebench import __version__
+from joulebench.analytic.params import DEFAULTS_UNCERTAINTY
+from joulebench.analytic.precision import Precision
+from joulebench.analytic.predict import ATTENTION_FLOPS_CONVENTION, LLMPrediction, PhaseResult
+
+SCHEMA_VERSION = 1
+
+
+def llm_document(pred: LLMPrediction, prec: Precision, params_source: str, command: str | None = None,
+                 explain: dict[str, Any] | None = None) -> dict[str, Any]:
+    decode = pred.decode.to_dict()
+    decode["latency_per_token_s"] = (pred.decode.latency_s / pred.decode.steps) if pred.decode.steps else None
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "joulebench_version": __version__,
+        "kind": "llm",
+        "model": pred.model,
+        "gpu": pred.gpu,
+        "dtype": pred.dtype,
+        "precision": asdict(prec),
+        "prompt_tokens": pred.prompt_tokens,
+        "output_tokens": pred.output_tokens,
+        "batch": pred.batch,
+        "graphs": pred.graphs,
+        "attention_flops_convention": ATTENTION_FLOPS_CONVENTION,
+        "phases_note": "prefill produces token 1; decode produces tokens 2..G over a cache of s+t-1 tokens",
+        "prefill": pred.prefill.to_dict(),
+        "decode": decode,
+        "request": {
+            "flops": pred.prefill.flops + pred.decode.flops,
+            "bytes": pred.prefill.bytes + pred.decode.bytes,
+            "latency_s": pred.latency_s,
+            "energy_j": pred.energy_j,
+            "energy_per_output_token_j": pred.energy_j / (pred.output_tokens * pred.batch),
+        },
+        "params": pred.params.to_dict(),
+        "params_source": params_source,
+    }
+    if params_source == "catalogue-defaults":
+        doc["params_uncertainty"] = DEFAULTS_UNCERTAINTY
+    if explain is not None:
+        doc["explain"] = explain
+    if command:
+        doc["command"] = command
+    return doc
+
+
+def _fmt(x: float, unit: str = "") -> str:
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}".strip()
+
+
+def _time(x: float) -> str:
+    if x >= 1:
+        return f"{x:.3g} s"
+    if x >= 1e-3:
+        return f"{x * 1e3:.3g} ms"
+    return f"{x * 1e6:.3g} us"
+
+
+def phase_table(title: str, phase: PhaseResult):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("op", "FLOPs", "bytes", "FLOP/B", "kernels", "bound", "latency", "share"):
+        table.add_column(col, justify="left" if col in ("op", "bound") else "right")
+    for op in sorted(phase.ops, key=lambda o: -o.latency_s):
+        share = op.latency_s / phase.latency_s if phase.latency_s else 0.0
+        intensity = f"{op.flops / op.bytes:.3g}" if op.bytes else "-"
+        table.add_row(op.name, _fmt(op.flops), _fmt(op.bytes, "B"), intensity, f"{op.n_kernels:.0f}", op.bound,
+                      _time(op.latency_s), f"{share:.1%}")
+    table.add_row("total", _fmt(phase.flops), _fmt(phase.bytes, "B"), "", f"{phase.n_kernels:.0f}", "",
+                  _time(phase.latency_s), f"{phase.energy_j:.4g} J", style="bold")
+    return table
+
+
+def print_llm(doc: dict[str, Any], pred: LLMPrediction, explain_text: str | None = None) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(
+        f"[bold]{pred.model}[/] on [bold]{pred.gpu}[/], {pred.dtype}, prompt {pred.prompt_tokens}, "
+        f"output {pred.output_tokens}, batch {pred.batch}  (params: {doc['params_source']})"
+    )
+    console.print(phase_table("prefill (token 1)", pred.prefill))
+    console.print(phase_table(f"decode (tokens 2..{pred.output_tokens}, {pred.decode.steps} steps)", pred.decode))
+    req = doc["request"]
+    console.print(
+        f"[bold]request[/]: {_time(req['latency_s'])}, {req['energy_j']:.4g} J "
+        f"({req['energy_j'] / 3600:.4g} Wh), {_fmt(req['flops'])}FLOP, attention FLOPs counted "
+        f"{doc['attention_flops_convention']}"
+    )
+    if "params_uncertainty" in doc:
+        console.print(f"[dim]{doc['params_uncertainty']}[/]")
+    if explain_text:
+        console.print(explain_text)
+
+
+def print_video(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    lat = doc["latent"]
+    console.print(
+        f"[bold]{doc['model']}[/] on [bold]{doc['gpu']}[/]: {doc['height']}x{doc['width']}, {doc['frames']} frames, "
+        f"{doc['steps']} steps, cfg={doc['cfg']}; latent {lat['frames']}x{lat['height']}x{lat['width']}, "
+        f"{lat['tokens']} tokens  (params: {doc['params_source']})"
+    )
+    table = Table(title="components", title_justify="left")
+    for col in ("component", "calls", "FLOPs", "bytes", "bound", "latency", "energy"):
+        table.add_column(col, justify="left" if col in ("component", "bound") else "right")
+    for name, comp in doc["components"].items():
+        table.add_row(name, str(comp["calls"]), _fmt(comp["flops"]), _fmt(comp["bytes"], "B"), comp["bound"],
+                      _time(comp["latency_s"]), f"{comp['energy_j']:.4g} J")
+    tot = doc["total"]
+    table.add_row("total", "", _fmt(tot["flops"]), "", "", _time(tot["latency_s"]), f"{tot['energy_j']:.4g} J",
+                  style="bold")
+    console.print(table)
+    for name, comp in doc["components"].items():
+        ops = Table(title=f"{name}: ops per call", title_justify="left")
+        for col in ("op", "FLOPs", "bytes", "bound", "latency"):
+            ops.add_column(col, justify="left" if col in ("op", "bound") else "right")
+        for op in sorted(comp["ops"], key=lambda o: -o["latency_s"])[:12]:
+            ops.add_row(op["name"], _fmt(op["flops"]), _fmt(op["bytes"], "B"), op["bound"], _time(op["latency_s"]))
+        console.print(ops)
+    if "params_uncertainty" in doc:
+        console.print(f"[dim]{doc['params_uncertainty']}[/]")

@@ -1,0 +1,1 @@
+"""Calibration: fit the analytic model's parameters on measured points and validate out of sample."""

@@ -1,0 +1,1 @@
+"""Plans (validated grids of points) and the Runner that executes them against the store."""

@@ -1,0 +1,287 @@
+"""Datasheet catalogue of accelerators, in SI units, each value with the source it was copied from.
+
+Why a table and not a formula: peak numbers are marketing facts that change per SKU (SXM vs PCIe,
+HBM3 vs HBM3e). They are copied once, with their source, and pinned by unit tests. Peaks are
+*dense* (NVIDIA datasheets print tensor-core figures "with sparsity"; those are halved here).
+
+Precision keys (`PRECISIONS`): ``fp32`` is the non-tensor-core FP32 rate (what PyTorch uses for
+float32 matmuls unless TF32 is switched on), ``tf32``, ``bf16``, ``fp16``, ``fp8`` and ``int8`` are
+tensor-core rates with FP32 accumulation where a datasheet distinguishes (GeForce cards).
+A missing precision is ``None``: the card has no such unit, or the datasheet does not publish it.
+
+Users add entries in a YAML file (``JOULEBENCH_HARDWARE`` or ``--hardware-file``)::
+
+    accelerators:
+      my-gpu:
+        peak_flops_per_s: {fp32: 6.0e13, bf16: 9.0e14}
+        memory_bandwidth_bytes_per_s: 3.0e12
+        memory_bytes: 8.0e10
+        tdp_w: 700
+        idle_power_w: 100
+        sources: {peak_flops_per_s: "my measurement"}
+
+``joulebench hardware probe`` writes exactly that shape.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from joulebench.errors import UsageError
+
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+HARDWARE_ENV = "JOULEBENCH_HARDWARE"
+
+TERA = 1e12
+GIGA = 1e9
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """Ceilings of one accelerator (or a CPU, from the probe). All SI: FLOP/s, bytes/s, bytes, W."""
+
+    name: str
+    peak_flops_per_s: dict[str, float | None]
+    memory_bandwidth_bytes_per_s: float
+    memory_bytes: float
+    tdp_w: float
+    idle_power_w: float
+    vendor: str = "nvidia"
+    kind: str = "gpu"  # "gpu" or "cpu"
+    sources: dict[str, str] = field(default_factory=dict)
+    match: tuple[str, ...] = ()  # substrings of the driver's device name that identify this entry
+
+    def peak_flops(self, precision: str) -> float:
+        """Dense peak for ``precision``; `UsageError` when the card has none (e.g. fp8 on an A100)."""
+        if precision not in PRECISIONS:
+            raise UsageError(f"precision '{precision}' unknown; allowed: {', '.join(PRECISIONS)}")
+        value = self.peak_flops_per_s.get(precision)
+        if value is None:
+            have = [p for p in PRECISIONS if self.peak_flops_per_s.get(p)]
+            raise UsageError(
+                f"gpu '{self.name}' has no {precision} peak in the catalogue; it has: {', '.join(have)}"
+            )
+        return float(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "peak_flops_per_s": {p: self.peak_flops_per_s.get(p) for p in PRECISIONS},
+            "memory_bandwidth_bytes_per_s": self.memory_bandwidth_bytes_per_s,
+            "memory_bytes": self.memory_bytes,
+            "tdp_w": self.tdp_w,
+            "idle_power_w": self.idle_power_w,
+            "vendor": self.vendor,
+            "kind": self.kind,
+            "sources": dict(self.sources),
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> Accelerator:
+        """Build from a YAML/JSON mapping; every missing required field is named in the error."""
+        required = ("peak_flops_per_s", "memory_bandwidth_bytes_per_s", "memory_bytes", "tdp_w", "idle_power_w")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise UsageError(f"hardware entry '{name}' lacks {', '.join(missing)}; required: {', '.join(required)}")
+        peaks = data["peak_flops_per_s"]
+        if not isinstance(peaks, dict):
+            raise UsageError(f"hardware entry '{name}': peak_flops_per_s must be a mapping precision -> FLOP/s")
+        unknown = [p for p in peaks if p not in PRECISIONS]
+        if unknown:
+            raise UsageError(
+                f"hardware entry '{name}': precision {unknown[0]!r} unknown; allowed: {', '.join(PRECISIONS)}"
+            )
+        return cls(
+            name=name,
+            peak_flops_per_s={p: (None if peaks.get(p) is None else float(peaks[p])) for p in PRECISIONS},
+            memory_bandwidth_bytes_per_s=float(data["memory_bandwidth_bytes_per_s"]),
+            memory_bytes=float(data["memory_bytes"]),
+            tdp_w=float(data["tdp_w"]),
+            idle_power_w=float(data["idle_power_w"]),
+            vendor=str(data.get("vendor", "unknown")),
+            kind=str(data.get("kind", "gpu")),
+            sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
+            match=tuple(data.get("match", ())),
+        )
+
+
+def _peaks(fp32, tf32, bf16, fp16, fp8, int8) -> dict[str, float | None]:
+    vals = (fp32, tf32, bf16, fp16, fp8, int8)
+    return {p: (None if v is None else v * TERA) for p, v in zip(PRECISIONS, vals, strict=True)}
+
+
+def _src(datasheet: str, idle: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    out = {
+        "peak_flops_per_s": datasheet + " (dense; sparse tensor figures halved)",
+        "memory_bandwidth_bytes_per_s": datasheet,
+        "memory_bytes": datasheet + " (decimal GB as printed)",
+        "tdp_w": datasheet,
+        "idle_power_w": idle,
+    }
+    out.update(extra or {})
+    return out
+
+
+_IDLE_ESTIMATE = "estimate: typical nvidia-smi reading at P0 with no work, +-50%; calibrate or measure"
+
+# Values in TFLOP/s (dense), TB/s, GB, W. Converted to SI by the helpers.
+_ROWS: list[Accelerator] = [
+    Accelerator(
+        "h100-sxm", _peaks(67, 494.5, 989.5, 989.5, 1979, 1979), 3.35e12, 80 * GIGA, 700, 120,
+        sources=_src("NVIDIA H100 Tensor Core GPU datasheet, H100 SXM column",
+                     "study reproduced by joulebench (H100 SXM idle about 120 W, seed_figures.json)"),
+        match=("H100 80GB HBM3", "H100 SXM"),
+    ),
+    Accelerator(
+        "h100-pcie", _peaks(51, 378, 756, 756, 1513, 1513), 2.0e12, 80 * GIGA, 350, 50,
+        sources=_src("NVIDIA H100 Tensor Core GPU datasheet, H100 PCIe column", _IDLE_ESTIMATE),
+        match=("H100 PCIe",),
+    ),
+    Accelerator(
+        "h200", _peaks(67, 494.5, 989.5, 989.5, 1979, 1979), 4.8e12, 141 * GIGA, 700, 144,
+        sources=_src("NVIDIA H200 Tensor Core GPU datasheet, H200 SXM column",
+                     "measured on joulebench's H200 test machines (DESIGN.md: about 144 W)"),
+        match=("H200",),
+    ),
+    Accelerator(
+        "a100-40gb-sxm", _peaks(19.5, 156, 312, 312, None, 624), 1.555e12, 40 * GIGA, 400, 55,
+        sources=_src("NVIDIA A100 Tensor Core GPU datasheet, A100 40GB SXM column", _IDLE_ESTIMATE),
+        match=("A100-SXM4-40GB", "A100 40GB", "A100-40GB"),
+    ),
+    Accelerator(
+        "a100-80gb-sxm", _peaks(19.5, 156, 312, 312, None, 624), 2.039e12, 80 * GIGA, 400, 60,
+        sources=_src("NVIDIA A100 Tensor Core GPU datasheet, A100 80GB SXM column", _IDLE_ESTIMATE),
+        match=("A100-SXM4-80GB", "A100 80GB", "A100-80GB"),
+    ),
+    Accelerator(
+        "l4", _peaks(30.3, 60, 121, 121, 242.5, 242.5), 300e9, 24 * GIGA, 72, 16,
+        sources=_src("NVIDIA L4 Tensor Core GPU datasheet", _IDLE_ESTIMATE),
+        match=("NVIDIA L4",),
+    ),
+    Accelerator(
+        "l40s", _peaks(91.6, 183, 366, 366, 733, 733), 864e9, 48 * GIGA, 350, 35,
+        sources=_src("NVIDIA L40S GPU datasheet", _IDLE_ESTIMATE),
+        match=("L40S",),
+    ),
+    Accelerator(
+        "a10g", _peaks(31.2, 62.5, 125, 125, None, 250), 600e9, 24 * GIGA, 300, 25,
+        sources=_src("NVIDIA A10 Tensor Core GPU datasheet (A10G is AWS's variant; A10 figures assumed)",
+                     _IDLE_ESTIMATE, {"tdp_w": "AWS g5 A10G power limit reported by nvidia-smi (300 W)"}),
+        match=("A10G",),
+    ),
+    Accelerator(
+        "rtx-4090", _peaks(82.6, 82.6, 165.2, 165.2, 330.3, 660.6), 1.008e12, 24 * GIGA, 450, 20,
+        sources=_src("NVIDIA Ada Lovelace architecture whitepaper, GeForce RTX 4090 column "
+                     "(tensor rates with FP32 accumulate, dense)", _IDLE_ESTIMATE),
+        match=("RTX 4090",),
+        vendor="nvidia",
+    ),
+    Accelerator(
+        "b200", _peaks(None, 1125, 2250, 2250, 4500, 4500), 8.0e12, 180 * GIGA, 1000, 180,
+        sources=_src("NVIDIA DGX B200 datasheet, system figures divided by 8 GPUs (FP32 non-tensor not "
+                     "published there)", _IDLE_ESTIMATE),
+        match=("B200",),
+    ),
+    Accelerator(
+        "mi300x", _peaks(163.4, 653.7, 1307.4, 1307.4, 2614.9, 2614.9), 5.3e12, 192 * GIGA, 750, 140,
+        sources=_src("AMD Instinct MI300X accelerator datasheet", _IDLE_ESTIMATE),
+        match=("MI300X",),
+        vendor="amd",
+    ),
+]
+
+_BUILTIN: dict[str, Accelerator] = {a.name: a for a in _ROWS}
+
+
+def load_user_entries(path: str | os.PathLike[str]) -> dict[str, Accelerator]:
+    """Read a YAML (or JSON) file of extra accelerators; top level ``accelerators:`` or names directly."""
+    import yaml
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UsageError(f"hardware file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"hardware file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"hardware file '{path}' must hold a mapping name -> entry")
+    entries = data.get("accelerators", data)
+    if not isinstance(entries, dict):
+        raise UsageError(f"hardware file '{path}': 'accelerators' must be a mapping name -> entry")
+    return {str(k).lower(): Accelerator.from_dict(str(k).lower(), v) for k, v in entries.items()}
+
+
+def catalogue(hardware_file: str | os.PathLike[str] | None = None) -> dict[str, Accelerator]:
+    """Built-in rows plus the user's file (argument, else ``$JOULEBENCH_HARDWARE``); user rows win."""
+    out = dict(_BUILTIN)
+    path = hardware_file or os.environ.get(HARDWARE_ENV)
+    if path:
+        out.update(load_user_entries(path))
+    return out
+
+
+def names(hardware_file: str | os.PathLike[str] | None = None) -> list[str]:
+    return sorted(catalogue(hardware_file))
+
+
+def name_for_device(device_name: str, entries: dict[str, Accelerator] | None = None) -> str | None:
+    """Catalogue name for a driver device name (``"NVIDIA H100 80GB HBM3"`` -> ``h100-sxm``)."""
+    entries = entries or _BUILTIN
+    low = device_name.lower()
+    best: tuple[int, str] | None = None
+    for entry in entries.values():
+        for pattern in entry.match:
+            if pattern.lower() in low and (best is None or len(pattern) > best[0]):
+                best = (len(pattern), entry.name)  # longest match wins: "L40S" beats "L4"
+    return None if best is None else best[1]
+
+
+def detect_name() -> str | None:
+    """Device name of GPU 0 via NVML, else torch; None when no GPU is visible."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            raw = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
+        finally:
+            pynvml.nvmlShutdown()
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+    except Exception:  # noqa: BLE001 - no NVML means "try torch"
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001
+        return None
+    return None
+
+
+def get_accelerator(name: str, hardware_file: str | os.PathLike[str] | None = None) -> Accelerator:
+    """Look up ``name`` (case-insensitive), ``auto`` (the GPU present) or a path to a probe YAML file."""
+    key = name.strip().lower()
+    if key.endswith((".yaml", ".yml", ".json")) and Path(name).expanduser().is_file():
+        entries = load_user_entries(name)
+        if len(entries) != 1:
+            raise UsageError(f"gpu file '{name}' holds {len(entries)} entries; pass --hardware-file and a name")
+        return next(iter(entries.values()))
+    entries = catalogue(hardware_file)
+    if key == "auto":
+        device = detect_name()
+        if device is None:
+            raise UsageError("gpu 'auto': no GPU visible; pass a catalogue name or a probe file (hardware probe)")
+        found = name_for_device(device, entries)
+        if found is None:
+            raise UsageError(
+                f"gpu 'auto': device '{device}' is not in the catalogue; run 'joulebench hardware probe' "
+                f"or pick one of: {', '.join(sorted(entries))}"
+            )
+        return entries[found]
+    if key not in entries:
+        raise UsageError(f"unknown gpu '{name}'; allowed: auto, {', '.join(sorted(entries))}, or a probe .yaml")
+    return entries[key]

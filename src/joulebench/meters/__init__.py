@@ -1,0 +1,1 @@
+"""Energy telemetry: NVML counters, RAPL, labelled estimates, and the short-window protocol."""

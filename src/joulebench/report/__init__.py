@@ -1,0 +1,1 @@
+"""Tables, figures and impact figures; reads results, never measures."""
