@@ -1,6 +1,6 @@
 """Run the local streaming OpenAI-compatible test server in its own process (for client benchmarks).
 
-    python benchmarks/stream_server.py --port 8000 [--itl-ms 0] [--ttft-ms 0] [--tokens-per-chunk 1]
+python benchmarks/stream_server.py --port 8000 [--itl-ms 0] [--ttft-ms 0] [--tokens-per-chunk 1]
 """
 
 from __future__ import annotations
@@ -19,10 +19,18 @@ def main() -> None:
     parser.add_argument("--itl-ms", type=float, default=0.0)
     parser.add_argument("--tokens-per-chunk", type=int, default=1)
     args = parser.parse_args()
-    config = ServerConfig(ttft_s=args.ttft_ms / 1e3, itl_s=args.itl_ms / 1e3, tokens_per_chunk=args.tokens_per_chunk)
+    config = ServerConfig(
+        ttft_s=args.ttft_ms / 1e3, itl_s=args.itl_ms / 1e3, tokens_per_chunk=args.tokens_per_chunk
+    )
     try:
-        asyncio.run(serve_forever(config, args.host, args.port,
-                                  on_ready=lambda port: print(f"listening on {args.host}:{port}", flush=True)))
+        asyncio.run(
+            serve_forever(
+                config,
+                args.host,
+                args.port,
+                on_ready=lambda port: print(f"listening on {args.host}:{port}", flush=True),
+            )
+        )
     except KeyboardInterrupt:
         pass
 

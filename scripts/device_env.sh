@@ -5,3 +5,5 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD/src
 export PATH=/tmp/site/bin:$PATH
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+mkdir -p /tmp/site/bin
+printf '#!/bin/sh\nexec python3 -m joulebench "$@"\n' > /tmp/site/bin/joulebench && chmod +x /tmp/site/bin/joulebench

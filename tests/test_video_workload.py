@@ -16,9 +16,19 @@ from joulebench.workloads.diffusion import (
 )
 
 WAN_13B_TRANSFORMER = {
-    "_class_name": "WanTransformer3DModel", "patch_size": [1, 2, 2], "num_attention_heads": 12,
-    "attention_head_dim": 128, "in_channels": 16, "out_channels": 16, "text_dim": 4096, "freq_dim": 256,
-    "ffn_dim": 8960, "num_layers": 30, "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "eps": 1e-6,
+    "_class_name": "WanTransformer3DModel",
+    "patch_size": [1, 2, 2],
+    "num_attention_heads": 12,
+    "attention_head_dim": 128,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "ffn_dim": 8960,
+    "num_layers": 30,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
 }
 
 
@@ -36,8 +46,12 @@ def test_wan_latent_shape_follows_the_pipeline_rule() -> None:
 
 @pytest.mark.parametrize(
     ("height", "width", "frames", "needle"),
-    [(480, 830, 17, "multiples of 16"), (472, 832, 17, "multiples of 16"), (480, 832, 18, r"4k\+1"),
-     (480, 832, 0, "positive")],
+    [
+        (480, 830, 17, "multiples of 16"),
+        (472, 832, 17, "multiples of 16"),
+        (480, 832, 18, r"4k\+1"),
+        (480, 832, 0, "positive"),
+    ],
 )
 def test_wan_size_constraints_name_the_rule(height: int, width: int, frames: int, needle: str) -> None:
     with pytest.raises(UsageError, match=needle):
@@ -69,9 +83,17 @@ def test_tiny_dit_measured_end_to_end_on_cpu(tmp_path) -> None:
     from joulebench.commands.video import VideoPlan, run_video_plan
 
     fast = Protocol(warmup_reps=1, min_window_s=0.15, min_reps=2)
-    plan = VideoPlan(models=["tiny-wan"], resolutions=[(64, 64)], frames=[5, 9], dtypes=["bfloat16"],
-                     device="cpu", cfg=[True], steps=20, vae=True,
-                     protocols={k: fast for k in DEFAULT_PROTOCOLS})
+    plan = VideoPlan(
+        models=["tiny-wan"],
+        resolutions=[(64, 64)],
+        frames=[5, 9],
+        dtypes=["bfloat16"],
+        device="cpu",
+        cfg=[True],
+        steps=20,
+        vae=True,
+        protocols={k: fast for k in DEFAULT_PROTOCOLS},
+    )
     db = tmp_path / "video.db"
     points = run_video_plan(plan, db, "test", idle_s=0.2)
     assert len(points) == 2 and all("error" not in p for p in points)

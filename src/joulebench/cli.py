@@ -12,6 +12,22 @@ import sys
 import click
 import typer
 
+try:  # typer >= 0.2x vendors its own click; its exceptions are not click's
+    from typer._click import exceptions as _typer_click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _typer_click_exceptions = click.exceptions
+
+
+
+def _classes(name: str) -> tuple[type[BaseException], ...]:
+    found = {getattr(module, name, None) for module in (click.exceptions, _typer_click_exceptions)}
+    return tuple(cls for cls in found if isinstance(cls, type))
+
+
+_USAGE_ERRORS = _classes("UsageError")
+_NO_ARGS = _classes("NoArgsIsHelpError")
+_ABORT = _classes("Abort")
+
 from joulebench.errors import TelemetryUnavailable, UsageError
 
 app = typer.Typer(
@@ -29,7 +45,11 @@ def _register_all() -> None:
     import importlib
 
     for family in _FAMILIES:
-        module = importlib.import_module(f"joulebench.commands.{family}")
+        try:
+            module = importlib.import_module(f"joulebench.commands.{family}")
+        except Exception as exc:  # noqa: BLE001 - one broken family must not take the others down
+            sys.stderr.write(f"joulebench: warning: '{family}' commands unavailable: {exc}\n")
+            continue
         module.register(app)
 
 
@@ -47,11 +67,11 @@ def main(argv: list[str] | None = None) -> None:
         result = app(args=argv, standalone_mode=False)
     except (UsageError, TelemetryUnavailable) as exc:
         _fail(str(exc))
-    except click.exceptions.NoArgsIsHelpError:
+    except _NO_ARGS:
         raise SystemExit(0) from None
-    except click.exceptions.UsageError as exc:
+    except _USAGE_ERRORS as exc:
         _fail(exc.format_message().replace("\n", " "))
-    except click.exceptions.Abort:
+    except _ABORT:
         sys.stderr.write("joulebench: interrupted\n")
         raise SystemExit(130) from None
     except KeyboardInterrupt:

@@ -12,7 +12,31 @@ Entry points:
 
 from __future__ import annotations
 
+from joulebench.analytic.llm import LLMArch, arch_from_config
 from joulebench.analytic.params import ModelParams, load_params
 from joulebench.analytic.precision import Precision, precision_for
+from joulebench.analytic.predict import (
+    LLMPrediction,
+    PhaseFeatures,
+    llm_features,
+    predict_llm,
+    predict_llm_grid,
+)
+from joulebench.analytic.service import llm_arch, llm_prediction, resolve_params
 
-__all__ = ["ModelParams", "Precision", "load_params", "precision_for"]
+__all__ = [
+    "LLMArch",
+    "LLMPrediction",
+    "ModelParams",
+    "PhaseFeatures",
+    "Precision",
+    "arch_from_config",
+    "llm_arch",
+    "llm_features",
+    "llm_prediction",
+    "load_params",
+    "precision_for",
+    "predict_llm",
+    "predict_llm_grid",
+    "resolve_params",
+]

@@ -42,8 +42,16 @@ def _step_time(arch, acc, params, prec, keys, b, graphs, kw) -> tuple[float, flo
 
 
 def explain_llm(
-    arch: LLMArch, acc: Accelerator, params: ModelParams, prec: Precision, s: int, g: int, b: int,
-    *, graphs: bool = False, **kw: Any,
+    arch: LLMArch,
+    acc: Accelerator,
+    params: ModelParams,
+    prec: Precision,
+    s: int,
+    g: int,
+    b: int,
+    *,
+    graphs: bool = False,
+    **kw: Any,
 ) -> dict[str, Any]:
     """Coefficients and regime boundaries at (s, g, b), as a JSON-able mapping."""
     ceil = ceilings(acc, prec)
@@ -65,30 +73,45 @@ def explain_llm(
     tau0 = t_a - tau1 * k0
     eta, theta, phi = tau0 + tau1 / 2.0, tau1, tau1 / 2.0
     g_knee = (eta + theta * s) / phi if phi > 0 else float("inf")
-    ridge_tokens = prec.weight_bytes * params.mu_compute * ceil.peak_flops_per_s / (
-        2.0 * params.mu_memory * ceil.bandwidth_bytes_per_s)
+    ridge_tokens = (
+        prec.weight_bytes
+        * params.mu_compute
+        * ceil.peak_flops_per_s
+        / (2.0 * params.mu_memory * ceil.bandwidth_bytes_per_s)
+    )
     return {
         "prefill": {
             "flops_form": "F(s) = F0 + F1*s + F2*s^2 (exact)",
-            "F0": f0, "F1": f1, "F2": f2,
+            "F0": f0,
+            "F1": f1,
+            "F2": f2,
             "time_form": "T(s) ~ c0 + c1*s + c2*s^2 (local fit around s; regime of s)",
-            "c0_s": c0, "c1_s_per_token": c1, "c2_s_per_token2": c2,
-            "energy_form": "E(s) ~ e0 + e1*s + e2*s^2", "e0_j": e0, "e1_j_per_token": e1, "e2_j_per_token2": e2,
+            "c0_s": c0,
+            "c1_s_per_token": c1,
+            "c2_s_per_token2": c2,
+            "energy_form": "E(s) ~ e0 + e1*s + e2*s^2",
+            "e0_j": e0,
+            "e1_j_per_token": e1,
+            "e2_j_per_token2": e2,
             "s_linear_from": (c0 / c1) if c1 > 0 else None,
             "s_quadratic_from": (c1 / c2) if c2 > 0 else None,
         },
         "decode": {
             "step_form": "tau(k) = tau0 + tau1*k, k = keys attended (s + t for step t)",
-            "tau0_s": tau0, "tau1_s_per_key": tau1,
-            "step_energy_j_at_s": e_a, "step_energy_j_per_key": (e_b - e_a) / 1000.0,
+            "tau0_s": tau0,
+            "tau1_s_per_key": tau1,
+            "step_energy_j_at_s": e_a,
+            "step_energy_j_per_key": (e_b - e_a) / 1000.0,
             "phase_form": "T = eta*(G-1) + theta*s*(G-1) + phi*(G-1)^2",
-            "eta_s_per_token": eta, "theta_s_per_token2": theta, "phi_s_per_token2": phi,
+            "eta_s_per_token": eta,
+            "theta_s_per_token2": theta,
+            "phi_s_per_token2": phi,
             "g_knee_tokens": g_knee,
         },
         "batch": {
             "ridge_tokens_per_step": ridge_tokens,
             "note": "decode linear layers are memory/launch-bound below this many tokens per step, "
-                    "compute-bound above",
+            "compute-bound above",
         },
         "at": {"prompt_tokens": s, "output_tokens": g, "batch": b},
     }
@@ -102,18 +125,22 @@ def explain_text(info: dict[str, Any]) -> str:
 
     lines = [
         "Prefill",
-        f"  FLOPs  F(s) = {p['F0']:.4g} + {p['F1']:.4g}*s + {p['F2']:.4g}*s^2   (exact; s^2 term = attention)",
+        f"  FLOPs  F(s) = {p['F0']:.4g} + {p['F1']:.4g}*s + {p['F2']:.4g}*s^2"
+        "   (exact; s^2 term = attention)",
         f"  time   T(s) ~ {p['c0_s']:.4g} + {p['c1_s_per_token']:.4g}*s + {p['c2_s_per_token2']:.4g}*s^2 s"
         "   (local, around the given s)",
-        f"  energy E(s) ~ {p['e0_j']:.4g} + {p['e1_j_per_token']:.4g}*s + {p['e2_j_per_token2']:.4g}*s^2 J",
-        f"  regimes: constant below s ~ {fmt(p['s_linear_from'])}, linear up to s ~ {fmt(p['s_quadratic_from'])},"
+        f"  energy E(s) ~ {p['e0_j']:.4g} + {p['e1_j_per_token']:.4g}*s"
+        f" + {p['e2_j_per_token2']:.4g}*s^2 J",
+        f"  regimes: constant below s ~ {fmt(p['s_linear_from'])},"
+        f" linear up to s ~ {fmt(p['s_quadratic_from'])},"
         " quadratic above",
         "Decode (tokens 2..G)",
         f"  step   tau(k) = {d['tau0_s']:.4g} + {d['tau1_s_per_key']:.4g}*k s   (k = keys attended)",
         f"  phase  T = {d['eta_s_per_token']:.4g}*(G-1) + {d['theta_s_per_token2']:.4g}*s*(G-1)"
         f" + {d['phi_s_per_token2']:.4g}*(G-1)^2 s",
         f"  knee   g* = {fmt(d['g_knee_tokens'])} tokens (beyond it the growing KV cache dominates)",
-        f"Batch    ridge point {bt['ridge_tokens_per_step']:.4g} tokens per step: below it decode linears are "
+        f"Batch    ridge point {bt['ridge_tokens_per_step']:.4g} tokens per step:"
+        " below it decode linears are "
         "memory/launch-bound",
     ]
     return "\n".join(lines)

@@ -130,7 +130,9 @@ def _get(cfg: dict[str, Any], key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def _windows(cfg: dict[str, Any], n_layers: int, pattern: Callable[[int], bool] | None) -> tuple[int | None, ...]:
+def _windows(
+    cfg: dict[str, Any], n_layers: int, pattern: Callable[[int], bool] | None
+) -> tuple[int | None, ...]:
     """Per-layer sliding window: from ``layer_types`` when present, else the family's pattern."""
     window = cfg.get("sliding_window")
     types = cfg.get("layer_types")
@@ -148,18 +150,27 @@ def _base(cfg: dict[str, Any], name: str, family: str, **over: Any) -> LLMArch:
         n_layers = int(cfg["num_hidden_layers"])
         vocab = int(cfg["vocab_size"])
     except KeyError as exc:
-        raise UsageError(f"model config '{name}' lacks {exc.args[0]}; not a decoder-only LLM config") from None
+        raise UsageError(
+            f"model config '{name}' lacks {exc.args[0]}; not a decoder-only LLM config"
+        ) from None
     fields: dict[str, Any] = dict(
-        name=name, family=family, n_layers=n_layers, hidden=h, n_heads=n_heads,
+        name=name,
+        family=family,
+        n_layers=n_layers,
+        hidden=h,
+        n_heads=n_heads,
         n_kv_heads=int(_get(cfg, "num_key_value_heads", n_heads)),
         head_dim=int(_get(cfg, "head_dim", h // n_heads)),
         intermediate=int(_get(cfg, "intermediate_size", 4 * h)),
-        vocab=vocab, max_positions=int(_get(cfg, "max_position_embeddings", 2**31)),
+        vocab=vocab,
+        max_positions=int(_get(cfg, "max_position_embeddings", 2**31)),
         tie_embeddings=bool(_get(cfg, "tie_word_embeddings", False)),
-        qkv_bias=bool(_get(cfg, "attention_bias", False)), o_bias=bool(_get(cfg, "attention_bias", False)),
+        qkv_bias=bool(_get(cfg, "attention_bias", False)),
+        o_bias=bool(_get(cfg, "attention_bias", False)),
         mlp_bias=bool(_get(cfg, "mlp_bias", False)),
         activation=_act(_get(cfg, "hidden_activation", _get(cfg, "hidden_act", "silu"))),
-        layer_windows=(None,) * n_layers, moe_layers=(False,) * n_layers,
+        layer_windows=(None,) * n_layers,
+        moe_layers=(False,) * n_layers,
     )
     fields.update(over)
     return LLMArch(**fields)
@@ -192,19 +203,32 @@ def _qwen3(cfg: dict[str, Any], name: str) -> LLMArch:
 
 
 def _gemma(cfg: dict[str, Any], name: str) -> LLMArch:
-    return _base(cfg, name, "gemma", norm_style="gemma", embed_scale=True,
-                 tie_embeddings=bool(_get(cfg, "tie_word_embeddings", True)),
-                 activation=_act(_get(cfg, "hidden_activation", "gelu_pytorch_tanh")))
+    return _base(
+        cfg,
+        name,
+        "gemma",
+        norm_style="gemma",
+        embed_scale=True,
+        tie_embeddings=bool(_get(cfg, "tie_word_embeddings", True)),
+        activation=_act(_get(cfg, "hidden_activation", "gelu_pytorch_tanh")),
+    )
 
 
 def _gemma2(cfg: dict[str, Any], name: str) -> LLMArch:
     n = int(cfg["num_hidden_layers"])
     return _base(
-        cfg, name, "gemma2", norm_style="gemma", norms_per_layer=4, embed_scale=True,
+        cfg,
+        name,
+        "gemma2",
+        norm_style="gemma",
+        norms_per_layer=4,
+        embed_scale=True,
         tie_embeddings=bool(_get(cfg, "tie_word_embeddings", True)),
         activation=_act(_get(cfg, "hidden_activation", "gelu_pytorch_tanh")),
-        attn_softcap=cfg.get("attn_logit_softcapping"), final_softcap=cfg.get("final_logit_softcapping"),
-        layer_windows=_windows(cfg, n, lambda i: (i + 1) % 2 == 1), attn_impl="eager",
+        attn_softcap=cfg.get("attn_logit_softcapping"),
+        final_softcap=cfg.get("final_logit_softcapping"),
+        layer_windows=_windows(cfg, n, lambda i: (i + 1) % 2 == 1),
+        attn_impl="eager",
     )
 
 
@@ -214,43 +238,62 @@ def _gemma3(cfg: dict[str, Any], name: str) -> LLMArch:
     n = int(cfg["num_hidden_layers"])
     every = int(_get(cfg, "sliding_window_pattern", 6))
     return _base(
-        cfg, name, "gemma3", norm_style="gemma", norms_per_layer=4, qk_norm=True, embed_scale=True,
+        cfg,
+        name,
+        "gemma3",
+        norm_style="gemma",
+        norms_per_layer=4,
+        qk_norm=True,
+        embed_scale=True,
         tie_embeddings=bool(_get(cfg, "tie_word_embeddings", True)),
         activation=_act(_get(cfg, "hidden_activation", "gelu_pytorch_tanh")),
-        attn_softcap=cfg.get("attn_logit_softcapping"), final_softcap=cfg.get("final_logit_softcapping"),
+        attn_softcap=cfg.get("attn_logit_softcapping"),
+        final_softcap=cfg.get("final_logit_softcapping"),
         layer_windows=_windows(cfg, n, lambda i: (i + 1) % every != 0),
     )
 
 
 def _phi3(cfg: dict[str, Any], name: str) -> LLMArch:
     n = int(cfg["num_hidden_layers"])
-    return _base(cfg, name, "phi3", fused_qkv=True, fused_gate_up=True,
-                 layer_windows=_windows(cfg, n, lambda i: True))
+    return _base(
+        cfg, name, "phi3", fused_qkv=True, fused_gate_up=True, layer_windows=_windows(cfg, n, lambda i: True)
+    )
 
 
 def _mixtral(cfg: dict[str, Any], name: str) -> LLMArch:
     n = int(cfg["num_hidden_layers"])
     moe = MoE(int(cfg["num_local_experts"]), int(cfg["num_experts_per_tok"]), int(cfg["intermediate_size"]))
-    return _base(cfg, name, "mixtral", moe=moe, moe_layers=(True,) * n,
-                 layer_windows=_windows(cfg, n, lambda i: True))
+    return _base(
+        cfg, name, "mixtral", moe=moe, moe_layers=(True,) * n, layer_windows=_windows(cfg, n, lambda i: True)
+    )
 
 
 def _qwen2_moe(cfg: dict[str, Any], name: str) -> LLMArch:
     n = int(cfg["num_hidden_layers"])
     step = int(_get(cfg, "decoder_sparse_step", 1))
     dense_only = set(_get(cfg, "mlp_only_layers", []))
-    layers = tuple((i not in dense_only) and (int(cfg["num_experts"]) > 0) and ((i + 1) % step == 0)
-                   for i in range(n))
+    layers = tuple(
+        (i not in dense_only) and (int(cfg["num_experts"]) > 0) and ((i + 1) % step == 0) for i in range(n)
+    )
     moe = MoE(
-        int(cfg["num_experts"]), int(cfg["num_experts_per_tok"]), int(cfg["moe_intermediate_size"]),
+        int(cfg["num_experts"]),
+        int(cfg["num_experts_per_tok"]),
+        int(cfg["moe_intermediate_size"]),
         shared_intermediate=int(_get(cfg, "shared_expert_intermediate_size", 0)),
         shared_gate=bool(_get(cfg, "shared_expert_intermediate_size", 0)),
         norm_topk=bool(_get(cfg, "norm_topk_prob", False)),
     )
     lw = int(_get(cfg, "max_window_layers", n))
     pattern = (lambda i: i >= lw) if cfg.get("use_sliding_window") else None
-    return _base(cfg, name, "qwen2_moe", qkv_bias=True, moe=moe, moe_layers=layers,
-                 layer_windows=_windows(cfg, n, pattern))
+    return _base(
+        cfg,
+        name,
+        "qwen2_moe",
+        qkv_bias=True,
+        moe=moe,
+        moe_layers=layers,
+        layer_windows=_windows(cfg, n, pattern),
+    )
 
 
 FAMILIES: dict[str, Callable[[dict[str, Any], str], LLMArch]] = {
@@ -283,8 +326,9 @@ def arch_from_config(cfg: dict[str, Any], name: str = "model") -> LLMArch:
 # --------------------------------------------------------------------------- op builders
 
 
-def _norm(ops: OpList, name: str, arch: LLMArch, n_elems: ArrayLike, width: int, prec: Precision,
-          times: float) -> None:
+def _norm(
+    ops: OpList, name: str, arch: LLMArch, n_elems: ArrayLike, width: int, prec: Precision, times: float
+) -> None:
     """Eager RMSNorm: upcast to fp32, pow, mean, add eps, rsqrt, mul, downcast, weight mul."""
     a = prec.activation_bytes
     low = 1.0 if a < 4 else 0.0
@@ -293,26 +337,71 @@ def _norm(ops: OpList, name: str, arch: LLMArch, n_elems: ArrayLike, width: int,
     ops.add(name, "norm", 4.0 * n_elems, bytes_, kernels, times=times)
 
 
-def _linear(ops: OpList, name: str, tokens: ArrayLike, n_in: int, n_out: int, prec: Precision,
-            bias: bool, times: float, weight_bytes: float | None = None, n_matrices: ArrayLike = 1.0) -> None:
+def _linear(
+    ops: OpList,
+    name: str,
+    tokens: ArrayLike,
+    n_in: int,
+    n_out: int,
+    prec: Precision,
+    bias: bool,
+    times: float,
+    weight_bytes: float | None = None,
+    n_matrices: ArrayLike = 1.0,
+) -> None:
     """``tokens x n_in @ n_in x n_out``: 2*m*n*p FLOPs, weights once, input read, output written."""
     a = prec.activation_bytes
     wb = prec.weight_bytes if weight_bytes is None else weight_bytes
     weights = n_matrices * n_in * n_out * wb + (n_out * a if bias else 0.0)
     bytes_ = weights + tokens * (n_in + n_out) * a
-    ops.add(name, "matmul", 2.0 * tokens * n_in * n_out, bytes_, prec.kernels_per_linear,
-            counted=True, times=times)
+    ops.add(
+        name,
+        "matmul",
+        2.0 * tokens * n_in * n_out,
+        bytes_,
+        prec.kernels_per_linear,
+        counted=True,
+        times=times,
+    )
 
 
-def _eltwise(ops: OpList, name: str, n_elems: ArrayLike, flops_per: float, passes: float, prec: Precision,
-             kernels: float, times: float, category: str = "elementwise", window: int | None = None) -> None:
+def _eltwise(
+    ops: OpList,
+    name: str,
+    n_elems: ArrayLike,
+    flops_per: float,
+    passes: float,
+    prec: Precision,
+    kernels: float,
+    times: float,
+    category: str = "elementwise",
+    window: int | None = None,
+) -> None:
     """Elementwise kernels: ``passes`` = tensors read + written per element, at activation width."""
-    ops.add(name, category, flops_per * n_elems, passes * n_elems * prec.activation_bytes, kernels,
-            times=times, window=window)
+    ops.add(
+        name,
+        category,
+        flops_per * n_elems,
+        passes * n_elems * prec.activation_bytes,
+        kernels,
+        times=times,
+        window=window,
+    )
 
 
-def _attention(ops: OpList, arch: LLMArch, prec: Precision, b: ArrayLike, q: ArrayLike, k: ArrayLike,
-               window: int | None, attn_impl: str, cache: str, times: float, suffix: str) -> None:
+def _attention(
+    ops: OpList,
+    arch: LLMArch,
+    prec: Precision,
+    b: ArrayLike,
+    q: ArrayLike,
+    k: ArrayLike,
+    window: int | None,
+    attn_impl: str,
+    cache: str,
+    times: float,
+    suffix: str,
+) -> None:
     """KV update, scores, softmax, values for ``times`` layers sharing one window setting."""
     a, kv = prec.activation_bytes, prec.kv_bytes
     nh, nkv, hd = arch.n_heads, arch.n_kv_heads, arch.head_dim
@@ -323,30 +412,71 @@ def _attention(ops: OpList, arch: LLMArch, prec: Precision, b: ArrayLike, q: Arr
         kv_update_bytes = 2.0 * 2.0 * kv_elems * kv
     else:  # static cache: index_copy of the new tokens only
         kv_update_bytes = 2.0 * 2.0 * tokens * nkv * hd * kv
-    ops.add("kv_cache_update" + suffix, "memory", 0.0, kv_update_bytes, K_KV_UPDATE, times=times, window=window)
+    ops.add(
+        "kv_cache_update" + suffix, "memory", 0.0, kv_update_bytes, K_KV_UPDATE, times=times, window=window
+    )
     q_bytes = tokens * nh * hd * a
     o_bytes = tokens * nh * hd * a
     mask_bytes = b * q * k  # boolean mask, one byte per pair and sequence
     if attn_impl == "sdpa":
-        ops.add("attn_scores" + suffix, "attention", 2.0 * pairs * hd, q_bytes + kv_elems * kv + mask_bytes,
-                K_SDPA, counted=True, times=times, window=window)
+        ops.add(
+            "attn_scores" + suffix,
+            "attention",
+            2.0 * pairs * hd,
+            q_bytes + kv_elems * kv + mask_bytes,
+            K_SDPA,
+            counted=True,
+            times=times,
+            window=window,
+        )
         ops.add("attn_softmax" + suffix, "attention", 5.0 * pairs, 0.0, 0.0, times=times, window=window)
-        ops.add("attn_values" + suffix, "attention", 2.0 * pairs * hd, kv_elems * kv + o_bytes + 2.0 * o_bytes,
-                K_TRANSPOSE_COPY, counted=True, times=times, window=window)
+        ops.add(
+            "attn_values" + suffix,
+            "attention",
+            2.0 * pairs * hd,
+            kv_elems * kv + o_bytes + 2.0 * o_bytes,
+            K_TRANSPOSE_COPY,
+            counted=True,
+            times=times,
+            window=window,
+        )
         return
     # eager: repeat_kv copies, materialised scores (written and read by every elementwise kernel)
     rep = nh // nkv
     rep_bytes = 0.0 if rep == 1 else 2.0 * (kv_elems * kv + kv_elems * rep * kv)
     rep_kernels = 0 if rep == 1 else 2
     k_read = kv_elems * rep * kv
-    ops.add("attn_scores" + suffix, "attention", 2.0 * pairs * hd, q_bytes + k_read + pairs * a + rep_bytes,
-            1 + rep_kernels, counted=True, times=times, window=window)
+    ops.add(
+        "attn_scores" + suffix,
+        "attention",
+        2.0 * pairs * hd,
+        q_bytes + k_read + pairs * a + rep_bytes,
+        1 + rep_kernels,
+        counted=True,
+        times=times,
+        window=window,
+    )
     soft_kernels = 1 + 1 + 1 + (1 if a < 4 else 0) + (3 if arch.attn_softcap else 0)  # scale, mask, softmax
     soft_passes = 2 + 3 + (4 + 4 / a) + (2 if a < 4 else 0) + (6 if arch.attn_softcap else 0)
-    ops.add("attn_softmax" + suffix, "attention", (5.0 + (3.0 if arch.attn_softcap else 0.0)) * pairs,
-            soft_passes * pairs * a + mask_bytes, soft_kernels, times=times, window=window)
-    ops.add("attn_values" + suffix, "attention", 2.0 * pairs * hd, pairs * a + k_read + o_bytes + 2.0 * o_bytes,
-            1 + K_TRANSPOSE_COPY, counted=True, times=times, window=window)
+    ops.add(
+        "attn_softmax" + suffix,
+        "attention",
+        (5.0 + (3.0 if arch.attn_softcap else 0.0)) * pairs,
+        soft_passes * pairs * a + mask_bytes,
+        soft_kernels,
+        times=times,
+        window=window,
+    )
+    ops.add(
+        "attn_values" + suffix,
+        "attention",
+        2.0 * pairs * hd,
+        pairs * a + k_read + o_bytes + 2.0 * o_bytes,
+        1 + K_TRANSPOSE_COPY,
+        counted=True,
+        times=times,
+        window=window,
+    )
 
 
 def _mlp(ops: OpList, arch: LLMArch, prec: Precision, tokens: ArrayLike, times: float) -> None:
@@ -370,38 +500,93 @@ def _moe(ops: OpList, arch: LLMArch, prec: Precision, tokens: ArrayLike, times: 
     assert arch.moe is not None
     m, h = arch.moe, arch.hidden
     a = prec.activation_bytes
-    _linear(ops, "moe_router", tokens, h, m.n_experts, prec, False, times, weight_bytes=prec.dense_weight_bytes)
+    _linear(
+        ops, "moe_router", tokens, h, m.n_experts, prec, False, times, weight_bytes=prec.dense_weight_bytes
+    )
     _eltwise(ops, "moe_topk", tokens * m.n_experts, 6.0, 3.0, prec, K_ROUTER - 1, times)
     touched = m.n_experts * (1.0 - (1.0 - m.top_k / m.n_experts) ** np.asarray(tokens, dtype=float))
     routed = tokens * m.top_k
     inter = m.expert_intermediate
     gate_up_bytes = touched * h * 2 * inter * prec.weight_bytes + routed * (h + 2 * inter) * a
-    ops.add("experts_gate_up", "matmul", 2.0 * routed * h * 2 * inter, gate_up_bytes, prec.kernels_per_linear,
-            counted=True, times=times)
-    _eltwise(ops, "experts_act_mul", routed * inter, ACTIVATION_FLOPS.get(arch.activation, 8.0) + 1.0,
-             5.0, prec, 2, times)
+    ops.add(
+        "experts_gate_up",
+        "matmul",
+        2.0 * routed * h * 2 * inter,
+        gate_up_bytes,
+        prec.kernels_per_linear,
+        counted=True,
+        times=times,
+    )
+    _eltwise(
+        ops,
+        "experts_act_mul",
+        routed * inter,
+        ACTIVATION_FLOPS.get(arch.activation, 8.0) + 1.0,
+        5.0,
+        prec,
+        2,
+        times,
+    )
     down_bytes = touched * inter * h * prec.weight_bytes + routed * (inter + h) * a
-    ops.add("experts_down", "matmul", 2.0 * routed * inter * h, down_bytes, prec.kernels_per_linear,
-            counted=True, times=times)
+    ops.add(
+        "experts_down",
+        "matmul",
+        2.0 * routed * inter * h,
+        down_bytes,
+        prec.kernels_per_linear,
+        counted=True,
+        times=times,
+    )
     # token permutation, routing-weight scaling and the scatter/sum back
-    ops.add("experts_dispatch", "memory", 2.0 * routed * h, 6.0 * routed * h * a,
-            K_EXPERTS_GROUPED - 2 - 2 * prec.kernels_per_linear, times=times)
+    ops.add(
+        "experts_dispatch",
+        "memory",
+        2.0 * routed * h,
+        6.0 * routed * h * a,
+        K_EXPERTS_GROUPED - 2 - 2 * prec.kernels_per_linear,
+        times=times,
+    )
     if m.shared_intermediate:
         si = m.shared_intermediate
         _linear(ops, "shared_gate_proj", tokens, h, si, prec, False, times)
         _linear(ops, "shared_up_proj", tokens, h, si, prec, False, times)
-        _eltwise(ops, "shared_act_mul", tokens * si, ACTIVATION_FLOPS.get(arch.activation, 8.0) + 1.0,
-                 5.0, prec, 2, times)
+        _eltwise(
+            ops,
+            "shared_act_mul",
+            tokens * si,
+            ACTIVATION_FLOPS.get(arch.activation, 8.0) + 1.0,
+            5.0,
+            prec,
+            2,
+            times,
+        )
         _linear(ops, "shared_down_proj", tokens, si, h, prec, False, times)
         if m.shared_gate:
-            _linear(ops, "shared_expert_gate", tokens, h, 1, prec, False, times,
-                    weight_bytes=prec.dense_weight_bytes)
+            _linear(
+                ops,
+                "shared_expert_gate",
+                tokens,
+                h,
+                1,
+                prec,
+                False,
+                times,
+                weight_bytes=prec.dense_weight_bytes,
+            )
             _eltwise(ops, "shared_gate_mix", tokens * h, 3.0, 4.0, prec, 3, times)
 
 
 def forward_ops(
-    arch: LLMArch, prec: Precision, batch: ArrayLike, q: ArrayLike, keys: ArrayLike, *,
-    head_tokens: ArrayLike, attn_impl: str | None = None, cache: str = "dynamic", sampling: bool = True,
+    arch: LLMArch,
+    prec: Precision,
+    batch: ArrayLike,
+    q: ArrayLike,
+    keys: ArrayLike,
+    *,
+    head_tokens: ArrayLike,
+    attn_impl: str | None = None,
+    cache: str = "dynamic",
+    sampling: bool = True,
 ) -> list[Op]:
     """All ops of one forward over ``q`` new tokens per sequence attending to ``keys`` keys.
 
@@ -425,10 +610,18 @@ def forward_ops(
     ops.add("embedding", "memory", 0.0, tokens * h * (prec.dense_weight_bytes + a) + tokens * 8.0, 1.0)
     if arch.embed_scale:
         _eltwise(ops, "embedding_scale", tokens * h, 1.0, 2.0, prec, 1, 1.0)
-    n_masks = 2.0 if any(w is not None for w in arch.layer_windows) and any(
-        w is None for w in arch.layer_windows) else 1.0
-    ops.add("mask_and_rope_tables", "host", 3.0 * tokens * hd, b * q * k * n_masks + 8.0 * tokens * hd * 4.0,
-            K_MASK * n_masks + K_ROPE_TABLES)
+    n_masks = (
+        2.0
+        if any(w is not None for w in arch.layer_windows) and any(w is None for w in arch.layer_windows)
+        else 1.0
+    )
+    ops.add(
+        "mask_and_rope_tables",
+        "host",
+        3.0 * tokens * hd,
+        b * q * k * n_masks + 8.0 * tokens * hd * 4.0,
+        K_MASK * n_masks + K_ROPE_TABLES,
+    )
 
     # ---- decoder layers, grouped by (window, moe) so that identical layers collapse
     groups: dict[tuple[int | None, bool], int] = {}
@@ -449,8 +642,14 @@ def forward_ops(
             _norm(ops, "qk_norm", arch, tokens * (nh + nkv) * hd, 2 * hd, prec, n)
             ops.add("qk_norm", "norm", 0.0, 0.0, K_RMSNORM + 2 + (2.0 if a < 4 else 0.0), times=n)  # 2nd norm
         rope_elems = tokens * (nh + nkv) * hd
-        ops.add("rope", "elementwise", 3.0 * rope_elems, 9.0 * rope_elems * a + 4.0 * tokens * hd * a,
-                2 * K_ROPE_PER_TENSOR, times=n)
+        ops.add(
+            "rope",
+            "elementwise",
+            3.0 * rope_elems,
+            9.0 * rope_elems * a + 4.0 * tokens * hd * a,
+            2 * K_ROPE_PER_TENSOR,
+            times=n,
+        )
         _attention(ops, arch, prec, b, q, k, window, impl, cache, n, suffix)
         _linear(ops, "o_proj", tokens, nh * hd, h, prec, arch.o_bias, n)
         if arch.norms_per_layer == 4:

@@ -55,13 +55,22 @@ class OpList:
         new = Op(name, category, flops * times, bytes_ * times, n_kernels * times, counted, window)
         old = self._ops.get(key)
         if old is not None:
-            new = Op(name, category, old.flops + new.flops, old.bytes + new.bytes,
-                     old.n_kernels + new.n_kernels, counted, window)
+            new = Op(
+                name,
+                category,
+                old.flops + new.flops,
+                old.bytes + new.bytes,
+                old.n_kernels + new.n_kernels,
+                counted,
+                window,
+            )
         self._ops[key] = new
 
     def extend(self, ops: Iterable[Op]) -> None:
         for op in ops:
-            self.add(op.name, op.category, op.flops, op.bytes, op.n_kernels, counted=op.counted, window=op.window)
+            self.add(
+                op.name, op.category, op.flops, op.bytes, op.n_kernels, counted=op.counted, window=op.window
+            )
 
     def ops(self) -> list[Op]:
         return list(self._ops.values())

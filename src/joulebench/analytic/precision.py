@@ -15,8 +15,15 @@ from joulebench.errors import UsageError
 
 DTYPE_BYTES: dict[str, float] = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 DTYPE_ALIASES: dict[str, str] = {
-    "float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16",
-    "float8": "fp8", "float8_e4m3fn": "fp8", "nf4": "int4", "fp4": "int4",
+    "float32": "fp32",
+    "float": "fp32",
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float8": "fp8",
+    "float8_e4m3fn": "fp8",
+    "nf4": "int4",
+    "fp4": "int4",
 }
 DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
 

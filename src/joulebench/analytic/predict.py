@@ -59,10 +59,17 @@ class OpResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "category": self.category, "flops": self.flops, "bytes": self.bytes,
+            "name": self.name,
+            "category": self.category,
+            "flops": self.flops,
+            "bytes": self.bytes,
             "intensity_flops_per_byte": (None if not self.bytes else self.flops / self.bytes),
-            "n_kernels": self.n_kernels, "bound": self.bound, "latency_s": self.latency_s,
-            "compute_s": self.compute_s, "memory_s": self.memory_s, "launch_s": self.launch_s,
+            "n_kernels": self.n_kernels,
+            "bound": self.bound,
+            "latency_s": self.latency_s,
+            "compute_s": self.compute_s,
+            "memory_s": self.memory_s,
+            "launch_s": self.launch_s,
         }
 
 
@@ -82,8 +89,12 @@ class PhaseResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "steps": self.steps, "flops": self.flops, "bytes": self.bytes, "n_kernels": self.n_kernels,
-            "latency_s": self.latency_s, "energy_j": self.energy_j,
+            "steps": self.steps,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "n_kernels": self.n_kernels,
+            "latency_s": self.latency_s,
+            "energy_j": self.energy_j,
             "time_split_s": {"compute": self.compute_s, "memory": self.memory_s, "launch": self.launch_s},
             "ops": [op.to_dict() for op in self.ops],
         }
@@ -171,16 +182,36 @@ def _decode_affine(arch: LLMArch, prec: Precision, b: Any, **kw: Any) -> list[tu
 
 
 def _phase_split(
-    arch: LLMArch, prec: Precision, ceil: Ceilings, params: ModelParams, s: np.ndarray, g: np.ndarray,
-    b: np.ndarray, graphs: bool, kw: dict[str, Any],
+    arch: LLMArch,
+    prec: Precision,
+    ceil: Ceilings,
+    params: ModelParams,
+    s: np.ndarray,
+    g: np.ndarray,
+    b: np.ndarray,
+    graphs: bool,
+    kw: dict[str, Any],
 ) -> tuple[list[tuple[Op, TimeSplit]], list[tuple[Op, Op, TimeSplit, np.ndarray, np.ndarray]]]:
-    pre = [(op, op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs))
-           for op in prefill_ops(arch, prec, s, b, **kw)]
+    pre = [
+        (op, op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs))
+        for op in prefill_ops(arch, prec, s, b, **kw)
+    ]
     lo, hi = s + 1.0, s + g - 1.0  # keys attended by decode steps 1..G-1
     dec = []
     for o0, slope in _decode_affine(arch, prec, b, **kw):
-        split = op_time_over_range(o0.flops, slope.flops, o0.bytes, slope.bytes, o0.n_kernels, lo, hi,
-                                   ceil, params, graphs, o0.window)
+        split = op_time_over_range(
+            o0.flops,
+            slope.flops,
+            o0.bytes,
+            slope.bytes,
+            o0.n_kernels,
+            lo,
+            hi,
+            ceil,
+            params,
+            graphs,
+            o0.window,
+        )
         flops = _sum_windowed(o0.flops, slope.flops, lo, hi, o0.window)
         bytes_ = _sum_windowed(o0.bytes, slope.bytes, lo, hi, o0.window)
         dec.append((o0, slope, split, flops, bytes_))
@@ -195,11 +226,21 @@ def _sum_windowed(a: Any, b: Any, lo: Any, hi: Any, window: int | None) -> np.nd
 
 
 def predict_llm_grid(
-    arch: LLMArch, accelerator: Accelerator, params: ModelParams, prec: Precision,
-    prompt_tokens: Any, output_tokens: Any, batch: Any = 1, *, graphs: bool = False, **kw: Any,
+    arch: LLMArch,
+    accelerator: Accelerator,
+    params: ModelParams,
+    prec: Precision,
+    prompt_tokens: Any,
+    output_tokens: Any,
+    batch: Any = 1,
+    *,
+    graphs: bool = False,
+    **kw: Any,
 ) -> dict[str, np.ndarray]:
     """Latency (s) and energy (J) per phase over a broadcastable grid; no per-op detail kept."""
-    s, g, b = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (prompt_tokens, output_tokens, batch)))
+    s, g, b = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (prompt_tokens, output_tokens, batch))
+    )
     validate_request(arch, s, g, b)
     ceil = ceilings(accelerator, prec)
     pre, dec = _phase_split(arch, prec, ceil, params, s, g, b, graphs, kw)
@@ -211,8 +252,10 @@ def predict_llm_grid(
     for *_, t, _f, _d in dec:
         dec_split = dec_split + t
     out = {
-        "prefill_latency_s": pre_split.latency_s, "prefill_energy_j": energy_j(pre_split, params),
-        "decode_latency_s": dec_split.latency_s, "decode_energy_j": energy_j(dec_split, params),
+        "prefill_latency_s": pre_split.latency_s,
+        "prefill_energy_j": energy_j(pre_split, params),
+        "decode_latency_s": dec_split.latency_s,
+        "decode_energy_j": energy_j(dec_split, params),
     }
     out["request_latency_s"] = out["prefill_latency_s"] + out["decode_latency_s"]
     out["request_energy_j"] = out["prefill_energy_j"] + out["decode_energy_j"]
@@ -220,8 +263,15 @@ def predict_llm_grid(
 
 
 def llm_features(
-    arch: LLMArch, accelerator: Accelerator, prec: Precision, prompt_tokens: Any, output_tokens: Any,
-    batch: Any = 1, *, params: ModelParams | None = None, **kw: Any,
+    arch: LLMArch,
+    accelerator: Accelerator,
+    prec: Precision,
+    prompt_tokens: Any,
+    output_tokens: Any,
+    batch: Any = 1,
+    *,
+    params: ModelParams | None = None,
+    **kw: Any,
 ) -> dict[str, PhaseFeatures]:
     """Regressors per phase (``prefill``, ``decode``) for calibration by least squares.
 
@@ -230,19 +280,32 @@ def llm_features(
     reproduces `predict_llm_grid` exactly for overlap "sum" and those mu.
     """
     params = params or ModelParams()
-    s, g, b = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (prompt_tokens, output_tokens, batch)))
+    s, g, b = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (prompt_tokens, output_tokens, batch))
+    )
     validate_request(arch, s, g, b)
     ceil = ceilings(accelerator, prec)
-    pre, dec = _phase_split(arch, prec, ceil, params.__class__(
-        mu_compute=params.mu_compute, mu_memory=params.mu_memory, t_launch_s=0.0, launch_overlap="sum"),
-        s, g, b, False, kw)
+    pre, dec = _phase_split(
+        arch,
+        prec,
+        ceil,
+        params.__class__(
+            mu_compute=params.mu_compute, mu_memory=params.mu_memory, t_launch_s=0.0, launch_overlap="sum"
+        ),
+        s,
+        g,
+        b,
+        False,
+        kw,
+    )
     n_steps = np.maximum(g - 1.0, 0.0)
 
     def feats(flops, bytes_, kernels, splits) -> PhaseFeatures:
         cs = sum((t.compute_s for t in splits), np.zeros_like(s)) * params.mu_compute
         ms = sum((t.memory_s for t in splits), np.zeros_like(s)) * params.mu_memory
-        return PhaseFeatures(flops, bytes_, kernels, flops / ceil.peak_flops_per_s,
-                             bytes_ / ceil.bandwidth_bytes_per_s, cs, ms)
+        return PhaseFeatures(
+            flops, bytes_, kernels, flops / ceil.peak_flops_per_s, bytes_ / ceil.bandwidth_bytes_per_s, cs, ms
+        )
 
     pre_f = sum((op.flops for op, _ in pre), np.zeros_like(s))
     pre_d = sum((op.bytes for op, _ in pre), np.zeros_like(s))
@@ -261,8 +324,16 @@ def _scalar(x: Any) -> float:
 
 
 def predict_llm(
-    arch: LLMArch, accelerator: Accelerator, params: ModelParams, prec: Precision,
-    prompt_tokens: int, output_tokens: int, batch: int = 1, *, graphs: bool = False, **kw: Any,
+    arch: LLMArch,
+    accelerator: Accelerator,
+    params: ModelParams,
+    prec: Precision,
+    prompt_tokens: int,
+    output_tokens: int,
+    batch: int = 1,
+    *,
+    graphs: bool = False,
+    **kw: Any,
 ) -> LLMPrediction:
     """One configuration with the per-op breakdown of both phases."""
     s, g, b = (np.asarray(float(v)) for v in (prompt_tokens, output_tokens, batch))
@@ -273,18 +344,31 @@ def predict_llm(
 
     def result(op: Op, split: TimeSplit, flops: Any, bytes_: Any, kernels: Any) -> OpResult:
         return OpResult(
-            name=op.name, category=op.category, flops=_scalar(flops), bytes=_scalar(bytes_),
-            n_kernels=_scalar(kernels), latency_s=_scalar(split.latency_s), compute_s=_scalar(split.compute_s),
-            memory_s=_scalar(split.memory_s), launch_s=_scalar(split.launch_s), bound=str(split.bound().reshape(-1)[0]),
+            name=op.name,
+            category=op.category,
+            flops=_scalar(flops),
+            bytes=_scalar(bytes_),
+            n_kernels=_scalar(kernels),
+            latency_s=_scalar(split.latency_s),
+            compute_s=_scalar(split.compute_s),
+            memory_s=_scalar(split.memory_s),
+            launch_s=_scalar(split.launch_s),
+            bound=str(split.bound().reshape(-1)[0]),
         )
 
     pre_ops = tuple(result(op, t, op.flops, op.bytes, op.n_kernels) for op, t in pre)
     dec_ops = tuple(result(o0, t, f, d, _scalar(o0.n_kernels) * n_steps) for o0, _, t, f, d in dec)
     return LLMPrediction(
-        model=arch.name, gpu=accelerator.name, dtype=prec.dtype, prompt_tokens=int(prompt_tokens),
-        output_tokens=int(output_tokens), batch=int(batch),
-        prefill=_phase("prefill", 1, pre_ops, params), decode=_phase("decode", n_steps, dec_ops, params),
-        params=params, graphs=graphs,
+        model=arch.name,
+        gpu=accelerator.name,
+        dtype=prec.dtype,
+        prompt_tokens=int(prompt_tokens),
+        output_tokens=int(output_tokens),
+        batch=int(batch),
+        prefill=_phase("prefill", 1, pre_ops, params),
+        decode=_phase("decode", n_steps, dec_ops, params),
+        params=params,
+        graphs=graphs,
     )
 
 
@@ -294,7 +378,15 @@ def _phase(name: str, steps: int, ops: tuple[OpResult, ...], params: ModelParams
     ls = sum(o.launch_s for o in ops)
     split = TimeSplit(np.asarray(cs), np.asarray(ms), np.asarray(ls))
     return PhaseResult(
-        name=name, steps=steps, flops=sum(o.flops for o in ops), bytes=sum(o.bytes for o in ops),
-        n_kernels=sum(o.n_kernels for o in ops), latency_s=cs + ms + ls, energy_j=float(energy_j(split, params)),
-        compute_s=cs, memory_s=ms, launch_s=ls, ops=ops,
+        name=name,
+        steps=steps,
+        flops=sum(o.flops for o in ops),
+        bytes=sum(o.bytes for o in ops),
+        n_kernels=sum(o.n_kernels for o in ops),
+        latency_s=cs + ms + ls,
+        energy_j=float(energy_j(split, params)),
+        compute_s=cs,
+        memory_s=ms,
+        launch_s=ls,
+        ops=ops,
     )

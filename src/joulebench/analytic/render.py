@@ -19,8 +19,13 @@ from joulebench.analytic.predict import ATTENTION_FLOPS_CONVENTION, LLMPredictio
 SCHEMA_VERSION = 1
 
 
-def llm_document(pred: LLMPrediction, prec: Precision, params_source: str, command: str | None = None,
-                 explain: dict[str, Any] | None = None) -> dict[str, Any]:
+def llm_document(
+    pred: LLMPrediction,
+    prec: Precision,
+    params_source: str,
+    command: str | None = None,
+    explain: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     decode = pred.decode.to_dict()
     decode["latency_per_token_s"] = (pred.decode.latency_s / pred.decode.steps) if pred.decode.steps else None
     doc: dict[str, Any] = {
@@ -73,6 +78,15 @@ def _time(x: float) -> str:
     return f"{x * 1e6:.3g} us"
 
 
+def console():
+    """A rich console at least 120 columns wide, so piped tables are not truncated."""
+    import shutil
+
+    from rich.console import Console
+
+    return Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
+
+
 def phase_table(title: str, phase: PhaseResult):
     from rich.table import Table
 
@@ -82,43 +96,60 @@ def phase_table(title: str, phase: PhaseResult):
     for op in sorted(phase.ops, key=lambda o: -o.latency_s):
         share = op.latency_s / phase.latency_s if phase.latency_s else 0.0
         intensity = f"{op.flops / op.bytes:.3g}" if op.bytes else "-"
-        table.add_row(op.name, _fmt(op.flops), _fmt(op.bytes, "B"), intensity, f"{op.n_kernels:.0f}", op.bound,
-                      _time(op.latency_s), f"{share:.1%}")
-    table.add_row("total", _fmt(phase.flops), _fmt(phase.bytes, "B"), "", f"{phase.n_kernels:.0f}", "",
-                  _time(phase.latency_s), f"{phase.energy_j:.4g} J", style="bold")
+        table.add_row(
+            op.name,
+            _fmt(op.flops),
+            _fmt(op.bytes, "B"),
+            intensity,
+            f"{op.n_kernels:.0f}",
+            op.bound,
+            _time(op.latency_s),
+            f"{share:.1%}",
+        )
+    table.add_row(
+        "total",
+        _fmt(phase.flops),
+        _fmt(phase.bytes, "B"),
+        "",
+        f"{phase.n_kernels:.0f}",
+        "",
+        _time(phase.latency_s),
+        f"{phase.energy_j:.4g} J",
+        style="bold",
+    )
     return table
 
 
 def print_llm(doc: dict[str, Any], pred: LLMPrediction, explain_text: str | None = None) -> None:
-    from rich.console import Console
-
-    console = Console()
-    console.print(
+    out = console()
+    out.print(
         f"[bold]{pred.model}[/] on [bold]{pred.gpu}[/], {pred.dtype}, prompt {pred.prompt_tokens}, "
         f"output {pred.output_tokens}, batch {pred.batch}  (params: {doc['params_source']})"
     )
-    console.print(phase_table("prefill (token 1)", pred.prefill))
-    console.print(phase_table(f"decode (tokens 2..{pred.output_tokens}, {pred.decode.steps} steps)", pred.decode))
+    out.print(phase_table("prefill (token 1)", pred.prefill))
+    out.print(
+        phase_table(f"decode (tokens 2..{pred.output_tokens}, {pred.decode.steps} steps)", pred.decode)
+    )
     req = doc["request"]
-    console.print(
+    out.print(
         f"[bold]request[/]: {_time(req['latency_s'])}, {req['energy_j']:.4g} J "
         f"({req['energy_j'] / 3600:.4g} Wh), {_fmt(req['flops'])}FLOP, attention FLOPs counted "
         f"{doc['attention_flops_convention']}"
     )
     if "params_uncertainty" in doc:
-        console.print(f"[dim]{doc['params_uncertainty']}[/]")
+        out.print(f"[dim]{doc['params_uncertainty']}[/]")
     if explain_text:
-        console.print(explain_text)
+        out.print(explain_text)
 
 
 def print_video(doc: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    out = console()
     lat = doc["latent"]
-    console.print(
-        f"[bold]{doc['model']}[/] on [bold]{doc['gpu']}[/]: {doc['height']}x{doc['width']}, {doc['frames']} frames, "
+    out.print(
+        f"[bold]{doc['model']}[/] on [bold]{doc['gpu']}[/]: {doc['height']}x{doc['width']}, "
+        f"{doc['frames']} frames, "
         f"{doc['steps']} steps, cfg={doc['cfg']}; latent {lat['frames']}x{lat['height']}x{lat['width']}, "
         f"{lat['tokens']} tokens  (params: {doc['params_source']})"
     )
@@ -126,18 +157,35 @@ def print_video(doc: dict[str, Any]) -> None:
     for col in ("component", "calls", "FLOPs", "bytes", "bound", "latency", "energy"):
         table.add_column(col, justify="left" if col in ("component", "bound") else "right")
     for name, comp in doc["components"].items():
-        table.add_row(name, str(comp["calls"]), _fmt(comp["flops"]), _fmt(comp["bytes"], "B"), comp["bound"],
-                      _time(comp["latency_s"]), f"{comp['energy_j']:.4g} J")
+        table.add_row(
+            name,
+            str(comp["calls"]),
+            _fmt(comp["flops"]),
+            _fmt(comp["bytes"], "B"),
+            comp["bound"],
+            _time(comp["latency_s"]),
+            f"{comp['energy_j']:.4g} J",
+        )
     tot = doc["total"]
-    table.add_row("total", "", _fmt(tot["flops"]), "", "", _time(tot["latency_s"]), f"{tot['energy_j']:.4g} J",
-                  style="bold")
-    console.print(table)
+    table.add_row(
+        "total",
+        "",
+        _fmt(tot["flops"]),
+        "",
+        "",
+        _time(tot["latency_s"]),
+        f"{tot['energy_j']:.4g} J",
+        style="bold",
+    )
+    out.print(table)
     for name, comp in doc["components"].items():
         ops = Table(title=f"{name}: ops per call", title_justify="left")
         for col in ("op", "FLOPs", "bytes", "bound", "latency"):
             ops.add_column(col, justify="left" if col in ("op", "bound") else "right")
         for op in sorted(comp["ops"], key=lambda o: -o["latency_s"])[:12]:
-            ops.add_row(op["name"], _fmt(op["flops"]), _fmt(op["bytes"], "B"), op["bound"], _time(op["latency_s"]))
-        console.print(ops)
+            ops.add_row(
+                op["name"], _fmt(op["flops"]), _fmt(op["bytes"], "B"), op["bound"], _time(op["latency_s"])
+            )
+        out.print(ops)
     if "params_uncertainty" in doc:
-        console.print(f"[dim]{doc['params_uncertainty']}[/]")
+        out.print(f"[dim]{doc['params_uncertainty']}[/]")

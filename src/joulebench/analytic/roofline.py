@@ -91,8 +91,9 @@ class TimeSplit:
         return self.compute_s + self.memory_s + self.launch_s
 
     def __add__(self, other: TimeSplit) -> TimeSplit:
-        return TimeSplit(self.compute_s + other.compute_s, self.memory_s + other.memory_s,
-                         self.launch_s + other.launch_s)
+        return TimeSplit(
+            self.compute_s + other.compute_s, self.memory_s + other.memory_s, self.launch_s + other.launch_s
+        )
 
     def bound(self) -> np.ndarray:
         """'compute', 'memory' or 'launch': the class holding most of the time."""
@@ -101,11 +102,19 @@ class TimeSplit:
 
 
 def _launch_s(n_kernels: ArrayLike, params: ModelParams, graphs: bool) -> ArrayLike:
-    return 0.0 * np.asarray(n_kernels, dtype=float) if graphs else np.asarray(n_kernels, float) * params.t_launch_s
+    return (
+        0.0 * np.asarray(n_kernels, dtype=float)
+        if graphs
+        else np.asarray(n_kernels, float) * params.t_launch_s
+    )
 
 
 def op_time(
-    flops: ArrayLike, bytes_: ArrayLike, n_kernels: ArrayLike, ceil: Ceilings, params: ModelParams,
+    flops: ArrayLike,
+    bytes_: ArrayLike,
+    n_kernels: ArrayLike,
+    ceil: Ceilings,
+    params: ModelParams,
     graphs: bool = False,
 ) -> TimeSplit:
     """Time of one op at one point of the grid (prefill, one decode step, one DiT forward)."""
@@ -122,8 +131,16 @@ def op_time(
 
 
 def op_time_over_range(
-    flops0: ArrayLike, flops1: ArrayLike, bytes0: ArrayLike, bytes1: ArrayLike, n_kernels: ArrayLike,
-    lo: ArrayLike, hi: ArrayLike, ceil: Ceilings, params: ModelParams, graphs: bool = False,
+    flops0: ArrayLike,
+    flops1: ArrayLike,
+    bytes0: ArrayLike,
+    bytes1: ArrayLike,
+    n_kernels: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    ceil: Ceilings,
+    params: ModelParams,
+    graphs: bool = False,
     window: int | None = None,
 ) -> TimeSplit:
     """Sum of one op's time over keys ``k = lo..hi`` where F = flops0 + flops1*k, D = bytes0 + bytes1*k.

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from joulebench.analytic.llm import arch_from_config
+from joulebench.analytic.llm import LLMArch, arch_from_config
 from joulebench.analytic.params import ModelParams, load_params
 from joulebench.analytic.precision import precision_for
 from joulebench.analytic.predict import LLMPrediction, predict_llm
 from joulebench.hardware.catalogue import Accelerator, get_accelerator
 from joulebench.models import resolve
+
+
+def llm_arch(reference: str) -> LLMArch:
+    """Bundled name, hub id or local path -> normalised architecture (what the predictor needs)."""
+    ref = resolve(reference, "models")
+    return arch_from_config(ref.config, ref.name)
 
 
 def resolve_params(acc: Accelerator, dtype: str, calibration: str | None) -> tuple[ModelParams, str]:
@@ -25,9 +31,20 @@ def resolve_params(acc: Accelerator, dtype: str, calibration: str | None) -> tup
 
 
 def llm_prediction(
-    model: str, gpu: str, dtype: str, prompt_tokens: int, output_tokens: int, batch: int = 1, *,
-    calibration: str | None = None, hardware_file: str | None = None, graphs: bool = False,
-    kv_dtype: str | None = None, attn_impl: str | None = None, cache: str = "dynamic", explain: bool = False,
+    model: str,
+    gpu: str,
+    dtype: str,
+    prompt_tokens: int,
+    output_tokens: int,
+    batch: int = 1,
+    *,
+    calibration: str | None = None,
+    hardware_file: str | None = None,
+    graphs: bool = False,
+    kv_dtype: str | None = None,
+    attn_impl: str | None = None,
+    cache: str = "dynamic",
+    explain: bool = False,
     command: str | None = None,
 ) -> tuple[dict[str, Any], LLMPrediction, str | None]:
     """Validate everything first, then predict; returns (JSON document, prediction, explain text)."""

@@ -71,23 +71,27 @@ FlopsFn = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[float, float | 
 
 
 def _analytic_flops(config: Mapping[str, Any], summary: Mapping[str, Any]) -> tuple[float, float | None, str]:
-    """DiT FLOPs per step from the analytic model, else the torch-counted FLOPs stored with the point.
+    """Matmul FLOPs of one DiT step (all CFG passes) from the analytic model, else the torch-counted
+    FLOPs stored with the point (built-in test models have no bundled config).
 
-    Returns (flops, attention flops or None, source label)."""
+    Returns (flops, attention flops, source label)."""
     try:
-        from joulebench.analytic.video import dit_step_flops  # type: ignore[attr-defined]
-    except ImportError:
-        dit_step_flops = None
-    if dit_step_flops is not None:
-        res = dit_step_flops(
-            config["model"],
-            int(config["height"]),
-            int(config["width"]),
-            int(config["frames"]),
-            cfg=bool(config["cfg"]),
-        )
-        return float(res["flops"]), res.get("attention_flops"), "analytic.video"
-    return stored_flops(config, summary)
+        from joulebench.analytic.precision import precision_for
+        from joulebench.analytic.video import VideoRequest, video_components
+        from joulebench.models import resolve
+
+        ref = resolve(str(config["model"]), "video", allow_hub=False)
+    except (ImportError, UsageError):
+        return stored_flops(config, summary)
+    req = VideoRequest(
+        int(config["height"]), int(config["width"]), int(config["frames"]), 1, bool(config["cfg"])
+    )
+    _, comps = video_components(ref.config, req, precision_for(str(config["dtype"])))
+    dit = next(c for c in comps if c.name == "dit")
+    counted = [op for op in dit.ops if op.counted]
+    flops = sum(float(op.flops) for op in counted) * dit.calls
+    attention = sum(float(op.flops) for op in counted if op.category == "attention") * dit.calls
+    return flops, attention, "analytic.video (matmul FLOPs)"
 
 
 def stored_flops(config: Mapping[str, Any], summary: Mapping[str, Any]) -> tuple[float, float | None, str]:
@@ -260,6 +264,7 @@ class VideoCalibration:
     env: dict[str, Any] = field(default_factory=dict)
     points_used: list[dict[str, Any]] = field(default_factory=list)
     in_sample: dict[str, Any] = field(default_factory=dict)
+    analytic: dict[str, Any] | None = None  # ModelParams fitted through analytic.video (predict's model)
 
     @property
     def mu(self) -> float | None:
@@ -293,6 +298,8 @@ class VideoCalibration:
         params: dict[str, float] = {"p_idle_w": self.p_idle_w, "p_compute_w": self.p_active_w}
         if self.mu is not None:
             params["mu_compute"] = self.mu
+        if self.analytic is not None:  # what `predict video --calibration` must use to reproduce the points
+            params = dict(self.analytic["params"])
         gpus = self.env.get("gpus") or [{}]
         return {
             "kind": "video",
@@ -329,6 +336,7 @@ class VideoCalibration:
                 "estimated": self.estimated,
             },
             "in_sample": self.in_sample,
+            "analytic": self.analytic,
             "points_used": self.points_used,
         }
 
@@ -375,7 +383,7 @@ def fit_samples(
     train: Sequence[VideoSample],
     env: Mapping[str, Any] | None = None,
     gpu_name: str | None = None,
-    latency_model: str = "single",
+    latency_model: str = "split",
     fit_t0: bool = True,
     p_idle_w: float | None = None,
 ) -> VideoCalibration:
@@ -438,6 +446,7 @@ def fit_samples(
         for s in train
     ]
     cal.in_sample = summarize_errors(cal, train)["summary"]
+    cal.analytic = fit_analytic_params(train, cal)
     return cal
 
 
@@ -469,6 +478,140 @@ def _fit_power(cal: VideoCalibration, train: Sequence[VideoSample], p_idle_w: fl
 
 def _short_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: config[k] for k in ("model", "height", "width", "frames", "dtype", "cfg") if k in config}
+
+
+# -- the same fit through the analytic predictor ------------------------------------------------------
+def _analytic_step(
+    config: Mapping[str, Any], accelerator: Any, params: Any
+) -> tuple[float, dict[str, float]]:
+    """Predicted latency of one denoising step (DiT passes + scheduler) and its time split."""
+    from joulebench.analytic.precision import precision_for
+    from joulebench.analytic.video import VideoRequest, predict_video
+    from joulebench.models import resolve
+
+    ref = resolve(str(config["model"]), "video", allow_hub=False)
+    req = VideoRequest(
+        int(config["height"]), int(config["width"]), int(config["frames"]), 1, bool(config["cfg"])
+    )
+    doc = predict_video(ref.config, ref.name, accelerator, params, precision_for(str(config["dtype"])), req)
+    parts = [doc["components"][c] for c in ("dit", "scheduler") if c in doc["components"]]
+    split = {k: sum(p["time_split_s"][k] for p in parts) for k in ("compute", "memory", "launch")}
+    return sum(p["latency_s"] for p in parts), split
+
+
+def _golden_min(fn: Callable[[float], float], lo: float, hi: float, iters: int = 60) -> float:
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = fn(c), fn(d)
+    for _ in range(iters):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = fn(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = fn(d)
+    return (a + b) / 2
+
+
+def fit_analytic_params(train: Sequence[VideoSample], cal: VideoCalibration) -> dict[str, Any] | None:
+    """Fit ``mu_compute`` and ``p_compute_w`` of `ModelParams` *through* ``analytic.video`` (roofline
+    per op, launch term, catalogue memory ceilings), so that ``predict video --calibration`` with the
+    profile reproduces the measured steps. None when the model has no bundled config or the GPU no
+    catalogue row (e.g. the CPU demo)."""
+    try:
+        from dataclasses import replace
+
+        from joulebench.analytic.params import ModelParams
+        from joulebench.hardware.catalogue import get_accelerator
+
+        if cal.gpu_catalogue_name is None or cal.peak_flops_per_s is None:
+            return None
+        acc = get_accelerator(cal.gpu_catalogue_name)
+        base = replace(ModelParams.defaults_for(acc), p_idle_w=cal.p_idle_w or acc.idle_power_w)
+        _analytic_step(train[0].config, acc, base)
+    except (ImportError, UsageError):
+        return None
+    t_meas = np.array([s.latency_s for s in train])
+
+    def loss(mu: float) -> float:
+        pred = np.array([_analytic_step(s.config, acc, replace(base, mu_compute=mu))[0] for s in train])
+        return float(np.sum(((pred - t_meas) / t_meas) ** 2))
+
+    mu = _golden_min(loss, 0.05, 1.5, iters=40)
+    params = replace(base, mu_compute=mu)
+    steps = [_analytic_step(s.config, acc, params) for s in train]
+    out: dict[str, Any] = {"method": "golden-section on relative latency error through analytic.video"}
+    if all("gpu" in s.energy_j for s in train):
+        # E = p_idle t + p_compute t_c + p_memory t_m + p_launch t_l; p_memory, p_launch stay priors
+        e = np.array([s.energy_j["gpu"] for s in train])
+        rest = np.array(
+            [
+                params.p_idle_w * t + params.p_memory_w * sp["memory"] + params.p_launch_w * sp["launch"]
+                for t, sp in steps
+            ]
+        )
+        tc = np.array([sp["compute"] for _, sp in steps])
+        fit = fit_relative(tc[:, None], e - rest) if np.all(e - rest > 0) else None
+        if fit is not None:
+            params = replace(params, p_compute_w=max(float(fit.coef[0]), 0.0))
+    out["params"] = {
+        k: getattr(params, k)
+        for k in (
+            "mu_compute",
+            "mu_memory",
+            "t_launch_s",
+            "launch_overlap",
+            "p_idle_w",
+            "p_compute_w",
+            "p_memory_w",
+            "p_launch_w",
+        )
+    }
+    out["fitted"] = ["mu_compute", "p_compute_w"]
+    out["in_sample"] = analytic_errors(out, cal.gpu_catalogue_name, train)["summary"]
+    return out
+
+
+def analytic_errors(analytic: Mapping[str, Any], gpu: str, samples: Sequence[VideoSample]) -> dict[str, Any]:
+    """Errors of the analytic predictor with the fitted params on ``samples``."""
+    from joulebench.analytic.params import ModelParams
+    from joulebench.analytic.roofline import TimeSplit, energy_j
+    from joulebench.hardware.catalogue import get_accelerator
+
+    acc = get_accelerator(gpu)
+    params = ModelParams.from_dict(dict(analytic["params"]))
+    rows: list[dict[str, Any]] = []
+    for s in samples:
+        t, sp = _analytic_step(s.config, acc, params)
+        e = float(
+            energy_j(
+                TimeSplit(np.array(sp["compute"]), np.array(sp["memory"]), np.array(sp["launch"])), params
+            )
+        )
+        row = {
+            "label": s.label(),
+            "latency_s": s.latency_s,
+            "latency_pred_s": t,
+            "latency_ape_pct": _ape(t, s.latency_s),
+        }
+        if "gpu" in s.energy_j:
+            row.update(
+                {
+                    "energy_gpu_j": s.energy_j["gpu"],
+                    "energy_gpu_pred_j": e,
+                    "energy_gpu_ape_pct": _ape(e, s.energy_j["gpu"]),
+                }
+            )
+        rows.append(row)
+    summary: dict[str, Any] = {"n": len(rows)}
+    for key in ("latency", "energy_gpu"):
+        vals = np.array([r[f"{key}_ape_pct"] for r in rows if f"{key}_ape_pct" in r])
+        if len(vals):
+            summary[key] = {"mape_pct": float(vals.mean()), "max_ape_pct": float(vals.max())}
+    return {"rows": rows, "summary": summary}
 
 
 # -- errors and validation -----------------------------------------------------------------------------------
@@ -518,9 +661,10 @@ class VideoValidation:
     calibration: VideoCalibration
     held_out: dict[str, Any]
     train: dict[str, Any]
+    analytic_held_out: dict[str, Any] | None = None  # the same points through analytic.video + params
 
     def to_dict(self) -> dict[str, Any]:
-        return {"held_out": self.held_out, "train": self.train}
+        return {"held_out": self.held_out, "train": self.train, "analytic_held_out": self.analytic_held_out}
 
     def table(self) -> str:
         """A plain-text table like the study's Table 3: per held-out point and the summary."""
@@ -543,6 +687,16 @@ class VideoValidation:
                 if isinstance(v, dict)
             ]
             lines.append(f"{title} (n={block['n']}): " + "; ".join(parts))
+        if self.analytic_held_out is not None:
+            block = self.analytic_held_out["summary"]
+            parts = [
+                f"{k}: MAPE {v['mape_pct']:.2f}% max {v['max_ape_pct']:.2f}%"
+                for k, v in block.items()
+                if isinstance(v, dict)
+            ]
+            lines.append(
+                f"held out through analytic.video + profile params (n={block['n']}): " + "; ".join(parts)
+            )
         return "\n".join(lines)
 
     def figure(self, path: str | Path) -> Path:
@@ -559,18 +713,14 @@ class VideoValidation:
                 (self.train["rows"], "fit", "o"),
                 (self.held_out["rows"], "held out", "^"),
             ):
-                if quantity == "latency":
-                    xs = [r["latency_s"] for r in rows]
-                    ys = [r["latency_pred_s"] for r in rows]
-                elif energy_key:
-                    xs = [r["energy_j"][energy_key] for r in rows]
-                    ys = [r["energy_pred_j"].get(energy_key, float("nan")) for r in rows]
-                else:
-                    xs = [r.get("energy_total_j", float("nan")) for r in rows]
-                    ys = [r.get("energy_total_pred_j", float("nan")) for r in rows]
+                pairs = [_xy(r, quantity, energy_key) for r in rows]
+                xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
                 ax.scatter(xs, ys, marker=marker, label=label)
-            lo, hi = ax.get_xlim()
-            grid = np.geomspace(max(lo, 1e-6), hi, 50)
+            vals = [
+                v for r in (*self.train["rows"], *self.held_out["rows"]) for v in _xy(r, quantity, energy_key)
+            ]
+            vals = [v for v in vals if math.isfinite(v) and v > 0]
+            grid = np.geomspace(min(vals) / 1.3, max(vals) * 1.3, 50)
             ax.plot(grid, grid, "k-", lw=0.8)
             ax.fill_between(grid, grid * 0.97, grid * 1.03, color="grey", alpha=0.2, label="+-3%")
             ax.set_xscale("log")
@@ -582,6 +732,9 @@ class VideoValidation:
             ax.legend()
         cal = self.calibration
         mu = f"mu={cal.mu:.3f}" if cal.mu is not None else f"rate={cal.rate_flops_per_s:.3g} FLOP/s"
+        if cal.rate_attention_flops_per_s and cal.peak_flops_per_s:
+            mu_attention = cal.rate_attention_flops_per_s / cal.peak_flops_per_s
+            mu = f"mu_dense={cal.mu:.3f}, mu_attention={mu_attention:.3f}"
         fig.suptitle(
             f"{cal.model} {cal.dtype} on {cal.gpu_device_name or 'cpu'}: {mu}, t0={cal.t0_s * 1e3:.1f} ms"
         )
@@ -591,6 +744,16 @@ class VideoValidation:
         fig.savefig(p, dpi=120)
         plt.close(fig)
         return p
+
+
+def _xy(row: Mapping[str, Any], quantity: str, energy_key: str | None) -> tuple[float, float]:
+    if quantity == "latency":
+        return row["latency_s"], row["latency_pred_s"]
+    if energy_key:
+        return row["energy_j"].get(energy_key, float("nan")), row["energy_pred_j"].get(
+            energy_key, float("nan")
+        )
+    return row.get("energy_total_j", float("nan")), row.get("energy_total_pred_j", float("nan"))
 
 
 def _fmt(value: float | None, width: int, spec: str = ".2f") -> str:
@@ -604,7 +767,7 @@ def fit_video(
     train_filter: Callable[[VideoSample], bool] | Split | None = None,
     model: str | None = None,
     dtype: str | None = "bfloat16",
-    latency_model: str = "single",
+    latency_model: str = "split",
     fit_t0: bool = True,
     flops_fn: FlopsFn = _analytic_flops,
 ) -> VideoCalibration:
@@ -640,8 +803,11 @@ def validate_video(
     used = {p["point_id"] for p in calibration.points_used}
     held = [s for s in samples if (held_out_filter(s) if held_out_filter else s.point_id not in used)]
     train = [s for s in samples if s.point_id in used]
+    analytic = None
+    if calibration.analytic is not None and calibration.gpu_catalogue_name is not None and held:
+        analytic = analytic_errors(calibration.analytic, calibration.gpu_catalogue_name, held)
     return VideoValidation(
-        calibration, summarize_errors(calibration, held), summarize_errors(calibration, train)
+        calibration, summarize_errors(calibration, held), summarize_errors(calibration, train), analytic
     )
 
 
@@ -652,7 +818,7 @@ def calibrate_and_validate(
     model: str | None = None,
     dtype: str | None = "bfloat16",
     split: Split | None = None,
-    latency_model: str = "single",
+    latency_model: str = "split",
 ) -> dict[str, Any]:
     """Fit, validate on the held-out rest, and write ``<gpu>-diffusers-eager-<dtype>-video.yaml``,
     the validation JSON, the table and the figure into ``out_dir``."""
@@ -662,6 +828,7 @@ def calibrate_and_validate(
     stem = f"{cal.gpu_catalogue_name or 'cpu'}-diffusers-eager-{cal.dtype}-video"
     doc = cal.to_dict()
     doc["validation"] = {
+        "analytic_held_out": val.analytic_held_out["summary"] if val.analytic_held_out else None,
         "held_out": val.held_out["summary"],
         "held_out_points": [r["label"] for r in val.held_out["rows"]],
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 import typer
@@ -74,6 +76,17 @@ def run_with_progress(plans: list[LLMPlan], db: str, gpus: list[int] | None, qui
     return merged
 
 
+@contextmanager
+def json_stdout_guard(as_json: bool) -> Iterator[None]:
+    """With --json, stdout must hold one JSON document: anything a library prints while we run goes
+    to stderr instead."""
+    if not as_json:
+        yield
+        return
+    with redirect_stdout(sys.stderr):
+        yield
+
+
 def _emit(summary: RunSummary, as_json: bool, db: str, title: str) -> None:
     points = [d["summary"] for d in summary.done]
     if as_json:
@@ -122,7 +135,8 @@ def measure_llm(
         phases=parse_str_list("--phases", phases, ("prefill", "decode", "request")),
     )
     gpu_list = parse_int_list("--gpus", gpus, minimum=0) if gpus else None
-    summary = run_with_progress([plan], db, gpu_list, quiet=as_json)
+    with json_stdout_guard(as_json):
+        summary = run_with_progress([plan], db, gpu_list, quiet=False)
     _emit(summary, as_json, db, f"{model} on {device}")
 
 
@@ -139,7 +153,8 @@ def demo(
                    batches=[1, 4], device=chosen, protocol_overrides={
                        "prefill": {"min_window_s": 0.5}, "decode": {"min_window_s": 0.5},
                        "request": {"min_window_s": 0.5}})
-    summary = run_with_progress([plan], db, None, quiet=as_json)
+    with json_stdout_guard(as_json):
+        summary = run_with_progress([plan], db, None, quiet=as_json)
     _emit(summary, as_json, db, f"demo: tiny-llama on {chosen}")
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import typer
 
-predict_app = typer.Typer(help="Predict latency and energy analytically (no GPU needed).", no_args_is_help=True)
+predict_app = typer.Typer(
+    help="Predict latency and energy analytically (no GPU needed).", no_args_is_help=True
+)
 
 
 def _command_line() -> str:
@@ -31,7 +33,9 @@ def llm(
     gpu: str = typer.Option(..., "--gpu", help="catalogue name, 'auto', or a probe .yaml"),
     dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16, fp16, fp8, int8, int4"),
     prompt_tokens: int = typer.Option(..., "--prompt-tokens", help="prompt length s (batch padded to it)"),
-    output_tokens: int = typer.Option(..., "--output-tokens", help="generated tokens G (prefill makes the 1st)"),
+    output_tokens: int = typer.Option(
+        ..., "--output-tokens", help="generated tokens G (prefill makes the 1st)"
+    ),
     batch: int = typer.Option(1, "--batch"),
     calibration: str = typer.Option(None, "--calibration", help="YAML/JSON with a 'params' mapping"),
     hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
@@ -48,9 +52,20 @@ def llm(
     from joulebench.analytic.service import llm_prediction
 
     doc, pred, text = llm_prediction(
-        model, gpu, dtype, prompt_tokens, output_tokens, batch, calibration=calibration,
-        hardware_file=hardware_file, graphs=graphs, kv_dtype=kv_dtype, attn_impl=attn, cache=cache,
-        explain=explain, command=_command_line(),
+        model,
+        gpu,
+        dtype,
+        prompt_tokens,
+        output_tokens,
+        batch,
+        calibration=calibration,
+        hardware_file=hardware_file,
+        graphs=graphs,
+        kv_dtype=kv_dtype,
+        attn_impl=attn,
+        cache=cache,
+        explain=explain,
+        command=_command_line(),
     )
     _emit(doc, out, as_json)
     if not as_json:
@@ -78,8 +93,18 @@ def video(
     from joulebench.analytic.video import video_prediction
 
     doc = video_prediction(
-        model, height, width, frames, steps, cfg=cfg, gpu=gpu, dtype=dtype, calibration=calibration,
-        hardware_file=hardware_file, graphs=graphs, command=_command_line(),
+        model,
+        height,
+        width,
+        frames,
+        steps,
+        cfg=cfg,
+        gpu=gpu,
+        dtype=dtype,
+        calibration=calibration,
+        hardware_file=hardware_file,
+        graphs=graphs,
+        command=_command_line(),
     )
     _emit(doc, out, as_json)
     if not as_json:

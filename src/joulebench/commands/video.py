@@ -105,37 +105,61 @@ def run_video_plan(
     idle_s: float = 2.0,
 ) -> list[dict[str, Any]]:
     """Open the meters, take the idle baseline, run every point (resuming), return the JSON points."""
+    prewarm_s = 3.0 if plan.device == "cuda" else 0.0
+    return run_video_points(
+        plan.points(), plan.device, db, command, plan.to_dict(), on_event, idle_s, prewarm_s
+    )
+
+
+def run_video_points(
+    points: Sequence[Mapping[str, Any]],
+    device: str,
+    db: str | Path,
+    command: str,
+    plan_doc: Mapping[str, Any],
+    on_event: Callable[[str, int, Mapping[str, Any], Any], None] | None = None,
+    idle_s: float = 2.0,
+    prewarm_s: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Run already-validated points (several plans may be concatenated) under one monitor and run.
+
+    ``prewarm_s`` runs unmeasured steps of the first point after the idle baseline, so that the first
+    measured point does not pay the GPU's ramp out of idle."""
     from joulebench.environment import capture
     from joulebench.experiments.runner import Runner
     from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
     from joulebench.store import Store, point_key
-    from joulebench.workloads.diffusion import ModelCache, run_video_point
+    from joulebench.workloads.diffusion import ModelCache, prewarm, run_video_point
 
-    cuda = plan.device == "cuda"
+    cuda = device == "cuda"
     monitor = EnergyMonitor.open(MonitorConfig(gpus=None if cuda else [], require_gpu=cuda))
     models = ModelCache()
     with Store(db) as store:
         monitor.start()
         try:
-            runner = Runner(store, "video", command, plan.to_dict(), capture(monitor), on_event=on_event)
+            runner = Runner(store, "video", command, plan_doc, capture(monitor), on_event=on_event)
             idle = monitor.idle_power_w(idle_s)
-            runner.set_baseline({"idle_power_w": idle, "duration_s": idle_s})
+            runner.set_baseline({"idle_power_w": idle, "duration_s": idle_s, "prewarm_s": prewarm_s})
+            if prewarm_s > 0 and points:
+                prewarm(points[0], models, prewarm_s)
 
             def execute(config: Mapping[str, Any]) -> Any:
                 protocols = {k: Protocol(**v) for k, v in config["protocols"].items()}
                 return run_video_point(config, monitor, models, idle, protocols)
 
-            result = runner.run(plan.points(), execute)
+            result = runner.run(list(points), execute)
         finally:
             monitor.close()
         stored = {p.key: p for p in store.points(kind="video")}
+        errors = {point_key("video", f["config"]): f["error"] for f in result.failed}
         out: list[dict[str, Any]] = []
-        for item in [*result.done, *result.skipped]:
-            point = stored.get(point_key("video", item["config"]))
-            if point is not None and point.status == "ok":
+        for config in points:  # in plan order, measured now or earlier
+            key = point_key("video", config)
+            point = stored.get(key)
+            if key in errors:
+                out.append({"config": dict(config), "error": errors[key]})
+            elif point is not None and point.status == "ok":
                 out.append(json_point(point.config, point.summary, point.id))
-        for item in result.failed:
-            out.append({"config": item["config"], "error": item["error"]})
     return out
 
 
@@ -310,6 +334,9 @@ def register(app: typer.Typer) -> None:
             "", help="HxW list used to fit (default: smallest and largest)"
         ),
         train_frames: str = typer.Option("", help="frame counts used to fit (default: min, middle, max)"),
+        latency_model: str = typer.Option(
+            "split", help="split: separate dense and attention efficiency; single: one mu for all FLOPs"
+        ),
         as_json: bool = typer.Option(False, "--json", help="print the validation summary as JSON"),
     ) -> None:
         """Fit DiT efficiency and power on some stored points, validate on the held-out rest."""
@@ -328,6 +355,7 @@ def register(app: typer.Typer) -> None:
             model=model or None,
             dtype=dtype,
             split=split,
+            latency_model=latency_model,
         )
         if as_json:
             sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")

@@ -26,6 +26,7 @@ Users add entries in a YAML file (``JOULEBENCH_HARDWARE`` or ``--hardware-file``
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,13 +82,23 @@ class Accelerator:
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> Accelerator:
         """Build from a YAML/JSON mapping; every missing required field is named in the error."""
-        required = ("peak_flops_per_s", "memory_bandwidth_bytes_per_s", "memory_bytes", "tdp_w", "idle_power_w")
+        required = (
+            "peak_flops_per_s",
+            "memory_bandwidth_bytes_per_s",
+            "memory_bytes",
+            "tdp_w",
+            "idle_power_w",
+        )
         missing = [k for k in required if k not in data]
         if missing:
-            raise UsageError(f"hardware entry '{name}' lacks {', '.join(missing)}; required: {', '.join(required)}")
+            raise UsageError(
+                f"hardware entry '{name}' lacks {', '.join(missing)}; required: {', '.join(required)}"
+            )
         peaks = data["peak_flops_per_s"]
         if not isinstance(peaks, dict):
-            raise UsageError(f"hardware entry '{name}': peak_flops_per_s must be a mapping precision -> FLOP/s")
+            raise UsageError(
+                f"hardware entry '{name}': peak_flops_per_s must be a mapping precision -> FLOP/s"
+            )
         unknown = [p for p in peaks if p not in PRECISIONS]
         if unknown:
             raise UsageError(
@@ -129,63 +140,131 @@ _IDLE_ESTIMATE = "estimate: typical nvidia-smi reading at P0 with no work, +-50%
 # Values in TFLOP/s (dense), TB/s, GB, W. Converted to SI by the helpers.
 _ROWS: list[Accelerator] = [
     Accelerator(
-        "h100-sxm", _peaks(67, 494.5, 989.5, 989.5, 1979, 1979), 3.35e12, 80 * GIGA, 700, 120,
-        sources=_src("NVIDIA H100 Tensor Core GPU datasheet, H100 SXM column",
-                     "study reproduced by joulebench (H100 SXM idle about 120 W, seed_figures.json)"),
+        "h100-sxm",
+        _peaks(67, 494.5, 989.5, 989.5, 1979, 1979),
+        3.35e12,
+        80 * GIGA,
+        700,
+        120,
+        sources=_src(
+            "NVIDIA H100 Tensor Core GPU datasheet, H100 SXM column",
+            "study reproduced by joulebench (H100 SXM idle about 120 W, seed_figures.json)",
+        ),
         match=("H100 80GB HBM3", "H100 SXM"),
     ),
     Accelerator(
-        "h100-pcie", _peaks(51, 378, 756, 756, 1513, 1513), 2.0e12, 80 * GIGA, 350, 50,
+        "h100-pcie",
+        _peaks(51, 378, 756, 756, 1513, 1513),
+        2.0e12,
+        80 * GIGA,
+        350,
+        50,
         sources=_src("NVIDIA H100 Tensor Core GPU datasheet, H100 PCIe column", _IDLE_ESTIMATE),
         match=("H100 PCIe",),
     ),
     Accelerator(
-        "h200", _peaks(67, 494.5, 989.5, 989.5, 1979, 1979), 4.8e12, 141 * GIGA, 700, 144,
-        sources=_src("NVIDIA H200 Tensor Core GPU datasheet, H200 SXM column",
-                     "measured on joulebench's H200 test machines (DESIGN.md: about 144 W)"),
+        "h200",
+        _peaks(67, 494.5, 989.5, 989.5, 1979, 1979),
+        4.8e12,
+        141 * GIGA,
+        700,
+        144,
+        sources=_src(
+            "NVIDIA H200 Tensor Core GPU datasheet, H200 SXM column",
+            "measured on joulebench's H200 test machines (DESIGN.md: about 144 W)",
+        ),
         match=("H200",),
     ),
     Accelerator(
-        "a100-40gb-sxm", _peaks(19.5, 156, 312, 312, None, 624), 1.555e12, 40 * GIGA, 400, 55,
+        "a100-40gb-sxm",
+        _peaks(19.5, 156, 312, 312, None, 624),
+        1.555e12,
+        40 * GIGA,
+        400,
+        55,
         sources=_src("NVIDIA A100 Tensor Core GPU datasheet, A100 40GB SXM column", _IDLE_ESTIMATE),
         match=("A100-SXM4-40GB", "A100 40GB", "A100-40GB"),
     ),
     Accelerator(
-        "a100-80gb-sxm", _peaks(19.5, 156, 312, 312, None, 624), 2.039e12, 80 * GIGA, 400, 60,
+        "a100-80gb-sxm",
+        _peaks(19.5, 156, 312, 312, None, 624),
+        2.039e12,
+        80 * GIGA,
+        400,
+        60,
         sources=_src("NVIDIA A100 Tensor Core GPU datasheet, A100 80GB SXM column", _IDLE_ESTIMATE),
         match=("A100-SXM4-80GB", "A100 80GB", "A100-80GB"),
     ),
     Accelerator(
-        "l4", _peaks(30.3, 60, 121, 121, 242.5, 242.5), 300e9, 24 * GIGA, 72, 16,
+        "l4",
+        _peaks(30.3, 60, 121, 121, 242.5, 242.5),
+        300e9,
+        24 * GIGA,
+        72,
+        16,
         sources=_src("NVIDIA L4 Tensor Core GPU datasheet", _IDLE_ESTIMATE),
         match=("NVIDIA L4",),
     ),
     Accelerator(
-        "l40s", _peaks(91.6, 183, 366, 366, 733, 733), 864e9, 48 * GIGA, 350, 35,
+        "l40s",
+        _peaks(91.6, 183, 366, 366, 733, 733),
+        864e9,
+        48 * GIGA,
+        350,
+        35,
         sources=_src("NVIDIA L40S GPU datasheet", _IDLE_ESTIMATE),
         match=("L40S",),
     ),
     Accelerator(
-        "a10g", _peaks(31.2, 62.5, 125, 125, None, 250), 600e9, 24 * GIGA, 300, 25,
-        sources=_src("NVIDIA A10 Tensor Core GPU datasheet (A10G is AWS's variant; A10 figures assumed)",
-                     _IDLE_ESTIMATE, {"tdp_w": "AWS g5 A10G power limit reported by nvidia-smi (300 W)"}),
+        "a10g",
+        _peaks(31.2, 62.5, 125, 125, None, 250),
+        600e9,
+        24 * GIGA,
+        300,
+        25,
+        sources=_src(
+            "NVIDIA A10 Tensor Core GPU datasheet (A10G is AWS's variant; A10 figures assumed)",
+            _IDLE_ESTIMATE,
+            {"tdp_w": "AWS g5 A10G power limit reported by nvidia-smi (300 W)"},
+        ),
         match=("A10G",),
     ),
     Accelerator(
-        "rtx-4090", _peaks(82.6, 82.6, 165.2, 165.2, 330.3, 660.6), 1.008e12, 24 * GIGA, 450, 20,
-        sources=_src("NVIDIA Ada Lovelace architecture whitepaper, GeForce RTX 4090 column "
-                     "(tensor rates with FP32 accumulate, dense)", _IDLE_ESTIMATE),
+        "rtx-4090",
+        _peaks(82.6, 82.6, 165.2, 165.2, 330.3, 660.6),
+        1.008e12,
+        24 * GIGA,
+        450,
+        20,
+        sources=_src(
+            "NVIDIA Ada Lovelace architecture whitepaper, GeForce RTX 4090 column "
+            "(tensor rates with FP32 accumulate, dense)",
+            _IDLE_ESTIMATE,
+        ),
         match=("RTX 4090",),
         vendor="nvidia",
     ),
     Accelerator(
-        "b200", _peaks(None, 1125, 2250, 2250, 4500, 4500), 8.0e12, 180 * GIGA, 1000, 180,
-        sources=_src("NVIDIA DGX B200 datasheet, system figures divided by 8 GPUs (FP32 non-tensor not "
-                     "published there)", _IDLE_ESTIMATE),
+        "b200",
+        _peaks(None, 1125, 2250, 2250, 4500, 4500),
+        8.0e12,
+        180 * GIGA,
+        1000,
+        180,
+        sources=_src(
+            "NVIDIA DGX B200 datasheet, system figures divided by 8 GPUs (FP32 non-tensor not "
+            "published there)",
+            _IDLE_ESTIMATE,
+        ),
         match=("B200",),
     ),
     Accelerator(
-        "mi300x", _peaks(163.4, 653.7, 1307.4, 1307.4, 2614.9, 2614.9), 5.3e12, 192 * GIGA, 750, 140,
+        "mi300x",
+        _peaks(163.4, 653.7, 1307.4, 1307.4, 2614.9, 2614.9),
+        5.3e12,
+        192 * GIGA,
+        750,
+        140,
         sources=_src("AMD Instinct MI300X accelerator datasheet", _IDLE_ESTIMATE),
         match=("MI300X",),
         vendor="amd",
@@ -234,7 +313,9 @@ def name_for_device(device_name: str, entries: dict[str, Accelerator] | None = N
     best: tuple[int, str] | None = None
     for entry in entries.values():
         for pattern in entry.match:
-            if pattern.lower() in low and (best is None or len(pattern) > best[0]):
+            # whole-token match: "NVIDIA L4" must not claim "NVIDIA L40S"
+            hit = re.search(r"(?<![a-z0-9])" + re.escape(pattern.lower()) + r"(?![a-z0-9])", low)
+            if hit and (best is None or len(pattern) > best[0]):
                 best = (len(pattern), entry.name)  # longest match wins: "L40S" beats "L4"
     return None if best is None else best[1]
 
@@ -268,13 +349,17 @@ def get_accelerator(name: str, hardware_file: str | os.PathLike[str] | None = No
     if key.endswith((".yaml", ".yml", ".json")) and Path(name).expanduser().is_file():
         entries = load_user_entries(name)
         if len(entries) != 1:
-            raise UsageError(f"gpu file '{name}' holds {len(entries)} entries; pass --hardware-file and a name")
+            raise UsageError(
+                f"gpu file '{name}' holds {len(entries)} entries; pass --hardware-file and a name"
+            )
         return next(iter(entries.values()))
     entries = catalogue(hardware_file)
     if key == "auto":
         device = detect_name()
         if device is None:
-            raise UsageError("gpu 'auto': no GPU visible; pass a catalogue name or a probe file (hardware probe)")
+            raise UsageError(
+                "gpu 'auto': no GPU visible; pass a catalogue name or a probe file (hardware probe)"
+            )
         found = name_for_device(device, entries)
         if found is None:
             raise UsageError(
@@ -283,5 +368,7 @@ def get_accelerator(name: str, hardware_file: str | os.PathLike[str] | None = No
             )
         return entries[found]
     if key not in entries:
-        raise UsageError(f"unknown gpu '{name}'; allowed: auto, {', '.join(sorted(entries))}, or a probe .yaml")
+        raise UsageError(
+            f"unknown gpu '{name}'; allowed: auto, {', '.join(sorted(entries))}, or a probe .yaml"
+        )
     return entries[key]

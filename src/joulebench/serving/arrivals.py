@@ -99,8 +99,9 @@ def _uniform(arg: str, spec: str) -> ArrivalLaw:
     if high_s < low_s:
         raise UsageError(f"--arrival {spec}: upper gap bound is below the lower one")
     mean = (low_s + high_s) / 2.0
-    return ArrivalLaw(spec, "uniform", None if mean == 0 else 1.0 / mean,
-                      lambda n, rng: rng.uniform(low_s, high_s, size=n))
+    return ArrivalLaw(
+        spec, "uniform", None if mean == 0 else 1.0 / mean, lambda n, rng: rng.uniform(low_s, high_s, size=n)
+    )
 
 
 def _poisson(arg: str, spec: str) -> ArrivalLaw:

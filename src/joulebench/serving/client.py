@@ -20,16 +20,19 @@ counts are exact.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from joulebench.errors import UsageError
+from joulebench.serving.http11 import Http11Pool
 from joulebench.serving.prompts import RequestSpec
 from joulebench.serving.records import (
     STATUS_ERROR,
@@ -55,7 +58,8 @@ class ClientConfig:
     max_duration_s: float | None = None
     ignore_eos: bool = True  # vLLM/SGLang extension so that output lengths are exact
     continuous_usage: bool = False
-    max_connections: int = 4096
+    max_connections: int = 4096  # httpx transport only
+    transport: str = "native"  # "native" (lean asyncio HTTP/1.1, see http11.py) | "httpx"
 
     def endpoint(self, chat: bool) -> str:
         url = self.url.rstrip("/")
@@ -67,9 +71,15 @@ class ClientConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "url": self.url, "model": self.model, "api": self.api, "request_timeout_s": self.request_timeout_s,
-            "max_concurrency": self.max_concurrency, "max_duration_s": self.max_duration_s,
-            "ignore_eos": self.ignore_eos, "continuous_usage": self.continuous_usage,
+            "url": self.url,
+            "model": self.model,
+            "api": self.api,
+            "request_timeout_s": self.request_timeout_s,
+            "max_concurrency": self.max_concurrency,
+            "max_duration_s": self.max_duration_s,
+            "ignore_eos": self.ignore_eos,
+            "continuous_usage": self.continuous_usage,
+            "transport": self.transport,
         }
 
 
@@ -109,9 +119,9 @@ def build_payload(spec: RequestSpec, config: ClientConfig, chat: bool) -> dict[s
         payload["ignore_eos"] = True
         payload["min_tokens"] = spec.max_output_tokens
     if chat:
-        payload["messages"] = spec.messages if spec.messages is not None else [
-            {"role": "user", "content": spec.text or ""}
-        ]
+        payload["messages"] = (
+            spec.messages if spec.messages is not None else [{"role": "user", "content": spec.text or ""}]
+        )
     else:
         payload["prompt"] = spec.text if spec.text is not None else (spec.token_ids or "")
     return payload
@@ -127,6 +137,10 @@ class _StreamParser:
         self.usage_tokens: int | None = None
         self.exact_counts = False
         self.done = False
+        self.http_ok: bool | None = None
+
+    def set_status(self, status: int) -> None:
+        self.http_ok = status == 200
 
     def feed(self, data: bytes, now_s: float) -> None:
         self.buffer += data
@@ -134,7 +148,7 @@ class _StreamParser:
             cut = self.buffer.find(b"\n\n")
             if cut < 0:
                 return
-            event, self.buffer = self.buffer[:cut], self.buffer[cut + 2:]
+            event, self.buffer = self.buffer[:cut], self.buffer[cut + 2 :]
             for line in event.split(b"\n"):
                 line = line.strip()
                 if line.startswith(b"data:"):
@@ -195,76 +209,139 @@ def _split_by_length(total: int, lengths: Sequence[int]) -> list[int]:
     return [b + 1 for b in base]
 
 
+class _ShardedClients:
+    """Several small httpx clients instead of one big pool (``transport="httpx"`` only).
+
+    Why: httpcore's pool rescans every connection on each request (``_assign_requests_to_connections``
+    is O(connections) per event), so a single pool with hundreds of open streams spends milliseconds
+    per request. Pools of ``SHARD_CONNECTIONS`` connections, each request going to the least-busy one
+    (a new pool when all are full), keep the per-request cost flat at any concurrency.
+    """
+
+    SHARD_CONNECTIONS = 8
+
+    def __init__(self, timeout: httpx.Timeout, headers: dict[str, str], max_connections: int) -> None:
+        self.timeout = timeout
+        self.headers = headers
+        self.max_shards = max(1, max_connections // self.SHARD_CONNECTIONS)
+        self.clients: list[httpx.AsyncClient] = []
+        self.busy: list[int] = []
+        self._ssl = httpx.create_ssl_context()  # loading CA files costs ~20 ms: once, not per pool
+
+    def acquire(self) -> int:
+        best = min(range(len(self.busy)), key=self.busy.__getitem__, default=-1)
+        if best < 0 or (self.busy[best] >= self.SHARD_CONNECTIONS and len(self.clients) < self.max_shards):
+            limits = httpx.Limits(
+                max_connections=self.SHARD_CONNECTIONS, max_keepalive_connections=self.SHARD_CONNECTIONS
+            )
+            self.clients.append(
+                httpx.AsyncClient(limits=limits, timeout=self.timeout, headers=self.headers, verify=self._ssl)
+            )
+            self.busy.append(0)
+            best = len(self.clients) - 1
+        self.busy[best] += 1
+        return best
+
+    def release(self, shard: int) -> None:
+        self.busy[shard] -= 1
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
 class LoadClient:
     """Sends ``specs`` at ``targets_s`` (seconds from schedule zero) and records every request."""
 
     def __init__(self, config: ClientConfig) -> None:
+        if config.transport not in ("native", "httpx"):
+            raise UsageError(f"--transport '{config.transport}': allowed: native, httpx")
         self.config = config
+        self._native: Http11Pool | None = None
+        self._httpx: _ShardedClients | None = None
+        self._path = ""
+        self._url = ""
 
     async def run(self, specs: Sequence[RequestSpec], targets_s: Sequence[float]) -> LoadResult:
         if len(specs) != len(targets_s):
             raise ValueError("one target time per request spec")
         cfg = self.config
         chat = cfg.api == "chat" or (cfg.api == "auto" and any(s.messages is not None for s in specs))
-        url = cfg.endpoint(chat)
+        self._url = cfg.endpoint(chat)
+        parts = urlsplit(self._url)
+        self._path = parts.path or "/"
         headers = {"content-type": "application/json"}
         key = api_key_from_env()
         if key:
             headers["authorization"] = f"Bearer {key}"
-        limits = httpx.Limits(max_connections=cfg.max_connections, max_keepalive_connections=cfg.max_connections)
-        timeout = httpx.Timeout(cfg.request_timeout_s, connect=min(30.0, cfg.request_timeout_s))
+        if cfg.transport == "native":
+            self._native = Http11Pool(f"{parts.scheme}://{parts.netloc}", headers)
+        else:
+            timeout = httpx.Timeout(cfg.request_timeout_s, connect=min(30.0, cfg.request_timeout_s))
+            self._httpx = _ShardedClients(timeout, headers, cfg.max_connections)
         bodies = [json.dumps(build_payload(s, cfg, chat)).encode() for s in specs]
+        gc_paused = _pause_gc()  # before t0: a full collection can take longer than the lead
         t0 = time.perf_counter() + START_LEAD_S
-        records = [RequestRecord(s.index, t0 + t, s.prompt_tokens, s.max_output_tokens)
-                   for s, t in zip(specs, targets_s, strict=True)]
+        records = [
+            RequestRecord(s.index, t0 + t, s.prompt_tokens, s.max_output_tokens)
+            for s, t in zip(specs, targets_s, strict=True)
+        ]
         deadline = None if cfg.max_duration_s is None else t0 + cfg.max_duration_s
         stopped = False
-        async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
-            semaphore = asyncio.Semaphore(cfg.max_concurrency) if cfg.max_concurrency else None
-            tasks: list[asyncio.Task[None]] = []
-            try:
-                async with asyncio.timeout_at(_loop_deadline(deadline)):
-                    for record, body in zip(records, bodies, strict=True):
-                        await sleep_until(record.target_s)
-                        if semaphore is not None:
-                            await semaphore.acquire()
+        semaphore = asyncio.Semaphore(cfg.max_concurrency) if cfg.max_concurrency else None
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.timeout_at(_loop_deadline(deadline)):
+                for record, body in zip(records, bodies, strict=True):
+                    await sleep_until(record.target_s)
+                    if semaphore is not None:
+                        await semaphore.acquire()
                         record.released_s = time.perf_counter()
-                        tasks.append(asyncio.create_task(self._one(client, url, body, record, semaphore)))
-                    if tasks:
-                        await asyncio.wait(tasks)
-            except TimeoutError:
-                stopped = True
-                for task in tasks:
-                    task.cancel()
+                    tasks.append(asyncio.create_task(self._one(body, record, semaphore)))
                 if tasks:
                     await asyncio.wait(tasks)
+        except TimeoutError:
+            stopped = True
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks)
+        finally:
+            _resume_gc(gc_paused)
+            if self._native is not None:
+                self._native.close()
+            if self._httpx is not None:
+                await self._httpx.aclose()
         for record in records:
             if record.status == STATUS_INCOMPLETE and record.error is None:
                 record.error = "cut by max duration" if stopped else "not sent"
         return LoadResult(records, t0, time.perf_counter(), stopped)
 
-    async def _one(self, client: httpx.AsyncClient, url: str, body: bytes, record: RequestRecord,
-                   semaphore: asyncio.Semaphore | None) -> None:
+    async def _one(self, body: bytes, record: RequestRecord, semaphore: asyncio.Semaphore | None) -> None:
         record.send_s = time.perf_counter()
         parser = _StreamParser(record)
         try:
             async with asyncio.timeout(self.config.request_timeout_s):
-                async with client.stream("POST", url, content=body) as response:
-                    record.http_status = response.status_code
-                    if response.status_code != 200:
-                        detail = (await response.aread())[:300].decode(errors="replace")
-                        record.status, record.error = STATUS_HTTP_ERROR, f"HTTP {response.status_code}: {detail}"
-                        return
-                    async for data in response.aiter_raw():
-                        parser.feed(data, time.perf_counter())
+                if self._native is not None:
+                    status, error_body = await self._send_native(body, parser)
+                else:
+                    status, error_body = await self._send_httpx(body, parser)
+            record.http_status = status
             record.end_s = time.perf_counter()
+            if status != 200:
+                detail = error_body[:300].decode(errors="replace")
+                record.status, record.error = STATUS_HTTP_ERROR, f"HTTP {status}: {detail}"
+                return
             parser.finish()
             if not parser.done:
                 record.status, record.error = STATUS_ERROR, "stream ended without [DONE]"
             else:
                 record.status = STATUS_OK
         except (TimeoutError, httpx.TimeoutException):
-            record.status, record.error = STATUS_TIMEOUT, f"no complete answer within {self.config.request_timeout_s} s"
+            record.status, record.error = (
+                STATUS_TIMEOUT,
+                f"no complete answer within {self.config.request_timeout_s} s",
+            )
         except asyncio.CancelledError:
             record.status, record.error = STATUS_INCOMPLETE, "cut by max duration"
         except (httpx.HTTPError, json.JSONDecodeError, ValueError, OSError) as exc:
@@ -274,6 +351,54 @@ class LoadClient:
                 record.end_s = time.perf_counter()
             if semaphore is not None:
                 semaphore.release()
+
+    async def _send_native(self, body: bytes, parser: _StreamParser) -> tuple[int, bytes]:
+        assert self._native is not None
+        error_body: list[bytes] = []
+
+        def on_body(data: bytes, now_s: float) -> None:
+            # the status is known before the first body byte; error bodies are kept, not parsed as SSE
+            if parser.http_ok is False:
+                error_body.append(data)
+            else:
+                parser.feed(data, now_s)
+
+        status = await self._native.post(self._path, body, on_body, on_status=parser.set_status)
+        return status, b"".join(error_body)
+
+    async def _send_httpx(self, body: bytes, parser: _StreamParser) -> tuple[int, bytes]:
+        assert self._httpx is not None
+        shard = self._httpx.acquire()
+        try:
+            client = self._httpx.clients[shard]
+            async with client.stream("POST", self._url, content=body) as response:
+                if response.status_code != 200:
+                    return response.status_code, await response.aread()
+                async for data in response.aiter_raw():
+                    parser.feed(data, time.perf_counter())
+                return 200, b""
+        finally:
+            self._httpx.release(shard)
+
+
+def _pause_gc() -> bool:
+    """Freeze what exists and pause the cyclic collector for the bounded load loop.
+
+    Why: a full collection over tens of thousands of live records and tasks stalls the loop for
+    10-30 ms, which shows up as dispatch lateness far above the 1 ms budget. Reference counting still
+    frees everything acyclic; the collector runs again when the loop ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    return was_enabled
+
+
+def _resume_gc(was_enabled: bool) -> None:
+    gc.unfreeze()
+    if was_enabled:
+        gc.enable()
 
 
 def _loop_deadline(deadline_perf_s: float | None) -> float | None:

@@ -98,7 +98,9 @@ class PromptSource:
     def is_chat(self) -> bool:
         return any("messages" in r for r in self.rows)
 
-    def build(self, count: int, outputs: LengthLaw, seed: int, vocab_size: int | None = None) -> list[RequestSpec]:
+    def build(
+        self, count: int, outputs: LengthLaw, seed: int, vocab_size: int | None = None
+    ) -> list[RequestSpec]:
         """``count`` request specs. With ``vocab_size`` the prompts are token ids (in-process engines)."""
         rng = np.random.default_rng([seed, 1])
         out_lengths = outputs.sample(count, np.random.default_rng([seed, 2]))
@@ -112,7 +114,9 @@ class PromptSource:
                     specs.append(RequestSpec(i, n, int(out_lengths[i]), token_ids=ids))
                 else:
                     words = rng.choice(len(_WORDS), size=n)
-                    specs.append(RequestSpec(i, n, int(out_lengths[i]), text=" ".join(_WORDS[w] for w in words)))
+                    specs.append(
+                        RequestSpec(i, n, int(out_lengths[i]), text=" ".join(_WORDS[w] for w in words))
+                    )
             return specs
         for i in range(count):
             row = self.rows[i % len(self.rows)]
@@ -138,7 +142,7 @@ def _row_text(row: dict[str, Any]) -> str:
 def parse_prompts(spec: str) -> PromptSource:
     text = spec.strip()
     if text.startswith("synthetic:"):
-        return PromptSource(text, parse_lengths(text[len("synthetic:"):], f"--prompts {text}"))
+        return PromptSource(text, parse_lengths(text[len("synthetic:") :], f"--prompts {text}"))
     path = Path(text).expanduser()
     if path.suffix == ".jsonl":
         if not path.is_file():

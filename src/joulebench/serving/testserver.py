@@ -41,6 +41,7 @@ class ServerStats:
     requests: int = 0
     streamed: int = 0
     errors: int = 0
+    authorized: int = 0  # requests that carried a bearer token (the token itself is not kept)
 
 
 class _Handler:
@@ -54,7 +55,8 @@ class _Handler:
                 request = await _read_request(reader)
                 if request is None:
                     break
-                method, path, body = request
+                method, path, body, has_auth = request
+                self.stats.authorized += has_auth
                 keep = await self._dispatch(method, path, body, writer)
                 if not keep:
                     break
@@ -81,7 +83,9 @@ class _Handler:
             _write_json(writer, 400, {"error": {"message": "body is not JSON"}})
             return True
         model = str(payload.get("model", ""))
-        if model == "fail-500" or (self.config.fail_every and self.stats.requests % self.config.fail_every == 0):
+        if model == "fail-500" or (
+            self.config.fail_every and self.stats.requests % self.config.fail_every == 0
+        ):
             self.stats.errors += 1
             _write_json(writer, 500, {"error": {"message": "injected failure"}})
             return True
@@ -90,8 +94,11 @@ class _Handler:
             return False
         chat = path.endswith("chat/completions")
         prompt_tokens = _prompt_tokens(payload, chat)
-        max_tokens = int(payload.get("max_tokens") or payload.get("max_completion_tokens")
-                         or self.config.default_max_tokens)
+        max_tokens = int(
+            payload.get("max_tokens")
+            or payload.get("max_completion_tokens")
+            or self.config.default_max_tokens
+        )
         if not payload.get("stream"):
             await asyncio.sleep(self.config.ttft_s + self.config.itl_s * max(0, max_tokens - 1))
             _write_json(writer, 200, _full_response(model, chat, prompt_tokens, max_tokens))
@@ -101,11 +108,20 @@ class _Handler:
         await self._stream(writer, model, chat, prompt_tokens, max_tokens, include_usage)
         return model != "drop"
 
-    async def _stream(self, writer: asyncio.StreamWriter, model: str, chat: bool, prompt_tokens: int,
-                      max_tokens: int, include_usage: bool) -> None:
+    async def _stream(
+        self,
+        writer: asyncio.StreamWriter,
+        model: str,
+        chat: bool,
+        prompt_tokens: int,
+        max_tokens: int,
+        include_usage: bool,
+    ) -> None:
         cfg = self.config
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                     b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n"
+        )
         if chat:
             writer.write(_chunk(_event({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})))
         if cfg.ttft_s > 0:
@@ -133,8 +149,11 @@ class _Handler:
                 await writer.drain()
                 await asyncio.sleep(cfg.itl_s)
         if include_usage and cfg.report_usage:
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
-                     "total_tokens": prompt_tokens + max_tokens}
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": max_tokens,
+                "total_tokens": prompt_tokens + max_tokens,
+            }
             writer.write(_chunk(_event({"id": "cmpl-test", "model": model, "choices": [], "usage": usage})))
         writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         await writer.drain()
@@ -151,8 +170,11 @@ def _full_response(model: str, chat: bool, prompt_tokens: int, max_tokens: int) 
     text = " tok" * max_tokens
     choice = {"index": 0, "finish_reason": "length"}
     choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
-    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
-             "total_tokens": prompt_tokens + max_tokens}
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": max_tokens,
+        "total_tokens": prompt_tokens + max_tokens,
+    }
     return {"id": "cmpl-test", "model": model, "choices": [choice], "usage": usage}
 
 
@@ -165,8 +187,10 @@ def _chunk(data: bytes) -> bytes:
 
 
 def _write_body(writer: asyncio.StreamWriter, status: int, body: bytes, content_type: str) -> None:
-    head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\ncontent-type: {content_type}\r\n"
-            f"content-length: {len(body)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\ncontent-type: {content_type}\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
     writer.write(head.encode() + body)
 
 
@@ -174,7 +198,7 @@ def _write_json(writer: asyncio.StreamWriter, status: int, obj: dict[str, Any]) 
     _write_body(writer, status, json.dumps(obj).encode(), "application/json")
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] | None:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes, bool] | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
@@ -184,12 +208,16 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] 
     if len(parts) < 2:
         return None
     length = 0
+    has_auth = False
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
+        name = name.strip().lower()
+        if name == "content-length":
             length = int(value.strip())
+        elif name == "authorization":
+            has_auth = value.strip().lower().startswith("bearer ")
     body = await reader.readexactly(length) if length else b""
-    return parts[0], parts[1].split("?")[0], body
+    return parts[0], parts[1].split("?")[0], body, has_auth
 
 
 class StreamingTestServer:
@@ -248,8 +276,12 @@ class StreamingTestServer:
         self.stop()
 
 
-async def serve_forever(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000,
-                        on_ready: Callable[[int], None] | None = None) -> None:
+async def serve_forever(
+    config: ServerConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
     """Serve on the current loop until cancelled (used by ``benchmarks/stream_server.py``)."""
     server = await asyncio.start_server(_Handler(config, ServerStats()), host, port, backlog=4096)
     if on_ready is not None:

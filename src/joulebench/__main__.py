@@ -1,0 +1,5 @@
+"""``python -m joulebench`` = the ``joulebench`` command."""
+
+from joulebench.cli import main
+
+main()

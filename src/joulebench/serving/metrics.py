@@ -1,0 +1,170 @@
+"""Latency and throughput figures from request records (served requests only).
+
+Definitions (those of vLLM's ``bench serve`` where one exists, so numbers compare):
+  TTFT   first token time - send time
+  ITL    per *token*: a chunk carrying k tokens gives the gap to the previous chunk, then k-1 zeros
+  TPOT   (end - first token) / (output tokens - 1), per request with at least 2 output tokens
+  E2E    end - send time
+  throughput   completed requests and output tokens over the span from the first send to the last end
+  goodput      requests meeting every SLO, per second of the same span
+  lateness     send time - max(target time, slot release time): the client's own delay; a concurrency
+               cap's wait is reported apart (``cap_wait``), since it is the load law, not the client
+
+Errors, timeouts and cut requests never enter the served figures; they are counted by status.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from joulebench.errors import UsageError
+from joulebench.serving.records import RequestRecord
+from joulebench.serving.specs import parse_duration_s
+
+SLO_METRICS = ("ttft", "tpot", "itl", "e2e")
+LATENESS_WARN_P99_S = 0.001  # the dispatch budget; above it the arrival law was not what was sent
+
+
+def stats(values: Iterable[float]) -> dict[str, float | int | None]:
+    arr = np.asarray(list(values), dtype=float)
+    if arr.size == 0:
+        return {"count": 0, "mean": None, "median": None, "p90": None, "p99": None, "max": None}
+    return {
+        "count": int(arr.size),
+        "mean": float(arr.mean()),
+        "median": float(np.median(arr)),
+        "p90": float(np.percentile(arr, 90)),
+        "p99": float(np.percentile(arr, 99)),
+        "max": float(arr.max()),
+    }
+
+
+def itl_per_token_s(record: RequestRecord) -> list[float]:
+    out: list[float] = []
+    times, counts = record.chunk_times_s, record.chunk_tokens
+    for i in range(1, len(times)):
+        out.append(times[i] - times[i - 1])
+        out.extend([0.0] * (counts[i] - 1))
+    if counts:
+        out.extend([0.0] * (counts[0] - 1))  # tokens that came with the first one
+    return out
+
+
+def ttft_s(r: RequestRecord) -> float | None:
+    return None if r.first_token_s is None or r.send_s is None else r.first_token_s - r.send_s
+
+
+def tpot_s(r: RequestRecord) -> float | None:
+    if r.first_token_s is None or r.end_s is None or not r.output_tokens or r.output_tokens < 2:
+        return None
+    last = r.chunk_times_s[-1] if r.chunk_times_s else r.end_s
+    return (last - r.first_token_s) / (r.output_tokens - 1)
+
+
+def e2e_s(r: RequestRecord) -> float | None:
+    return None if r.end_s is None or r.send_s is None else r.end_s - r.send_s
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Upper bounds in seconds per metric; a request is good when it meets all of them."""
+
+    limits_s: dict[str, float]
+
+    def met(self, r: RequestRecord) -> bool:
+        values = {"ttft": ttft_s(r), "tpot": tpot_s(r), "e2e": e2e_s(r)}
+        for name, limit in self.limits_s.items():
+            if name == "itl":
+                itl = itl_per_token_s(r)
+                if itl and max(itl) > limit:
+                    return False
+                continue
+            value = values[name]
+            if value is not None and value > limit:
+                return False
+        return True
+
+
+def parse_slo(text: str | None) -> Slo | None:
+    """``ttft:0.5s,tpot:50ms`` -> Slo; metrics allowed: ttft, tpot, itl (max per token), e2e."""
+    if not text:
+        return None
+    limits: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition(":")
+        name = name.strip().lower()
+        if not sep or name not in SLO_METRICS:
+            raise UsageError(
+                f"--slo '{text}': use metric:duration pairs, metrics {', '.join(SLO_METRICS)}; "
+                "e.g. ttft:0.5s,tpot:50ms"
+            )
+        limits[name] = parse_duration_s(value, f"--slo {name}", allow_zero=False)
+    return Slo(limits)
+
+
+def summarize(records: Sequence[RequestRecord], slo: Slo | None = None) -> dict[str, Any]:
+    """Latency, throughput, goodput, dispatch lateness and status counts of one run."""
+    served = [r for r in records if r.ok]
+    sent = [r for r in records if r.send_s is not None]
+    status_counts = Counter(r.status for r in records)
+    out: dict[str, Any] = {
+        "requests": len(records),
+        "completed": len(served),
+        "failed": len(records) - len(served),
+        "status_counts": dict(sorted(status_counts.items())),
+        "errors_sample": [r.error for r in records if not r.ok and r.error][:5],
+    }
+    if sent and served:
+        span_s = max(r.end_s or r.send_s or 0.0 for r in served) - min(r.send_s or 0.0 for r in sent)
+    else:
+        span_s = 0.0
+    output_tokens = sum(r.output_tokens or 0 for r in served)
+    prompt_tokens = sum(r.prompt_tokens or r.prompt_tokens_requested for r in served)
+    out.update(
+        {
+            "duration_s": span_s,
+            "output_tokens": output_tokens,
+            "prompt_tokens": prompt_tokens,
+            "requests_per_s": len(served) / span_s if span_s > 0 else None,
+            "output_tokens_per_s": output_tokens / span_s if span_s > 0 else None,
+            "total_tokens_per_s": (output_tokens + prompt_tokens) / span_s if span_s > 0 else None,
+            "ttft_s": stats(v for v in map(ttft_s, served) if v is not None),
+            "tpot_s": stats(v for v in map(tpot_s, served) if v is not None),
+            "itl_s": stats(x for r in served for x in itl_per_token_s(r)),
+            "e2e_s": stats(v for v in map(e2e_s, served) if v is not None),
+            "chunk_tokens_estimated": sum(r.chunk_tokens_estimated for r in served),
+            "output_tokens_source": dict(Counter(r.output_tokens_source for r in served)),
+        }
+    )
+    if slo is not None:
+        good = sum(slo.met(r) for r in served)
+        out["slo"] = {k: v for k, v in slo.limits_s.items()}
+        out["good_requests"] = good
+        out["goodput_requests_per_s"] = good / span_s if span_s > 0 else None
+    out["lateness_s"] = stats(_lateness(r) for r in sent)
+    out["cap_wait_s"] = stats((r.released_s - r.target_s) for r in sent if r.released_s is not None)
+    out["warnings"] = lateness_warnings(out["lateness_s"], len(records) - len(sent))
+    return out
+
+
+def _lateness(r: RequestRecord) -> float:
+    assert r.send_s is not None
+    return r.send_s - max(r.target_s, r.released_s if r.released_s is not None else r.target_s)
+
+
+def lateness_warnings(lateness: dict[str, Any], unsent: int) -> list[str]:
+    warnings: list[str] = []
+    p99 = lateness.get("p99")
+    if p99 is not None and p99 > LATENESS_WARN_P99_S:
+        warnings.append(
+            f"client fell behind its schedule: dispatch lateness p99 {p99 * 1e3:.2f} ms > "
+            f"{LATENESS_WARN_P99_S * 1e3:.0f} ms; the arrival law actually sent differs from the one asked"
+        )
+    if unsent:
+        warnings.append(f"{unsent} requests were never sent (max duration reached)")
+    return warnings

@@ -1,0 +1,67 @@
+"""The results database: schema version, one transaction per point, resume, failed points."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from joulebench.errors import UsageError
+from joulebench.experiments.runner import PointResult, Runner
+from joulebench.store import SCHEMA_VERSION, MeasurementRow, Store, point_key
+
+
+def row(phase: str = "prefill") -> MeasurementRow:
+    return MeasurementRow(phase, -1, "gpu", 0.04, 10.0, 0.1, "nvml-counter", False, {"min_window_s": 1.2})
+
+
+def test_schema_is_versioned_and_tables_exist(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.db") as store, store.raw() as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    assert {"runs", "points", "measurements", "records", "meta"} <= tables
+    assert int(version) == SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    Store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    with pytest.raises(UsageError, match="newer"):
+        Store(path)
+
+
+def test_runner_skips_stored_points_and_records_failures(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def execute(config: dict) -> PointResult:
+        calls.append(config["n"])
+        if config["n"] == 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return PointResult({"value": config["n"]}, [row()], {"tokens": [{"t": 0.1}]})
+
+    points = [{"n": 1}, {"n": 2}, {"n": 3}]
+    with Store(tmp_path / "r.db") as store:
+        first = Runner(store, "llm", "test", {}, {}).run(points, execute)
+        assert [d["config"]["n"] for d in first.done] == [1, 3]
+        assert first.failed[0]["error"].startswith("out of memory")
+        second = Runner(store, "llm", "test", {}, {}).run(points, execute)
+        assert len(second.skipped) == 2 and calls == [1, 2, 3, 2]
+        statuses = sorted((p.config["n"], p.status) for p in store.points())
+        assert statuses == [(1, "ok"), (2, "failed"), (3, "ok")]  # the failed point was replaced, not duplicated
+        ok = next(p for p in store.points() if p.config["n"] == 1)
+        assert store.measurements(ok.id)[0]["protocol"] == {"min_window_s": 1.2}
+        assert store.records(ok.id, "tokens") == [{"t": 0.1}]
+
+
+def test_a_point_is_all_or_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.db") as store:
+        run = store.begin_run("llm", "test", {}, {})
+        bad = MeasurementRow("prefill", -1, "gpu", 0.1, 1.0, None, "x", False, {})
+        with pytest.raises(sqlite3.Error):
+            # NULL phase violates NOT NULL after the point row was inserted: the whole point must roll back
+            store.save_point(run, "llm", {"a": 1}, {}, [bad, MeasurementRow(None, 0, "gpu", 0, 0, 0, "", False, {})])  # type: ignore[arg-type]
+        assert list(store.points()) == []
+        assert not store.has_point(point_key("llm", {"a": 1}))
