@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--out")
     args = parser.parse_args()
     loaded = load_model(args.model, args.dtype, args.device)
@@ -45,16 +45,27 @@ def main() -> None:
         one_run()
     off, on = [], []
     gpus = [0] if args.device == "cuda" else []
-    for _ in range(args.pairs):
-        off.append(one_run())
-        with EnergyMonitor.open(MonitorConfig(gpus=gpus, require_gpu=bool(gpus))):
-            time.sleep(0.05)
-            on.append(one_run())
+    sampler_cpu_s = sampler_wall_s = 0.0
+    for i in range(args.pairs):
+        # alternate the order inside each pair so that slow drift of the host cancels
+        for meters_on in ((False, True) if i % 2 == 0 else (True, False)):
+            if not meters_on:
+                off.append(one_run())
+                continue
+            monitor = EnergyMonitor.open(MonitorConfig(gpus=gpus, require_gpu=bool(gpus)))
+            with monitor:
+                time.sleep(0.05)
+                on.append(one_run())
+            sampler_cpu_s += monitor.sampler_cpu_s
+            sampler_wall_s += monitor.sampler_wall_s
     med_off, med_on = statistics.median(off), statistics.median(on)
     overhead = med_on / med_off - 1.0
+    diffs = sorted(b / a - 1.0 for a, b in zip(off, on, strict=True))
+    sampler_share = sampler_cpu_s / sampler_wall_s if sampler_wall_s else float("nan")
     doc = {"model": args.model, "dtype": args.dtype, "device": args.device, "tokens": args.tokens,
            "pairs": args.pairs, "per_token_s_off": off, "per_token_s_on": on, "median_off_s": med_off,
-           "median_on_s": med_on, "overhead": overhead}
+           "median_on_s": med_on, "overhead": overhead, "paired_overhead_median": statistics.median(diffs),
+           "sampler_cpu_share_of_one_core": sampler_share}
     try:
         import torch
 
@@ -62,7 +73,8 @@ def main() -> None:
     except Exception:  # noqa: BLE001
         pass
     print(f"{args.model} {args.dtype} decode: {med_off * 1e3:.3f} ms/token without meters, "
-          f"{med_on * 1e3:.3f} ms/token with meters: overhead {overhead * 100:+.2f}%")
+          f"{med_on * 1e3:.3f} ms/token with meters: overhead {overhead * 100:+.2f}% (median of paired "
+          f"differences {statistics.median(diffs) * 100:+.2f}%); sampler thread used {sampler_share * 100:.2f}% of one core")
     if args.out:
         Path(args.out).write_text(json.dumps(doc, indent=2))
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
 
 from joulebench.calibration.design import HELD_OUT_MODELS, TRAIN_MODELS, calibration_plans
+from joulebench.errors import UsageError
 from joulebench.experiments.plan import parse_int_list, parse_str_list
-from joulebench.store import DEFAULT_DB
+from joulebench.store import DEFAULT_DB, Store
 
 
 def calibrate(
@@ -18,22 +20,78 @@ def calibrate(
     gpus: str | None = typer.Option(None, help="GPU index to meter (default 0)"),
     db: str = typer.Option(DEFAULT_DB),
     measure_only: bool = typer.Option(False, help="run the sweep and stop (fit later, elsewhere)"),
-    out: str | None = typer.Option(None, help="profile file to write (default docs-style name in .)"),
+    fit_only: bool = typer.Option(False, help="fit on the points already in --db; measure nothing"),
+    out: str | None = typer.Option(None, help="profile file to write (default <gpu>-<engine>-<dtype>.yaml)"),
 ) -> None:
-    """Run the designed sweep (reusing points already in --db), then fit a calibration profile."""
-    from joulebench.commands.measure import run_with_progress
+    """Run the designed sweep (reusing points already in --db), then fit a calibration profile and
+    validate it on the held-out points (other models, other prompt lengths)."""
+    from joulebench.commands.measure import command_line, run_with_progress
 
     dtype = parse_str_list("--dtype", dtype, ("float32", "bfloat16", "float16"))[0]
+    if measure_only and fit_only:
+        raise UsageError("--measure-only and --fit-only exclude each other")
+    if fit_only:
+        _fit_and_print(db, dtype, engine, gpu_name, out, command_line())
+        return
     chosen = tuple(m.strip() for m in models.split(",")) if models else TRAIN_MODELS + HELD_OUT_MODELS
     plans = calibration_plans(dtype, device, chosen)
     gpu_list = parse_int_list("--gpus", gpus, minimum=0) if gpus else [0] if device == "cuda" else None
     run_with_progress(plans, db, gpu_list, quiet=False)
     if measure_only:
         return
-    from joulebench.calibration.llm_fit import calibrate_from_store
+    _fit_and_print(db, dtype, engine, gpu_name, out, command_line())
 
-    calibrate_from_store(db, dtype=dtype, engine=engine, gpu_name=gpu_name, out=out)
+
+def _fit_and_print(db: str, dtype: str, engine: str, gpu_name: str, out: str | None, command: str) -> None:
+    from joulebench.calibration.llm_fit import calibrate_from_store
+    from joulebench.calibration.validate import ErrorRow, markdown_table
+
+    Store.open_existing(db).close()
+    result = calibrate_from_store(db, dtype=dtype, engine=engine, gpu_name=gpu_name, out=out, command=command)
+    console = Console()
+    console.print(f"profile written: {result['profile']}")
+    console.print({k: v for k, v in result["params"].items()})
+    console.print(markdown_table([ErrorRow(**r) for r in result["rows"]]))
+
+
+def validate(
+    calibration: str = typer.Option(..., help="calibration profile (YAML) written by calibrate"),
+    db: str = typer.Option(DEFAULT_DB, help="results database holding the measured points"),
+    figure: str | None = typer.Option(None, help="write a predicted-vs-measured figure (PNG/SVG)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Predict the held-out points of --db with a profile and print latency and energy errors per phase."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from joulebench.analytic import ModelParams
+    from joulebench.calibration.dataset import load_llm_points
+    from joulebench.calibration.profile import read_profile
+    from joulebench.calibration.validate import error_table, markdown_table, split
+    from joulebench.calibration.validate import figure as draw
+    from joulebench.hardware import get_accelerator
+
+    profile = read_profile(calibration)
+    Store.open_existing(db).close()
+    acc = get_accelerator(profile["gpu"]["catalogue_name"])
+    params = ModelParams.from_dict(profile["params"])
+    data = load_llm_points([db], profile["dtype"], gpu_name=profile["gpu"].get("device_name"))
+    train, held_out = split(data)
+    rows, arrays = [], {}
+    for subset, part in (("train", train), ("held-out", held_out)):
+        if part.points:
+            r, a = error_table(part, acc, params, subset)
+            rows += r
+            arrays[subset] = a
+    if figure:
+        draw(arrays, f"{profile['profile']}: predicted vs measured", Path(figure))
+    if as_json:
+        sys.stdout.write(json.dumps({"profile": profile["profile"], "rows": [r.to_dict() for r in rows]}, indent=2) + "\n")
+    else:
+        Console().print(markdown_table(rows))
 
 
 def register(app: typer.Typer) -> None:
     app.command("calibrate")(calibrate)
+    app.command("validate")(validate)

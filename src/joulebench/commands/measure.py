@@ -23,7 +23,7 @@ from joulebench.store import DEFAULT_DB, Store
 measure_app = typer.Typer(help="Measure latency and energy of a workload on this machine.", no_args_is_help=True)
 
 
-def _command_line() -> str:
+def command_line() -> str:
     return "joulebench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
@@ -62,7 +62,7 @@ def run_with_progress(plans: list[LLMPlan], db: str, gpus: list[int] | None, qui
 
         try:
             for plan in plans:
-                summary = run_llm_plan(plan, store, _command_line(), gpus, on_event=on_event, on_rep=on_rep,
+                summary = run_llm_plan(plan, store, command_line(), gpus, on_event=on_event, on_rep=on_rep,
                                        monitor_hook=monitors.append, models=models)
                 if merged is None:
                     merged = summary

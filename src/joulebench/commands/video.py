@@ -190,64 +190,38 @@ def _print_table(points: Sequence[Mapping[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="text-to-video: per denoising step and extrapolated request")
-    for col in (
-        "model",
-        "HxW",
-        "frames",
-        "cfg",
-        "step s",
-        "step GPU J",
-        "step CPU J",
-        "step RAM J",
-        "VAE s",
-        "request s (extrap.)",
-        "request J (extrap.)",
-    ):
+    models = sorted({p["config"]["model"] for p in points})
+    table = Table(title=f"{', '.join(models)}: one denoising step, and the request extrapolated to S steps")
+    for col in ("HxW", "T", "cfg", "step s", "GPU J", "CPU J", "RAM J", "VAE s", "req s", "req J"):
         table.add_column(col, justify="right")
     for p in points:
         c = p["config"]
+        where = (f"{c['height']}x{c['width']}", str(c["frames"]), "on" if c["cfg"] else "off")
         if "error" in p:
-            table.add_row(
-                c["model"],
-                f"{c['height']}x{c['width']}",
-                str(c["frames"]),
-                str(c["cfg"]),
-                "failed",
-                p["error"][:40],
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
+            table.add_row(*where, "failed", p["error"][:40], "", "", "", "", "")
             continue
-        step, req = p["dit_step"], p["request_extrapolated"]
+        step, req, vae = p["dit_step"], p["request_extrapolated"], p.get("vae_decode")
 
-        def j(comp: str, phase: Mapping[str, Any] = step) -> str:
+        def joules(comp: str, phase: Mapping[str, Any] = step) -> str:
             e = phase["energy_j"].get(comp)
-            if e is None:
-                return "-"
-            return f"{e:.1f}{'*' if phase['estimated'].get(comp) else ''}"
+            return "-" if e is None else f"{e:.1f}{'*' if phase['estimated'].get(comp) else ''}"
 
-        vae = p.get("vae_decode")
         table.add_row(
-            c["model"],
-            f"{c['height']}x{c['width']}",
-            str(c["frames"]),
-            "on" if c["cfg"] else "off",
+            *where,
             f"{step['latency_s']:.3f}",
-            j("gpu"),
-            j("cpu"),
-            j("ram"),
+            joules("gpu"),
+            joules("cpu"),
+            joules("ram"),
             f"{vae['latency_s']:.2f}" if vae else "-",
             f"{req['latency_s']:.1f}",
             f"{req['energy_total_j']:.0f}",
         )
-    console = Console(stderr=False)
+    console = Console()
     console.print(table)
+    steps = points[0]["config"]["steps"] if points else 0
     console.print(
-        "* estimated (no hardware counter); request totals are extrapolated: steps x step + encode + decode"
+        f"* estimated (no hardware counter). req = extrapolated: {steps} x step + text encode + VAE "
+        "decode (those measured)"
     )
 
 

@@ -57,6 +57,10 @@ class EnergyMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._read_lock = threading.Lock()  # estimate meters integrate state: one reader at a time
+        #: CPU seconds the sampler thread used, and its wall time: its cost to the workload's host
+        self.sampler_cpu_s = 0.0
+        self.sampler_wall_s = 0.0
+        self.samples = 0
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -93,9 +97,18 @@ class EnergyMonitor:
                 trace.append(now_s, meter.read_energy_j(now_s))
 
     def _run(self) -> None:
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        try:
+            self._loop()
+        finally:
+            self.sampler_cpu_s += time.thread_time() - cpu0
+            self.sampler_wall_s += time.perf_counter() - wall0
+
+    def _loop(self) -> None:
         period = self.config.sample_period_s
         next_power = 0.0
         while not self._stop.is_set():
+            self.samples += 1
             now = time.perf_counter()
             self._sample_once(now)
             if now >= next_power:

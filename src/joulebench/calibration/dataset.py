@@ -1,0 +1,84 @@
+"""Measured LLM points from the store, as arrays the fitter and the validator share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from joulebench.errors import UsageError
+from joulebench.store import Store
+
+PHASES = ("prefill", "decode")
+
+
+@dataclass(frozen=True)
+class PhasePoint:
+    """One measured phase of one stored point."""
+
+    point_id: int
+    model: str
+    dtype: str
+    phase: str
+    prompt_tokens: int
+    output_tokens: int
+    batch: int
+    latency_s: float
+    gpu_energy_j: float
+    gpu_name: str | None
+    driver: str | None
+
+    def key(self) -> dict[str, Any]:
+        return {"point_id": self.point_id, "model": self.model, "phase": self.phase, "s": self.prompt_tokens,
+                "g": self.output_tokens, "b": self.batch}
+
+
+@dataclass
+class Dataset:
+    points: list[PhasePoint] = field(default_factory=list)
+    idle_power_w: list[float] = field(default_factory=list)  # GPU idle baselines of the runs used
+    environments: list[dict[str, Any]] = field(default_factory=list)
+
+    def select(self, keep: Iterable[bool]) -> Dataset:
+        return Dataset([p for p, k in zip(self.points, keep, strict=True) if k], self.idle_power_w, self.environments)
+
+    def array(self, attr: str) -> np.ndarray:
+        return np.asarray([getattr(p, attr) for p in self.points])
+
+
+def load_llm_points(db_paths: Iterable[str], dtype: str, gpu_name: str | None = None) -> Dataset:
+    """Every ok LLM point of ``dtype`` metered on a GPU (optionally of one device name)."""
+    data = Dataset()
+    for path in db_paths:
+        with Store.open_existing(path) as store:
+            runs = {r["id"]: r for r in store.runs()}
+            used_runs: set[int] = set()
+            for p in store.points(kind="llm", status="ok"):
+                cfg = p.config
+                env = runs[p.run_id]["env"]
+                gpus = env.get("gpus") or []
+                if cfg.get("dtype") != dtype or not gpus or cfg.get("device") != "cuda":
+                    continue
+                name = gpus[0].get("name")
+                if gpu_name is not None and name != gpu_name:
+                    continue
+                for phase in PHASES:
+                    doc = p.summary.get(phase)
+                    if not doc or "gpu" not in doc.get("energy_j", {}):
+                        continue
+                    data.points.append(PhasePoint(
+                        p.id, cfg["model"], dtype, phase, int(cfg["prompt_tokens"]), int(cfg["output_tokens"]),
+                        int(cfg["batch"]), float(doc["latency_s"]), float(doc["energy_j"]["gpu"]), name,
+                        gpus[0].get("driver")))
+                if p.run_id not in used_runs:
+                    used_runs.add(p.run_id)
+                    idle = runs[p.run_id]["baseline"].get("idle_power_w", {}).get("gpu")
+                    if idle is not None:
+                        data.idle_power_w.append(float(idle))
+                    data.environments.append(env)
+    if not data.points:
+        raise UsageError(f"no stored GPU LLM points with dtype {dtype}"
+                         + (f" on {gpu_name}" if gpu_name else "") + " in the given database(s)")
+    return data

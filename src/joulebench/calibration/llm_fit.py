@@ -1,0 +1,171 @@
+"""Fit the analytic model's parameters to measured LLM points, one profile per (GPU, engine, dtype).
+
+Latency first: ``mu_compute``, ``mu_memory`` and ``t_launch_s`` (and the launch-overlap mode, chosen by
+the lower training error) by nonlinear least squares on *relative* residuals of prefill and decode
+latency, so that a 30 ms prefill weighs as much as a 3 s decode. Then power: ``p_idle_w`` is the
+measured idle baseline of the runs (not fitted), and the active powers above idle while compute-,
+memory- and launch-bound are fitted on relative GPU-energy residuals with the latency parameters
+held. The forward model is exactly `analytic.predict_llm_grid`, so ``predict --calibration`` with the
+written profile reproduces the fitted values. Uncertainties are one standard error from the
+Jacobian at the optimum (``cov = s^2 (J^T J)^-1``), which assumes independent residuals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from joulebench.analytic import ModelParams, llm_arch, precision_for, predict_llm_grid
+from joulebench.analytic.params import OVERLAP_MODES
+from joulebench.calibration.dataset import Dataset
+from joulebench.hardware import Accelerator
+
+LATENCY_FIELDS = ("mu_compute", "mu_memory", "t_launch_s")
+POWER_FIELDS = ("p_compute_w", "p_memory_w", "p_launch_w")
+
+
+def predict_points(data: Dataset, acc: Accelerator, params: ModelParams) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted (latency_s, gpu energy_j) for every phase point, grouped by model for speed."""
+    latency = np.empty(len(data.points))
+    energy = np.empty(len(data.points))
+    models = sorted({p.model for p in data.points})
+    for model in models:
+        idx = [i for i, p in enumerate(data.points) if p.model == model]
+        arch = llm_arch(model)
+        prec = precision_for(data.points[idx[0]].dtype)
+        s = np.asarray([data.points[i].prompt_tokens for i in idx], dtype=float)
+        g = np.asarray([max(data.points[i].output_tokens, 2) for i in idx], dtype=float)
+        b = np.asarray([data.points[i].batch for i in idx], dtype=float)
+        out = predict_llm_grid(arch, acc, params, prec, s, g, b)
+        for j, i in enumerate(idx):
+            phase = data.points[i].phase
+            latency[i] = out[f"{phase}_latency_s"][j]
+            energy[i] = out[f"{phase}_energy_j"][j]
+    return latency, energy
+
+
+@dataclass(frozen=True)
+class FitResult:
+    params: ModelParams
+    stderr: dict[str, float]
+    train_latency_mape: float
+    train_energy_mape: float
+    n_points: int
+
+
+def _stderr(result: Any, names: Sequence[str], scale: np.ndarray) -> dict[str, float]:
+    jac = result.jac
+    dof = max(1, jac.shape[0] - jac.shape[1])
+    s2 = float(np.sum(result.fun**2)) / dof
+    try:
+        cov = np.linalg.inv(jac.T @ jac) * s2
+    except np.linalg.LinAlgError:
+        return {n: float("nan") for n in names}
+    # parameters were fitted in log space: d(exp(x)) = exp(x) dx
+    return {n: float(np.sqrt(max(cov[i, i], 0.0)) * scale[i]) for i, n in enumerate(names)}
+
+
+def fit_llm(data: Dataset, acc: Accelerator, dtype: str, base: ModelParams | None = None) -> FitResult:
+    base = base or ModelParams.defaults_for(acc, dtype)
+    measured_t = data.array("latency_s")
+    measured_e = data.array("gpu_energy_j")
+    idle_w = float(np.median(data.idle_power_w)) if data.idle_power_w else base.p_idle_w
+
+    best: tuple[float, Any, ModelParams] | None = None
+    for mode in OVERLAP_MODES:
+        start = replace(base, launch_overlap=mode, p_idle_w=idle_w)
+
+        def latency_residuals(x: np.ndarray, start: ModelParams = start) -> np.ndarray:
+            mu_c, mu_m, t_l = np.exp(x)
+            params = replace(start, mu_compute=min(mu_c, 1.5), mu_memory=min(mu_m, 1.5), t_launch_s=t_l)
+            return predict_points(data, acc, params)[0] / measured_t - 1.0
+
+        x0 = np.log([start.mu_compute, start.mu_memory, start.t_launch_s])
+        result = least_squares(latency_residuals, x0, bounds=(np.log([0.05, 0.05, 1e-7]), np.log([1.5, 1.5, 1e-3])))
+        loss = float(np.mean(np.abs(result.fun)))
+        if best is None or loss < best[0]:
+            mu_c, mu_m, t_l = np.exp(result.x)
+            best = (loss, result, replace(start, mu_compute=float(mu_c), mu_memory=float(mu_m), t_launch_s=float(t_l)))
+    assert best is not None
+    _, latency_result, params = best
+    stderr = _stderr(latency_result, LATENCY_FIELDS, np.exp(latency_result.x))
+
+    def energy_residuals(x: np.ndarray) -> np.ndarray:
+        p = replace(params, **dict(zip(POWER_FIELDS, np.exp(x), strict=True)))
+        return predict_points(data, acc, p)[1] / measured_e - 1.0
+
+    # physical bounds: no active power above the board's power limit (TDP) minus idle
+    ceiling_w = max(acc.tdp_w - idle_w, 1.0)
+    x0 = np.log([min(max(getattr(params, f), 1.0), 0.9 * ceiling_w) for f in POWER_FIELDS])
+    energy_result = least_squares(energy_residuals, x0, bounds=(np.log([1e-3] * 3), np.log([ceiling_w] * 3)))
+    params = replace(params, **dict(zip(POWER_FIELDS, (float(v) for v in np.exp(energy_result.x)), strict=True)))
+    stderr.update(_stderr(energy_result, POWER_FIELDS, np.exp(energy_result.x)))
+    stderr["p_idle_w"] = float(np.std(data.idle_power_w, ddof=1)) if len(data.idle_power_w) > 1 else float("nan")
+    pred_t, pred_e = predict_points(data, acc, params)
+    return FitResult(params, stderr, float(np.mean(np.abs(pred_t / measured_t - 1))),
+                     float(np.mean(np.abs(pred_e / measured_e - 1))), len(data.points))
+
+
+def calibrate_from_store(db: str | Sequence[str], dtype: str, engine: str = "transformers-eager",
+                         gpu_name: str = "auto", out: str | None = None, command: str = "") -> dict[str, Any]:
+    """Fit on the designed training subset of the stored points, validate on the held-out subset, and
+    write ``<profile>.yaml`` plus ``<profile>-validation.md/.json/.png`` (beside ``out``)."""
+    import json
+    from pathlib import Path
+
+    from joulebench.calibration.dataset import load_llm_points
+    from joulebench.calibration.profile import build_profile, profile_name, write_profile
+    from joulebench.calibration.validate import error_table, figure, markdown_table, split
+    from joulebench.hardware import get_accelerator
+    from joulebench.hardware.catalogue import name_for_device
+
+    paths = [db] if isinstance(db, str) else list(db)
+    data = load_llm_points(paths, dtype)
+    device_name = data.points[0].gpu_name or ""
+    if gpu_name == "auto":
+        from joulebench.errors import UsageError
+
+        detected = name_for_device(device_name)
+        if detected is None:
+            raise UsageError(f"--gpu-name auto: '{device_name}' is not in the hardware catalogue; pass --gpu-name")
+        gpu_name = detected
+    acc = get_accelerator(gpu_name)
+    train, held_out = split(data)
+    fit = fit_llm(train, acc, dtype)
+    name = profile_name(gpu_name, engine, dtype)
+    target = Path(out) if out else Path(f"{name}.yaml")
+    profile = build_profile(fit, train, gpu_name, engine, dtype, command)
+    rows_train, arr_train = error_table(train, acc, fit.params, "train")
+    rows = rows_train
+    arrays = {"train": arr_train}
+    if held_out.points:
+        rows_hold, arr_hold = error_table(held_out, acc, fit.params, "held-out")
+        rows = rows_train + rows_hold
+        arrays["held-out"] = arr_hold
+    profile["validation"] = [r.to_dict() for r in rows]
+    write_profile(profile, target)
+    stem = target.with_suffix("")
+    Path(f"{stem}-validation.md").write_text(
+        f"# {name}: fit on {len(train.points)} phase points, validated on {len(held_out.points)} held out\n\n"
+        + markdown_table(rows) + "\n")
+    Path(f"{stem}-validation.json").write_text(json.dumps({"profile": name, "rows": [r.to_dict() for r in rows],
+                                                            "points": _point_table(train, held_out, acc, fit.params)},
+                                                           indent=2))
+    figure(arrays, f"{name}: predicted vs measured", Path(f"{stem}-validation.png"))
+    return {"profile": str(target), "rows": [r.to_dict() for r in rows], "params": fit.params.to_dict()}
+
+
+def _point_table(train: Dataset, held_out: Dataset, acc: Accelerator, params: ModelParams) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for subset, data in (("train", train), ("held-out", held_out)):
+        if not data.points:
+            continue
+        pred_t, pred_e = predict_points(data, acc, params)
+        for p, t, e in zip(data.points, pred_t, pred_e, strict=True):
+            out.append({**p.key(), "subset": subset, "measured_latency_s": p.latency_s, "predicted_latency_s": float(t),
+                        "measured_gpu_energy_j": p.gpu_energy_j, "predicted_gpu_energy_j": float(e)})
+    return out

@@ -1,0 +1,111 @@
+"""Out-of-sample validation: predict held-out points with a profile, report errors, draw the figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from joulebench.analytic import ModelParams
+from joulebench.calibration.dataset import Dataset
+from joulebench.calibration.design import HELD_OUT_MODELS, TRAIN_MODELS
+from joulebench.calibration.llm_fit import predict_points
+from joulebench.hardware import Accelerator
+
+#: prompt lengths of the training models that the fit never sees (held-out lengths)
+HELD_OUT_PREFILL_LENGTHS = (1024, 2048)
+
+
+def is_training_point(model: str, phase: str, prompt_tokens: int) -> bool:
+    """The split is fixed by design, not random: other models, and two prefill lengths of the
+    training models, are held out."""
+    if model not in TRAIN_MODELS:
+        return False
+    return not (phase == "prefill" and prompt_tokens in HELD_OUT_PREFILL_LENGTHS)
+
+
+def split(data: Dataset) -> tuple[Dataset, Dataset]:
+    train = [is_training_point(p.model, p.phase, p.prompt_tokens) for p in data.points]
+    return data.select(train), data.select([not t for t in train])
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    phase: str
+    subset: str
+    n: int
+    latency_mape: float
+    latency_max_ape: float
+    energy_mape: float
+    energy_max_ape: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def error_table(data: Dataset, acc: Accelerator, params: ModelParams, subset: str) -> tuple[list[ErrorRow], dict[str, np.ndarray]]:
+    pred_t, pred_e = predict_points(data, acc, params)
+    meas_t, meas_e = data.array("latency_s"), data.array("gpu_energy_j")
+    phases = data.array("phase")
+    rows = []
+    for phase in ("prefill", "decode"):
+        mask = phases == phase
+        if not mask.any():
+            continue
+        ape_t = np.abs(pred_t[mask] / meas_t[mask] - 1.0)
+        ape_e = np.abs(pred_e[mask] / meas_e[mask] - 1.0)
+        rows.append(ErrorRow(phase, subset, int(mask.sum()), float(ape_t.mean()), float(ape_t.max()),
+                             float(ape_e.mean()), float(ape_e.max())))
+    arrays = {"pred_latency_s": pred_t, "meas_latency_s": meas_t, "pred_energy_j": pred_e, "meas_energy_j": meas_e,
+              "phase": phases}
+    return rows, arrays
+
+
+def figure(arrays_by_subset: dict[str, dict[str, np.ndarray]], title: str, out: Path) -> None:
+    """Predicted vs measured, latency and energy, log-log, training and held-out points marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    markers = {"prefill": "o", "decode": "s"}
+    colors = {"train": "tab:blue", "held-out": "tab:orange"}
+    for ax, (quantity, unit) in zip(axes, (("latency", "s"), ("energy", "J")), strict=True):
+        lo, hi = np.inf, 0.0
+        for subset, arrays in arrays_by_subset.items():
+            key_p, key_m = f"pred_{quantity}_{unit.lower()}", f"meas_{quantity}_{unit.lower()}"
+            for phase, marker in markers.items():
+                mask = arrays["phase"] == phase
+                if not mask.any():
+                    continue
+                ax.scatter(arrays[key_m][mask], arrays[key_p][mask], marker=marker, s=22, alpha=0.8,
+                           color=colors.get(subset, "gray"), label=f"{phase}, {subset}")
+                lo = min(lo, arrays[key_m][mask].min(), arrays[key_p][mask].min())
+                hi = max(hi, arrays[key_m][mask].max(), arrays[key_p][mask].max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.fill_between([lo, hi], [lo * 0.95, hi * 0.95], [lo * 1.05, hi * 1.05], color="gray", alpha=0.15, label="±5%")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"measured {quantity} ({unit})")
+        ax.set_ylabel(f"predicted {quantity} ({unit})")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def markdown_table(rows: list[ErrorRow]) -> str:
+    lines = ["| subset | phase | n | latency MAPE | latency max APE | energy MAPE | energy max APE |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.subset} | {r.phase} | {r.n} | {r.latency_mape:.1%} | {r.latency_max_ape:.1%} | "
+                     f"{r.energy_mape:.1%} | {r.energy_max_ape:.1%} |")
+    return "\n".join(lines)
+
+
+__all__ = ["HELD_OUT_MODELS", "error_table", "figure", "markdown_table", "split"]
