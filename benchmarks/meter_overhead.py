@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Meter overhead: latency of an eager transformers decode loop with and without the meters running.
 
-Batch-1 eager decode is bound by the CPU launching kernels, so it is the workload most sensitive to a
-sampler thread competing for the interpreter. Alternates runs with the monitor off and on (A/B/A/B..)
-to cancel drift, and prints the median per-token latency of each and the overhead in percent.
+Batch-1 eager decode is bound by the host launching kernels, so it is the workload most sensitive to
+anything else on the host (a sampler thread competing for the interpreter, NVML queries competing in
+the driver). Three arms run in rotating order, round after round, so that the host's slow drift
+cancels: no meters, meters with NVML polled from a thread, meters with NVML polled from a child
+process (the default). Prints the median per-token latency of each arm, the median paired difference
+against "none" with a bootstrap 95% interval, and the CPU share of the sampler thread.
 
-Usage: python benchmarks/meter_overhead.py [--model qwen2.5-0.5b] [--tokens 128] [--pairs 8] [--out FILE]
+Usage: python benchmarks/meter_overhead.py [--model qwen2.5-0.5b] [--tokens 64] [--rounds 12] [--out FILE]
 """
 
 from __future__ import annotations
@@ -15,9 +18,19 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.workloads.llm import LLMPhases, load_model, synthetic_inputs
+
+
+def bootstrap_ci(values: list[float], seed: int = 0, n: int = 2000) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(values)
+    medians = np.median(rng.choice(arr, size=(n, arr.size), replace=True), axis=1)
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def main() -> None:
@@ -26,13 +39,14 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--prompt-tokens", type=int, default=128)
-    parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--arms", default="thread", help="'thread' adds the thread-polling arm; '' drops it")
+    parser.add_argument("--periods-ms", type=int, nargs="*", default=[5], help="GPU polling periods (child process)")
     parser.add_argument("--out")
     args = parser.parse_args()
     loaded = load_model(args.model, args.dtype, args.device)
-    inputs = synthetic_inputs(loaded, args.prompt_tokens, 1, 0.0, 0)
-    phases = LLMPhases(loaded, inputs, args.tokens, natural_stop=False)
+    phases = LLMPhases(loaded, synthetic_inputs(loaded, args.prompt_tokens, 1, 0.0, 0), args.tokens, natural_stop=False)
     phases.prefill()
 
     def one_run() -> float:
@@ -43,38 +57,53 @@ def main() -> None:
 
     for _ in range(3):
         one_run()
-    off, on = [], []
     gpus = [0] if args.device == "cuda" else []
-    sampler_cpu_s = sampler_wall_s = 0.0
-    for i in range(args.pairs):
-        # alternate the order inside each pair so that slow drift of the host cancels
-        for meters_on in ((False, True) if i % 2 == 0 else (True, False)):
-            if not meters_on:
-                off.append(one_run())
+    arms: dict[str, MonitorConfig | None] = {"none": None}
+    if "thread" in args.arms:
+        arms["thread"] = MonitorConfig(gpus=gpus, require_gpu=bool(gpus), gpu_process=False)
+    for period_ms in args.periods_ms if gpus else []:
+        arms[f"process-{period_ms}ms"] = MonitorConfig(gpus=gpus, require_gpu=True, gpu_process=True,
+                                                       sample_period_s=period_ms / 1000.0)
+    names = list(arms)
+    per_token: dict[str, list[float]] = {name: [] for name in names}
+    sampler_share: dict[str, list[float]] = {name: [] for name in names if arms[name] is not None}
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            config = arms[name]
+            if config is None:
+                per_token[name].append(one_run())
                 continue
-            monitor = EnergyMonitor.open(MonitorConfig(gpus=gpus, require_gpu=bool(gpus)))
+            monitor = EnergyMonitor.open(config)
             with monitor:
                 time.sleep(0.05)
-                on.append(one_run())
-            sampler_cpu_s += monitor.sampler_cpu_s
-            sampler_wall_s += monitor.sampler_wall_s
-    med_off, med_on = statistics.median(off), statistics.median(on)
-    overhead = med_on / med_off - 1.0
-    diffs = sorted(b / a - 1.0 for a, b in zip(off, on, strict=True))
-    sampler_share = sampler_cpu_s / sampler_wall_s if sampler_wall_s else float("nan")
-    doc = {"model": args.model, "dtype": args.dtype, "device": args.device, "tokens": args.tokens,
-           "pairs": args.pairs, "per_token_s_off": off, "per_token_s_on": on, "median_off_s": med_off,
-           "median_on_s": med_on, "overhead": overhead, "paired_overhead_median": statistics.median(diffs),
-           "sampler_cpu_share_of_one_core": sampler_share}
+                per_token[name].append(one_run())
+            if monitor.sampler_wall_s:
+                sampler_share[name].append(monitor.sampler_cpu_s / monitor.sampler_wall_s)
+    doc: dict[str, Any] = {"model": args.model, "dtype": args.dtype, "device": args.device, "tokens": args.tokens,
+                           "rounds": args.rounds, "per_token_s": per_token, "arms": {}}
+    base = per_token["none"]
+    for name in names:
+        entry: dict[str, Any] = {"median_per_token_s": statistics.median(per_token[name])}
+        if name != "none":
+            diffs = [b / a - 1.0 for a, b in zip(base, per_token[name], strict=True)]
+            entry["paired_overhead_median"] = statistics.median(diffs)
+            entry["paired_overhead_ci95"] = bootstrap_ci(diffs)
+            entry["sampler_thread_cpu_share"] = statistics.fmean(sampler_share[name]) if sampler_share[name] else None
+        doc["arms"][name] = entry
     try:
         import torch
 
         doc["gpu"] = torch.cuda.get_device_name(0) if args.device == "cuda" else None
     except Exception:  # noqa: BLE001
         pass
-    print(f"{args.model} {args.dtype} decode: {med_off * 1e3:.3f} ms/token without meters, "
-          f"{med_on * 1e3:.3f} ms/token with meters: overhead {overhead * 100:+.2f}% (median of paired "
-          f"differences {statistics.median(diffs) * 100:+.2f}%); sampler thread used {sampler_share * 100:.2f}% of one core")
+    for name, entry in doc["arms"].items():
+        line = f"{name:14s} {entry['median_per_token_s'] * 1e3:.3f} ms/token"
+        if name != "none":
+            lo, hi = entry["paired_overhead_ci95"]
+            line += (f"  overhead {entry['paired_overhead_median'] * 100:+.2f}% (95% CI {lo * 100:+.2f}%..{hi * 100:+.2f}%)"
+                     f"  sampler thread {100 * (entry['sampler_thread_cpu_share'] or 0):.1f}% of a core")
+        print(line)
     if args.out:
         Path(args.out).write_text(json.dumps(doc, indent=2))
 

@@ -60,6 +60,7 @@ def repeated_spans(fn: Any, duration_s: float) -> np.ndarray:
 
 
 def gpu_trace(monitor: EnergyMonitor) -> Any:
+    monitor.refresh()  # pull the rows the NVML child process wrote
     return next(t for m, t in zip(monitor.meters, monitor.traces, strict=True) if m.component == "gpu")
 
 
@@ -90,15 +91,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--workloads", default="40ms,5ms")
     parser.add_argument("--reference-s", type=float, default=20.0)
+    parser.add_argument("--sample-period-ms", type=float, default=5.0, help="GPU counter polling period")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     protocol = Protocol()
     doc: dict[str, Any] = {"protocol": protocol.to_dict(), "gpu": torch.cuda.get_device_name(0), "workloads": {}}
-    with EnergyMonitor.open(MonitorConfig(gpus=[0], require_gpu=True, cpu=False, ram=False)) as monitor:
+    config = MonitorConfig(gpus=[0], require_gpu=True, cpu=False, ram=False, sample_period_s=args.sample_period_ms / 1e3)
+    with EnergyMonitor.open(config) as monitor:
         doc["gpu_state"] = [s.to_dict() for s in monitor.gpu_states]
-        for label, target in (("40ms", 0.040), ("5ms", 0.005)):
+        for label, target in [(w, {"40ms": 0.040, "5ms": 0.005}[w]) for w in args.workloads.split(",")]:
             fn, call_s = make_workload(target)
             repeated_spans(fn, 3.0)  # reach a steady power and clock state
             ref_before = reference(monitor, fn, args.reference_s)
@@ -120,7 +124,7 @@ def main() -> None:
             t, e = gpu_trace(monitor).arrays()
             keep = (t >= recorded_spans[0, 0] - 0.3) & (t <= recorded_spans[-1, 1] + 0.3)
             stream = {"gpu": doc["gpu"], "workload": label, "call_s": call_s, "reference_j_per_call": ref,
-                      "sample_period_s": monitor.config.sample_period_s, "t_s": t[keep].tolist(),
+                      "sample_period_s": monitor.gpu_sample_period_s, "t_s": t[keep].tolist(),
                       "energy_j": e[keep].tolist(), "spans": recorded_spans.tolist(),
                       "protocol_estimate_j": trials[-1]}
             (out / f"nvml_stream_{label}.json").write_text(json.dumps(stream))
@@ -134,7 +138,8 @@ def main() -> None:
             w = doc["workloads"][label]
             print(f"{label}: call {call_s * 1e3:.1f} ms, reference {ref:.4f} J/call "
                   f"(before {ref_before:.4f}, after {ref_after:.4f})")
-            print(f"  protocol: mean |err| {w['protocol']['mean_abs_error'] * 100:.2f}%  max {w['protocol']['max_abs_error'] * 100:.2f}%"
+            proto = w["protocol"]
+            print(f"  protocol: mean |err| {proto['mean_abs_error'] * 100:.2f}%  max {proto['max_abs_error'] * 100:.2f}%"
                   f"  measuring {w['protocol_wall_s_per_point']:.2f} s/point")
             print(f"  plain 1 s window: mean |err| {w['plain_1s_window']['mean_abs_error'] * 100:.2f}%  max "
                   f"{w['plain_1s_window']['max_abs_error'] * 100:.2f}%")

@@ -19,7 +19,8 @@ PACKAGES = [
     "nvidia-ml-py", "transformers", "tokenizers", "huggingface_hub", "safetensors", "regex", "typer",
     "annotated-doc", "pydantic", "pydantic_core", "typing-inspection", "annotated-types", "typing_extensions",
     "rich", "markdown-it-py", "mdurl", "pygments", "shellingham", "click", "httpx", "httpcore", "h11", "anyio",
-    "certifi", "idna", "psutil", "httpcore2", "truststore", "diffusers", "importlib_metadata", "zipp", "httpx2", "hf-xet", "fsspec",
+    "certifi", "idna", "psutil", "httpcore2", "truststore", "diffusers", "importlib_metadata", "zipp", "httpx2",
+    "hf-xet", "fsspec",
     "filelock", "tqdm", "packaging", "pyyaml",
 ]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",

@@ -3,8 +3,6 @@ counter stream (CI has no GPU; the values are real readings)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 

@@ -50,7 +50,7 @@ def test_naive_single_call_reading_is_far_off(recorded_stream: dict[str, Any]) -
 
 def test_interpolated_fallback_when_no_edge_inside() -> None:
     trace = EnergyTrace()
-    for i, t in enumerate(np.arange(0.0, 1.0, 0.005)):
+    for t in np.arange(0.0, 1.0, 0.005):
         trace.append(float(t), 10.0 * (int(t / 0.1)))  # 100 J/s in 100 ms steps
     spans = np.array([[0.42, 0.46]])
     estimate = aligned_energy_per_rep(trace, spans)

@@ -12,11 +12,12 @@ import sys
 import click
 import typer
 
+from joulebench.errors import TelemetryUnavailable, UsageError
+
 try:  # typer >= 0.2x vendors its own click; its exceptions are not click's
     from typer._click import exceptions as _typer_click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself
     _typer_click_exceptions = click.exceptions
-
 
 
 def _classes(name: str) -> tuple[type[BaseException], ...]:
@@ -28,8 +29,6 @@ _USAGE_ERRORS = _classes("UsageError")
 _NO_ARGS = _classes("NoArgsIsHelpError")
 _ABORT = _classes("Abort")
 
-from joulebench.errors import TelemetryUnavailable, UsageError
-
 app = typer.Typer(
     name="joulebench",
     help="Measure and predict the latency and energy of generative-AI inference.",
@@ -38,7 +37,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_FAMILIES = ("measure", "results", "predict", "hardware", "calibrate", "serve")
+_FAMILIES = ("measure", "results", "predict", "hardware", "calibrate", "serve", "video")
 
 
 def _register_all() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ def _config_dir(subdir: str) -> Path:
     return Path(str(resources.files(_CONFIG_PACKAGE).joinpath(subdir)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def bundled_configs(subdir: str = "models") -> dict[str, dict[str, Any]]:
     """All bundled configs of one family folder, by lowercase name."""
     out: dict[str, dict[str, Any]] = {}

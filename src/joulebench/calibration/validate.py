@@ -45,7 +45,9 @@ class ErrorRow:
         return dict(self.__dict__)
 
 
-def error_table(data: Dataset, acc: Accelerator, params: ModelParams, subset: str) -> tuple[list[ErrorRow], dict[str, np.ndarray]]:
+def error_table(
+    data: Dataset, acc: Accelerator, params: ModelParams, subset: str
+) -> tuple[list[ErrorRow], dict[str, np.ndarray]]:
     pred_t, pred_e = predict_points(data, acc, params)
     meas_t, meas_e = data.array("latency_s"), data.array("gpu_energy_j")
     phases = data.array("phase")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
 from joulebench.calibration.design import HELD_OUT_MODELS, TRAIN_MODELS, calibration_plans
 from joulebench.errors import UsageError
 from joulebench.experiments.plan import parse_int_list, parse_str_list
+from joulebench.report.console import console as make_console
 from joulebench.store import DEFAULT_DB, Store
 
 
@@ -48,7 +48,7 @@ def _fit_and_print(db: str, dtype: str, engine: str, gpu_name: str, out: str | N
 
     Store.open_existing(db).close()
     result = calibrate_from_store(db, dtype=dtype, engine=engine, gpu_name=gpu_name, out=out, command=command)
-    console = Console()
+    console = make_console()
     console.print(f"profile written: {result['profile']}")
     console.print({k: v for k, v in result["params"].items()})
     console.print(markdown_table([ErrorRow(**r) for r in result["rows"]]))
@@ -89,9 +89,36 @@ def validate(
     if as_json:
         sys.stdout.write(json.dumps({"profile": profile["profile"], "rows": [r.to_dict() for r in rows]}, indent=2) + "\n")
     else:
-        Console().print(markdown_table(rows))
+        make_console().print(markdown_table(rows))
+
+
+def fit(
+    model: str = typer.Option(..., help="model whose stored points to fit (e.g. llama-3.1-8b)"),
+    dtype: str = typer.Option("float32"),
+    db: list[str] = typer.Option([DEFAULT_DB], help="results database(s); repeat to pool several"),
+    component: str = typer.Option("gpu", help="gpu, cpu or ram"),
+    batch: int = typer.Option(1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The study's closed forms (E_prefill = A*s + B, E_decode = C*g + D*s*g + E0, t_prefill, t_decode)
+    fitted on stored measurements, with 95% CIs, beside the study's values."""
+    import json
+    import sys
+
+    from joulebench.calibration.closed_forms import fit_closed_forms, load_study_reference, render_table
+
+    if component not in ("gpu", "cpu", "ram"):
+        raise UsageError(f"--component {component}: unknown; allowed: gpu, cpu, ram")
+    for path in db:
+        Store.open_existing(path).close()
+    forms = fit_closed_forms(list(db), model, dtype, component=component, batch=batch)
+    if as_json:
+        sys.stdout.write(json.dumps(forms.to_dict(), indent=2) + "\n")
+        return
+    make_console().print(render_table(forms, load_study_reference()))
 
 
 def register(app: typer.Typer) -> None:
+    app.command("fit")(fit)
     app.command("calibrate")(calibrate)
     app.command("validate")(validate)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from joulebench.report.console import console as make_console
+
 hardware_app = typer.Typer(help="Accelerator catalogue and probe.", no_args_is_help=True)
 
 
@@ -20,7 +22,6 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """All catalogue entries (built-in and user file) with their dense peaks."""
-    from rich.console import Console
     from rich.table import Table
 
     from joulebench.hardware import catalogue
@@ -46,7 +47,7 @@ def list_(
             f"{acc.tdp_w:.0f}",
             f"{acc.idle_power_w:.0f}",
         )
-    Console(width=120).print(table)
+    make_console().print(table)
 
 
 @hardware_app.command("show")

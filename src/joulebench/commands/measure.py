@@ -10,13 +10,13 @@ from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from joulebench.errors import UsageError
 from joulebench.experiments.plan import LLMPlan, parse_int_list, parse_str_list
 from joulebench.experiments.runner import RunSummary
 from joulebench.meters.monitor import EnergyMonitor
+from joulebench.report.console import console as make_console
 from joulebench.report.tables import llm_points_table
 from joulebench.store import DEFAULT_DB, Store
 
@@ -33,7 +33,7 @@ def run_with_progress(plans: list[LLMPlan], db: str, gpus: list[int] | None, qui
     from joulebench.experiments.llm_sweep import run_llm_plan
     from joulebench.workloads.llm import ModelCache
 
-    console = Console(stderr=True, quiet=quiet)
+    console = make_console(stderr=True, quiet=quiet)
     monitors: list[EnergyMonitor] = []
     models = ModelCache()
     merged: RunSummary | None = None
@@ -94,7 +94,7 @@ def _emit(summary: RunSummary, as_json: bool, db: str, title: str) -> None:
                "skipped": summary.skipped, "failed": summary.failed}
         sys.stdout.write(json.dumps(doc, indent=2, default=float) + "\n")
         return
-    console = Console()
+    console = make_console()
     if points:
         console.print(llm_points_table(points, title=title))
     if summary.skipped:
@@ -166,7 +166,7 @@ def env(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    console = Console()
+    console = make_console()
     for key, value in doc.items():
         console.print(f"[bold]{key}[/bold]: {value}")
 

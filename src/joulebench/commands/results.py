@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from joulebench.errors import UsageError
+from joulebench.report.console import console as make_console
 from joulebench.report.export import EXPORT_FORMATS, export_points, points_frame
 from joulebench.store import DEFAULT_DB, Store
 
@@ -34,7 +34,7 @@ def list_runs(db: str = typer.Option(DEFAULT_DB), as_json: bool = typer.Option(F
     for r in runs:
         when = datetime.fromtimestamp(r["created_at"], tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(str(r["id"]), when, r["kind"], str(r["n_points"]), r["command"])
-    Console().print(table)
+    make_console().print(table)
 
 
 @results_app.command("show")
@@ -60,7 +60,7 @@ def export(out: str = typer.Argument(..., help="output file"),
         raise UsageError(f"{out}: is a directory; give a file path")
     with Store.open_existing(db) as store:
         n = export_points(store, out, fmt, kind)
-    Console(stderr=True).print(f"{n} point(s) written to {out}")
+    make_console(stderr=True).print(f"{n} point(s) written to {out}")
 
 
 def register(app: typer.Typer) -> None:

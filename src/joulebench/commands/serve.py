@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from joulebench.errors import UsageError
+from joulebench.report.console import console as make_console
 from joulebench.serving.bench import DEFAULT_OUTPUTS, DEFAULT_PROMPTS, ArmSpec, run_arms
 from joulebench.serving.specs import parse_duration_s
 from joulebench.workloads.engine import EngineConfig
@@ -131,10 +132,9 @@ def _fmt(value: Any, scale: float = 1.0, unit: str = "") -> str:
 
 
 def _print_table(summary: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     if "error" in summary:
         console.print(f"[red]arm {summary.get('arm')} failed:[/red] {summary['error']}")
         return

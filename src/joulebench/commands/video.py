@@ -21,6 +21,7 @@ import typer
 from joulebench.errors import UsageError
 from joulebench.experiments.plan import cuda_available, parse_int_list, parse_str_list
 from joulebench.meters.window import Protocol
+from joulebench.report.console import console as make_console
 from joulebench.workloads.diffusion import DEFAULT_PROTOCOLS, DTYPES, load_spec, validate_config
 
 DEVICES = ("cuda", "cpu")
@@ -187,7 +188,6 @@ def json_point(
 
 
 def _print_table(points: Sequence[Mapping[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     models = sorted({p["config"]["model"] for p in points})
@@ -216,7 +216,7 @@ def _print_table(points: Sequence[Mapping[str, Any]]) -> None:
             f"{req['latency_s']:.1f}",
             f"{req['energy_total_j']:.0f}",
         )
-    console = Console()
+    console = make_console()
     console.print(table)
     steps = points[0]["config"]["steps"] if points else 0
     console.print(

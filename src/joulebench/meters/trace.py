@@ -45,6 +45,10 @@ class EnergyTrace:
         self._t.append(t_s)
         self._e.append(energy_j)
 
+    def extend(self, t_s: np.ndarray, energy_j: np.ndarray) -> None:
+        self._t.extend(t_s.tolist())
+        self._e.extend(energy_j.tolist())
+
     def __len__(self) -> int:
         return len(self._t)
 
