@@ -43,7 +43,7 @@ def calibrate(
 
 
 def _fit_and_print(db: str, dtype: str, engine: str, gpu_name: str, out: str | None, command: str) -> None:
-    from joulebench.calibration.llm_fit import calibrate_from_store
+    from joulebench.calibration.llm_calibrate import calibrate_from_store
     from joulebench.calibration.validate import ErrorRow, markdown_table
 
     Store.open_existing(db).close()

@@ -22,7 +22,8 @@ from joulebench.errors import UsageError
 from joulebench.experiments.plan import cuda_available, parse_int_list, parse_str_list
 from joulebench.meters.window import Protocol
 from joulebench.report.console import console as make_console
-from joulebench.workloads.diffusion import DEFAULT_PROTOCOLS, DTYPES, load_spec, validate_config
+from joulebench.workloads.device import DTYPES
+from joulebench.workloads.diffusion import DEFAULT_PROTOCOLS, load_spec, validate_config
 
 DEVICES = ("cuda", "cpu")
 

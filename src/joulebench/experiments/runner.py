@@ -8,12 +8,12 @@ point with its reason and the sweep goes on; Ctrl-C or a kill leaves the unfinis
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from joulebench.store import MeasurementRow, Store, point_key
+from joulebench.workloads.device import free_device_memory
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     except ImportError:
         pass
     return "out of memory" in str(exc).lower()
-
-
-def _free_device_memory() -> None:
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
 
 
 EventFn = Callable[[str, int, Mapping[str, Any], Any], None]
@@ -87,7 +76,7 @@ class Runner:
                 raise
             except Exception as exc:  # noqa: BLE001 - one bad point must not end the sweep
                 reason = f"{'out of memory' if is_out_of_memory(exc) else type(exc).__name__}: {exc}"
-                _free_device_memory()
+                free_device_memory()
                 self.store.save_point(self.run_id, self.kind, config, {}, status="failed",
                                       error=reason[:2000], key=key)
                 summary.failed.append({"config": dict(config), "error": reason})

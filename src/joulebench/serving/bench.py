@@ -25,6 +25,7 @@ from joulebench.serving.energy import PREFILL_WEIGHT, EnergySource, energy_repor
 from joulebench.serving.metrics import Slo, parse_slo, summarize
 from joulebench.serving.prompts import LengthLaw, PromptSource, parse_lengths, parse_prompts
 from joulebench.store import MeasurementRow, Store, point_key
+from joulebench.workloads.device import free_device_memory
 from joulebench.workloads.engine import EngineConfig
 
 DEFAULT_PROMPTS = "synthetic:200-4000,mean=1200"
@@ -113,22 +114,9 @@ class _EngineCache:
         key = (config.model, config.dtype, config.device)
         if key != self.key:
             self.loaded, self.engines, self.key = None, {}, None
-            _free_memory()
+            free_device_memory()
             self.loaded, self.key = load_for_engine(config), key
         return open_engine(config, self.loaded)
-
-
-def _free_memory() -> None:
-    import gc
-
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
 
 
 def execute_arm(arm: ArmSpec, source: EnergySource, engines: _EngineCache | None = None) -> PointResult:

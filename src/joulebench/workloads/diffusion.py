@@ -33,8 +33,8 @@ from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
 from joulebench.models import resolve
 from joulebench.store import MeasurementRow
+from joulebench.workloads.device import sync, torch_dtype
 
-DTYPES = ("float32", "bfloat16", "float16")
 PHASES = ("text_encode", "dit_step", "vae_decode")
 
 #: a step of 0.02-5 s: a 1.2 s window (the short-window default) with at least 2 repetitions keeps
@@ -273,21 +273,6 @@ def latent_shape(spec: VideoSpec, height: int, width: int, frames: int) -> Laten
 
 
 # -- building models ---------------------------------------------------------------------------------
-def torch_dtype(name: str) -> Any:
-    import torch
-
-    if name not in DTYPES:
-        raise UsageError(f"--dtype {name}: unknown; allowed: {', '.join(DTYPES)}")
-    return getattr(torch, name)
-
-
-def sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 @contextmanager
 def _default_dtype(dtype: Any) -> Iterator[None]:
     """Build parameters directly in ``dtype`` (a 1.3B model in fp32 first would double peak memory)."""

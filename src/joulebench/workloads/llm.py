@@ -31,8 +31,8 @@ from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
 from joulebench.models import ModelRef, resolve
 from joulebench.store import MeasurementRow
+from joulebench.workloads.device import free_device_memory, sync, torch_dtype
 
-DTYPES = ("float32", "bfloat16", "float16")
 PHASES = ("prefill", "decode", "request")
 
 #: defaults chosen from benchmarks/short_window.py (prefill) and the decode-length sweeps: a decode run
@@ -44,19 +44,6 @@ DEFAULT_PROTOCOLS: dict[str, Protocol] = {
 }
 
 
-def torch_dtype(name: str) -> Any:
-    import torch
-
-    if name not in DTYPES:
-        raise UsageError(f"--dtype {name}: unknown; allowed: {', '.join(DTYPES)}")
-    return getattr(torch, name)
-
-
-def sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -138,16 +125,7 @@ class ModelCache:
     def clear(self) -> None:
         self._loaded = None
         self._key = None
-        import gc
-
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        free_device_memory()
 
 
 def cache_keyword(model: Any) -> str:

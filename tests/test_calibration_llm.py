@@ -1,0 +1,88 @@
+"""LLM calibration: the fitter recovers known parameters; committed profiles reproduce their own
+predictions through `predict --calibration`; `validate` reads a real store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from joulebench.analytic import ModelParams
+from joulebench.calibration.dataset import Dataset, PhasePoint
+from joulebench.calibration.llm_fit import fit_llm, predict_points
+from joulebench.calibration.validate import is_training_point
+from joulebench.hardware import get_accelerator
+
+ROOT = Path(__file__).resolve().parent.parent
+CAL = ROOT / "docs" / "validation" / "calibration"
+
+
+def synthetic(params: ModelParams, noise: float = 0.0) -> Dataset:
+    acc = get_accelerator("h200")
+    points = []
+    for model in ("qwen2.5-0.5b", "llama-3.1-8b"):
+        for phase, s, g, b in [("prefill", 128, 1, 1), ("prefill", 1024, 1, 1), ("prefill", 4096, 1, 1),
+                               ("prefill", 256, 1, 16), ("decode", 128, 64, 1), ("decode", 2048, 64, 8)]:
+            points.append(PhasePoint(0, model, "bfloat16", phase, s, g, b, 1.0, 1.0, "NVIDIA H200", "x"))
+    data = Dataset(points, idle_power_w=[params.p_idle_w])
+    t, e = predict_points(data, acc, params)
+    rng = np.random.default_rng(0)
+    t = t * (1 + noise * rng.standard_normal(t.size))
+    e = e * (1 + noise * rng.standard_normal(e.size))
+    data.points = [replace(p, latency_s=float(ti), gpu_energy_j=float(ei)) for p, ti, ei in zip(points, t, e, strict=True)]
+    return data
+
+
+def test_fit_recovers_known_parameters() -> None:
+    acc = get_accelerator("h200")
+    truth = ModelParams(mu_compute=0.62, mu_memory=0.55, t_launch_s=18e-6, launch_overlap="max", p_idle_w=100.0,
+                        p_compute_w=450.0, p_memory_w=250.0, p_launch_w=40.0)
+    fit = fit_llm(synthetic(truth), acc, "bfloat16")
+    assert fit.params.launch_overlap == "max"
+    for field in ("mu_compute", "mu_memory", "t_launch_s", "p_compute_w", "p_launch_w"):
+        assert getattr(fit.params, field) == pytest.approx(getattr(truth, field), rel=0.05), field
+    assert fit.train_latency_mape < 0.01 and fit.train_energy_mape < 0.02
+
+
+def test_split_holds_out_other_models_and_lengths() -> None:
+    assert is_training_point("llama-3.1-8b", "prefill", 512)
+    assert not is_training_point("llama-3.1-8b", "prefill", 1024)
+    assert not is_training_point("qwen2.5-7b", "decode", 128)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_committed_profile_reproduces_its_predictions_through_predict_cli(dtype: str) -> None:
+    profile = CAL / f"h200-transformers-eager-{dtype}.yaml"
+    points = json.loads((CAL / f"h200-transformers-eager-{dtype}-validation.json").read_text())["points"]
+    point = next(p for p in points if p["model"] == "llama-3.1-8b" and p["phase"] == "decode")
+    out = subprocess.run([sys.executable, "-m", "joulebench", "predict", "llm", "llama-3.1-8b", "--gpu", "h200",
+                          "--dtype", dtype, "--prompt-tokens", str(point["s"]), "--output-tokens", str(point["g"]),
+                          "--batch", str(point["b"]), "--calibration", str(profile), "--json"],
+                         capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout)
+    assert doc["decode"]["latency_s"] == pytest.approx(point["predicted_latency_s"], rel=1e-9)
+    assert doc["decode"]["energy_j"] == pytest.approx(point["predicted_gpu_energy_j"], rel=1e-9)
+
+
+def test_validate_command_on_the_committed_store(tmp_path: Path) -> None:
+    figure = tmp_path / "fig.png"
+    out = subprocess.run([sys.executable, "-m", "joulebench", "validate", "--calibration",
+                          str(CAL / "h200-transformers-eager-float32.yaml"), "--db",
+                          str(CAL / "h200-transformers-eager-float32.db"), "--figure", str(figure), "--json"],
+                         capture_output=True, text=True, check=True)
+    rows = json.loads(out.stdout)["rows"]
+    assert {(r["subset"], r["phase"]) for r in rows} == {("train", "prefill"), ("train", "decode"),
+                                                         ("held-out", "prefill"), ("held-out", "decode")}
+    assert figure.stat().st_size > 10_000
+
+
+def test_every_command_family_loads() -> None:
+    out = subprocess.run([sys.executable, "-m", "joulebench", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == ""
+    for command in ("measure", "predict", "calibrate", "validate", "fit", "serve-bench", "measure-video", "hardware"):
+        assert command in out.stdout
