@@ -28,7 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-from joulebench.serving.bench import ArmSpec, run_arms
+from joulebench.experiments.serving_bench import ArmSpec, run_arms
 from joulebench.workloads.engine import EngineConfig
 
 PROMPTS = "synthetic:200-4000,mean=1200"

@@ -87,3 +87,19 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         runs = store.runs()
         assert runs[0]["baseline"]["idle_power_w"]["cpu"] > 0
         assert runs[0]["env"]["libraries"]["torch"]
+
+
+def test_chat_messages_go_through_the_chat_template(tmp_path: Path) -> None:
+    conversations = tmp_path / "chats.jsonl"
+    conversations.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "What does one request cost?"}]}) + "\n"
+        + json.dumps([{"role": "user", "content": "hi"}]) + "\n"
+    )
+    result = run(["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "float32", "--messages",
+                  str(conversations), "--batch", "2", "--output-tokens", "4", "--stop", "natural",
+                  "--phases", "prefill", "--db", "r.db", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    tokens = json.loads(result.stdout)["points"][0]["tokens"]
+    # bos + <|user|> + 27 bytes + eos + <|assistant|> = 31 tokens, the other row is left-padded to it
+    assert tokens["prompt_tokens_computed"] == 62
+    assert tokens["prompt_tokens_effective"] == 31 + 6

@@ -238,3 +238,33 @@ def test_split_model_recovers_dense_and_attention_rates(tmp_path) -> None:
     single = fit_video(db, latency_model="single")
     assert validate_video(single, db).held_out["summary"]["latency"]["max_ape_pct"] > 1.0
     assert validate_video(split, db).held_out["summary"]["latency"]["max_ape_pct"] < 1e-6
+
+
+def test_committed_profile_through_predict_video_matches_the_split_fit(capsys) -> None:
+    """The committed H200 profile (written by `joulebench calibrate-video`) fed to `predict video
+    --calibration` reproduces the split fit's held-out predictions within 3% (latency and GPU energy)."""
+    import json
+    from pathlib import Path
+
+    from joulebench.cli import main
+
+    folder = Path(__file__).resolve().parents[1] / "docs" / "validation" / "video"
+    profile = folder / "h200-diffusers-eager-bfloat16-video.yaml"
+    doc = yaml.safe_load(profile.read_text())
+    assert doc["params"]["mu_attention"] is not None  # the split fit's two efficiencies travel
+    rows = json.loads((folder / "h200-diffusers-eager-bfloat16-video-validation.json").read_text())
+    rows = rows["held_out"]["rows"]
+    assert len(rows) >= 10
+    steps = 2
+    for row in rows:
+        cfg = row["config"]
+        argv = ["predict", "video", cfg["model"], "--gpu", "h200", "--dtype", "bf16", "--json"]
+        argv += ["--height", str(cfg["height"]), "--width", str(cfg["width"]), "--frames", str(cfg["frames"])]
+        argv += ["--steps", str(steps), "--calibration", str(profile)]
+        main(argv)
+        comps = json.loads(capsys.readouterr().out)["components"]
+        step = [comps[c] for c in ("dit", "scheduler")]
+        latency = sum(c["latency_s"] for c in step) / steps
+        energy = sum(c["energy_j"] for c in step) / steps
+        assert latency == pytest.approx(row["latency_pred_s"], rel=0.03), row["label"]
+        assert energy == pytest.approx(row["energy_pred_j"]["gpu"], rel=0.03), row["label"]

@@ -35,7 +35,7 @@ def _step_time(arch, acc, params, prec, keys, b, graphs, kw) -> tuple[float, flo
     ceil = ceilings(acc, prec)
     split: TimeSplit | None = None
     for op in decode_step_ops(arch, prec, keys, b, **kw):
-        t = op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs)
+        t = op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs, op.category)
         split = t if split is None else split + t
     assert split is not None
     return float(split.latency_s), float(energy_j(split, params))

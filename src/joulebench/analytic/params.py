@@ -6,7 +6,8 @@ fit may change lives here; structure (which ops exist, their FLOPs and bytes) do
 
 Time of one operation (see ``analytic.roofline``)::
 
-    t_gpu    = max(F / (mu_compute * F_peak), D / (mu_memory * B_peak))
+    t_gpu    = max(F / (mu * F_peak), D / (mu_memory * B_peak))
+    mu       = mu_attention for attention ops (category "attention") when set, else mu_compute
     t_launch = n_kernels * t_launch_s                       (0 with CUDA graphs / compiled)
     t        = t_gpu + t_launch        if launch_overlap == "sum"
              = max(t_gpu, t_launch)    if launch_overlap == "max"
@@ -64,6 +65,9 @@ class ModelParams:
     p_compute_w: float = 0.0  # extra power (above idle) while compute-bound
     p_memory_w: float = 0.0  # extra power (above idle) while memory-bound
     p_launch_w: float = 0.0  # extra power (above idle) while launch-bound
+    # achievable fraction of peak FLOP/s for attention score/value ops (category "attention");
+    # None: the same as mu_compute (one efficiency for every op, the behaviour before the field)
+    mu_attention: float | None = None
 
     def __post_init__(self) -> None:
         if self.launch_overlap not in OVERLAP_MODES:
@@ -74,6 +78,8 @@ class ModelParams:
             value = getattr(self, name)
             if not 0.0 < value <= 1.5:
                 raise UsageError(f"params.{name} = {value} outside (0, 1.5]")
+        if self.mu_attention is not None and not 0.0 < self.mu_attention <= 1.5:
+            raise UsageError(f"params.mu_attention = {self.mu_attention} outside (0, 1.5] (or null)")
         for name in ("t_launch_s", "p_idle_w", "p_compute_w", "p_memory_w", "p_launch_w"):
             if getattr(self, name) < 0:
                 raise UsageError(f"params.{name} = {getattr(self, name)} must be >= 0")
@@ -94,6 +100,12 @@ class ModelParams:
             p_launch_w=FRACTION_LAUNCH * active_w,
         )
 
+    def mu_for(self, category: str | None) -> float:
+        """Compute efficiency of an op of ``category``: ``mu_attention`` for attention when set."""
+        if category == "attention" and self.mu_attention is not None:
+            return self.mu_attention
+        return self.mu_compute
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -106,7 +118,12 @@ class ModelParams:
             raise UsageError(f"params key '{unknown[0]}' unknown; allowed: {', '.join(sorted(allowed))}")
         typed: dict[str, Any] = {}
         for key, value in data.items():
-            typed[key] = str(value) if key == "launch_overlap" else float(value)
+            if key == "launch_overlap":
+                typed[key] = str(value)
+            elif key == "mu_attention" and value is None:  # YAML null: same as mu_compute
+                typed[key] = None
+            else:
+                typed[key] = float(value)
         return replace(base or cls(), **typed)
 
 

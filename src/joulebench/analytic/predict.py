@@ -193,7 +193,7 @@ def _phase_split(
     kw: dict[str, Any],
 ) -> tuple[list[tuple[Op, TimeSplit]], list[tuple[Op, Op, TimeSplit, np.ndarray, np.ndarray]]]:
     pre = [
-        (op, op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs))
+        (op, op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs, op.category))
         for op in prefill_ops(arch, prec, s, b, **kw)
     ]
     lo, hi = s + 1.0, s + g - 1.0  # keys attended by decode steps 1..G-1
@@ -211,6 +211,7 @@ def _phase_split(
             params,
             graphs,
             o0.window,
+            o0.category,
         )
         flops = _sum_windowed(o0.flops, slope.flops, lo, hi, o0.window)
         bytes_ = _sum_windowed(o0.bytes, slope.bytes, lo, hi, o0.window)
@@ -277,7 +278,8 @@ def llm_features(
 
     Bounds are classified with ``params``' mu ratio (defaults when None); the sums are at mu = 1 so
     that ``compute_bound_s / mu_compute + memory_bound_s / mu_memory + n_kernels * t_launch_s``
-    reproduces `predict_llm_grid` exactly for overlap "sum" and those mu.
+    reproduces `predict_llm_grid` exactly for overlap "sum" and those mu (with ``mu_attention`` unset;
+    when set, attention ops are classified with it and their compute seconds still summed at mu = 1).
     """
     params = params or ModelParams()
     s, g, b = np.broadcast_arrays(
@@ -290,7 +292,11 @@ def llm_features(
         prec,
         ceil,
         params.__class__(
-            mu_compute=params.mu_compute, mu_memory=params.mu_memory, t_launch_s=0.0, launch_overlap="sum"
+            mu_compute=params.mu_compute,
+            mu_memory=params.mu_memory,
+            t_launch_s=0.0,
+            launch_overlap="sum",
+            mu_attention=params.mu_attention,
         ),
         s,
         g,
@@ -300,8 +306,12 @@ def llm_features(
     )
     n_steps = np.maximum(g - 1.0, 0.0)
 
-    def feats(flops, bytes_, kernels, splits) -> PhaseFeatures:
-        cs = sum((t.compute_s for t in splits), np.zeros_like(s)) * params.mu_compute
+    def feats(flops, bytes_, kernels, splits, ops) -> PhaseFeatures:
+        if params.mu_attention is None or params.mu_attention == params.mu_compute:
+            cs = sum((t.compute_s for t in splits), np.zeros_like(s)) * params.mu_compute
+        else:  # back to mu = 1 per op: attention ops ran at mu_attention
+            pairs = zip(splits, ops, strict=True)
+            cs = sum((t.compute_s * params.mu_for(op.category) for t, op in pairs), np.zeros_like(s))
         ms = sum((t.memory_s for t in splits), np.zeros_like(s)) * params.mu_memory
         return PhaseFeatures(
             flops, bytes_, kernels, flops / ceil.peak_flops_per_s, bytes_ / ceil.bandwidth_bytes_per_s, cs, ms
@@ -314,8 +324,8 @@ def llm_features(
     dec_d = sum((d for *_, d in dec), np.zeros_like(s))
     dec_k = sum((o0.n_kernels for o0, *_ in dec), 0.0) * n_steps
     return {
-        "prefill": feats(pre_f, pre_d, pre_k + 0 * s, [t for _, t in pre]),
-        "decode": feats(dec_f, dec_d, dec_k + 0 * s, [t for _, _, t, _, _ in dec]),
+        "prefill": feats(pre_f, pre_d, pre_k + 0 * s, [t for _, t in pre], [op for op, _ in pre]),
+        "decode": feats(dec_f, dec_d, dec_k + 0 * s, [t for _, _, t, _, _ in dec], [o0 for o0, *_ in dec]),
     }
 
 

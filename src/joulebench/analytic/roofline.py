@@ -2,7 +2,8 @@
 
 Per op and per forward::
 
-    c = F / (mu_compute * F_peak)      compute time
+    c = F / (mu * F_peak)              compute time; mu = params.mu_for(category): mu_attention
+                                       for attention ops when set, else mu_compute
     m = D / (mu_memory * B_peak)       memory time
     l = n_kernels * t_launch_s         launch time (0 with CUDA graphs / torch.compile)
     t = max(c, m) + l   (launch_overlap "sum")   or   max(c, m, l)   ("max")
@@ -116,9 +117,13 @@ def op_time(
     ceil: Ceilings,
     params: ModelParams,
     graphs: bool = False,
+    category: str | None = None,
 ) -> TimeSplit:
-    """Time of one op at one point of the grid (prefill, one decode step, one DiT forward)."""
-    c = np.asarray(flops, dtype=float) / (params.mu_compute * ceil.peak_flops_per_s)
+    """Time of one op at one point of the grid (prefill, one decode step, one DiT forward).
+
+    ``category`` (the op's, e.g. ``"attention"``) selects the compute efficiency (`ModelParams.mu_for`).
+    """
+    c = np.asarray(flops, dtype=float) / (params.mu_for(category) * ceil.peak_flops_per_s)
     m = np.asarray(bytes_, dtype=float) / (params.mu_memory * ceil.bandwidth_bytes_per_s)
     launch = _launch_s(n_kernels, params, graphs)
     c, m, launch = np.broadcast_arrays(c, m, launch)
@@ -142,13 +147,14 @@ def op_time_over_range(
     params: ModelParams,
     graphs: bool = False,
     window: int | None = None,
+    category: str | None = None,
 ) -> TimeSplit:
     """Sum of one op's time over keys ``k = lo..hi`` where F = flops0 + flops1*k, D = bytes0 + bytes1*k.
 
     With a sliding ``window`` the op sees ``min(k, window)`` keys: the range is split in an affine
-    part and a constant part.
+    part and a constant part. ``category`` selects the compute efficiency as in `op_time`.
     """
-    fc = 1.0 / (params.mu_compute * ceil.peak_flops_per_s)
+    fc = 1.0 / (params.mu_for(category) * ceil.peak_flops_per_s)
     fm = 1.0 / (params.mu_memory * ceil.bandwidth_bytes_per_s)
     launch = _launch_s(n_kernels, params, graphs)
     parts = []

@@ -566,7 +566,7 @@ def _time_ops(
     rows = []
     total: TimeSplit | None = None
     for op in ops:
-        t = op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs)
+        t = op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs, op.category)
         total = t if total is None else total + t
         rows.append(
             {

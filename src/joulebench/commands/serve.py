@@ -1,6 +1,6 @@
 """CLI commands: serve-bench (serving benchmark under a controlled arrival law).
 
-Thin: parses options into a `serving.bench.ArmSpec`, which validates everything before any model is
+Thin: parses options into a `experiments.serving_bench.ArmSpec`, which validates everything before any model is
 loaded or any request sent, then `run_arms` does the work.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import typer
 
 from joulebench.errors import UsageError
+from joulebench.experiments.serving_bench import DEFAULT_OUTPUTS, DEFAULT_PROMPTS, ArmSpec, run_arms
 from joulebench.report.console import console as make_console
-from joulebench.serving.bench import DEFAULT_OUTPUTS, DEFAULT_PROMPTS, ArmSpec, run_arms
 from joulebench.serving.specs import parse_duration_s
 from joulebench.workloads.engine import EngineConfig
 

@@ -12,17 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from joulebench.store import MeasurementRow, Store, point_key
+from joulebench.measurement import PointResult
+from joulebench.store import Store, point_key
 from joulebench.workloads.device import free_device_memory
-
-
-@dataclass(frozen=True)
-class PointResult:
-    """What a workload returns for one point."""
-
-    summary: dict[str, Any]
-    measurements: list[MeasurementRow] = field(default_factory=list)
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from joulebench.errors import UsageError
-from joulebench.experiments.runner import PointResult
+from joulebench.measurement import PointResult
 from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
 from joulebench.models import resolve

@@ -16,6 +16,7 @@ first-class; output length is controlled explicitly (EOS ignored) unless natural
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -26,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from joulebench.errors import UsageError
-from joulebench.experiments.runner import PointResult
+from joulebench.measurement import PointResult
 from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
-from joulebench.models import ModelRef, resolve
+from joulebench.models import ModelRef, bundled_configs, resolve
 from joulebench.store import MeasurementRow
 from joulebench.workloads.device import free_device_memory, sync, torch_dtype
 
@@ -51,34 +52,42 @@ DEFAULT_PROTOCOLS: dict[str, Protocol] = {
 class LoadedModel:
     ref: ModelRef
     model: Any
-    tokenizer: Any | None
     dtype: str
     device: str
     random_weights: bool
     load_s: float
+
+    @functools.cached_property
+    def tokenizer(self) -> Any | None:
+        """Loaded on first use (chat input only): synthetic prompts need no tokenizer, and an
+        unreachable hub must not slow every random-weight run down."""
+        return _tokenizer_for(self.ref)
 
     @property
     def max_positions(self) -> int:
         return int(self.ref.config.get("max_position_embeddings", 2**31))
 
 
-def _tokenizer_for(ref: ModelRef, random_weights: bool) -> Any | None:
+def _tokenizer_for(ref: ModelRef) -> Any | None:
+    """The model's own tokenizer: local folder, hub id, or (bundled configs) the hub ids the config
+    was copied from; None when none can be had here."""
     if ref.name == "tiny-llama":
         from joulebench.workloads.tokenizer import byte_tokenizer
 
         return byte_tokenizer()
-    try:
-        from transformers import AutoTokenizer
+    from transformers import AutoTokenizer
 
-        if ref.kind == "local" and ref.path is not None:
-            return AutoTokenizer.from_pretrained(ref.path)
-        if ref.kind == "hub":
-            return AutoTokenizer.from_pretrained(ref.name)
-        hub_ids = ref.config.get("_hub_ids") or []
-        for hub_id in hub_ids:
-            return AutoTokenizer.from_pretrained(hub_id)
-    except Exception:  # noqa: BLE001 - tokenizer unreachable: synthetic token ids still work
-        return None
+    if ref.kind == "local" and ref.path is not None:
+        sources = [ref.path]
+    elif ref.kind == "hub":
+        sources = [ref.name]
+    else:
+        sources = list(bundled_configs().get(ref.name, {}).get("_hub_ids", []))
+    for source in sources:
+        try:
+            return AutoTokenizer.from_pretrained(source)
+        except Exception:  # noqa: BLE001 - unreachable or absent: try the next, else synthetic ids only
+            continue
     return None
 
 
@@ -103,8 +112,7 @@ def load_model(reference: str, dtype: str, device: str, random_weights: bool = T
         model = AutoModelForCausalLM.from_pretrained(source, dtype=td, attn_implementation="sdpa").to(device)
     model.eval()
     sync(device)
-    tokenizer = _tokenizer_for(ref, use_random) if ref.kind != "hub" or use_random else _tokenizer_for(ref, False)
-    return LoadedModel(ref, model, tokenizer, dtype, device, use_random, time.perf_counter() - t0)
+    return LoadedModel(ref, model, dtype, device, use_random, time.perf_counter() - t0)
 
 
 class ModelCache:
