@@ -25,7 +25,8 @@ def calibrate(
 ) -> None:
     """Run the designed sweep (reusing points already in --db), then fit a calibration profile and
     validate it on the held-out points (other models, other prompt lengths)."""
-    from joulebench.commands.measure import command_line, run_with_progress
+    from joulebench.commands import command_line
+    from joulebench.commands.measure import run_with_progress
 
     dtype = parse_str_list("--dtype", dtype, ("float32", "bfloat16", "float16"))[0]
     if measure_only and fit_only:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -12,6 +11,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from joulebench.commands import command_line
 from joulebench.errors import UsageError
 from joulebench.experiments.plan import LLMPlan, parse_int_list, parse_str_list
 from joulebench.experiments.runner import RunSummary
@@ -21,10 +21,6 @@ from joulebench.report.tables import llm_points_table
 from joulebench.store import DEFAULT_DB, Store
 
 measure_app = typer.Typer(help="Measure latency and energy of a workload on this machine.", no_args_is_help=True)
-
-
-def command_line() -> str:
-    return "joulebench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def run_with_progress(plans: list[LLMPlan], db: str, gpus: list[int] | None, quiet: bool) -> RunSummary:

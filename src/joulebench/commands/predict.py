@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 
 import typer
 
+from joulebench.commands import command_line
+
 predict_app = typer.Typer(
     help="Predict latency and energy analytically (no GPU needed).", no_args_is_help=True
 )
-
-
-def _command_line() -> str:
-    return "joulebench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _emit(doc: dict, out: Path | None, as_json: bool) -> None:
@@ -65,7 +61,7 @@ def llm(
         attn_impl=attn,
         cache=cache,
         explain=explain,
-        command=_command_line(),
+        command=command_line(),
     )
     _emit(doc, out, as_json)
     if not as_json:
@@ -104,7 +100,7 @@ def video(
         calibration=calibration,
         hardware_file=hardware_file,
         graphs=graphs,
-        command=_command_line(),
+        command=command_line(),
     )
     _emit(doc, out, as_json)
     if not as_json:

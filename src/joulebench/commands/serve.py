@@ -7,11 +7,11 @@ loaded or any request sent, then `run_arms` does the work.
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import typer
 
+from joulebench.commands import command_line
 from joulebench.errors import UsageError
 from joulebench.experiments.serving_bench import DEFAULT_OUTPUTS, DEFAULT_PROMPTS, ArmSpec, run_arms
 from joulebench.report.console import console as make_console
@@ -115,7 +115,7 @@ def serve_bench(
         raise UsageError("give either --url or --engine, not both")
     arm.validate()
     idle_s = parse_duration_s(idle, "--idle")
-    command = "serve-bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "serve-bench"
+    command = command_line()
     outcome = run_arms([arm], db, command, _gpus(gpus), dcgm_url, idle_s)[0]
     if as_json:
         typer.echo(json.dumps(outcome.summary, indent=2, default=str))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import typer
 
+from joulebench.commands import command_line
 from joulebench.errors import UsageError
 from joulebench.experiments.plan import cuda_available, parse_int_list, parse_str_list
 from joulebench.meters.window import Protocol
@@ -292,7 +292,7 @@ def register(app: typer.Typer) -> None:
             )
             sys.stderr.write(f"{event:7s} {where}{'  ' + str(payload)[:200] if event == 'failed' else ''}\n")
 
-        points = run_video_plan(plan, db, "joulebench " + shlex.join(sys.argv[1:]), on_event=progress)
+        points = run_video_plan(plan, db, command_line(), on_event=progress)
         if as_json:
             sys.stdout.write(json.dumps({"points": points}, indent=2, default=str) + "\n")
         else:
