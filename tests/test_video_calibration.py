@@ -18,20 +18,9 @@ from joulebench.errors import UsageError
 from joulebench.store import Store
 from joulebench.workloads.diffusion import latent_shape, spec_from_config
 
-WAN = {
-    "transformer": {
-        "_class_name": "WanTransformer3DModel",
-        "patch_size": [1, 2, 2],
-        "num_attention_heads": 12,
-        "attention_head_dim": 128,
-        "in_channels": 16,
-        "out_channels": 16,
-        "text_dim": 4096,
-        "freq_dim": 256,
-        "ffn_dim": 8960,
-        "num_layers": 30,
-    }
-}
+from .conftest import WAN_13B_TRANSFORMER
+
+WAN = {"transformer": WAN_13B_TRANSFORMER}
 TRUE = {"mu": 0.55, "t0_s": 0.004, "p_idle_w": 110.0, "p_active_w": 520.0, "p_cpu_w": 65.0, "p_ram_w": 12.0}
 RESOLUTIONS = [(320, 576), (480, 832), (720, 1280)]
 FRAMES = [17, 33, 49, 81]

@@ -15,21 +15,7 @@ from joulebench.workloads.diffusion import (
     spec_from_config,
 )
 
-WAN_13B_TRANSFORMER = {
-    "_class_name": "WanTransformer3DModel",
-    "patch_size": [1, 2, 2],
-    "num_attention_heads": 12,
-    "attention_head_dim": 128,
-    "in_channels": 16,
-    "out_channels": 16,
-    "text_dim": 4096,
-    "freq_dim": 256,
-    "ffn_dim": 8960,
-    "num_layers": 30,
-    "cross_attn_norm": True,
-    "qk_norm": "rms_norm_across_heads",
-    "eps": 1e-6,
-}
+from .conftest import WAN_13B_TRANSFORMER
 
 
 def wan_spec():

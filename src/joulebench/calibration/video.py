@@ -221,9 +221,13 @@ class LinearFit:
 
 def fit_relative(design: np.ndarray, target: np.ndarray) -> LinearFit:
     """Minimise sum(((X b - y) / y)^2). Standard errors use the residual variance when dof > 0."""
-    w = 1.0 / target
-    xw = design * w[:, None]
-    yw = target * w
+    return fit_weighted(design, target, 1.0 / target)
+
+
+def fit_weighted(design: np.ndarray, target: np.ndarray, weight: np.ndarray) -> LinearFit:
+    """Minimise sum((w (X b - y))^2); with w = 1/measured this is a relative-error fit."""
+    xw = design * weight[:, None]
+    yw = target * weight
     coef, *_ = np.linalg.lstsq(xw, yw, rcond=None)
     dof = len(target) - design.shape[1]
     resid = yw - xw @ coef
@@ -541,17 +545,7 @@ def _solve_latency(feats: np.ndarray, t_meas: np.ndarray, split: bool, launch: b
     cols = [feats[:, 1], feats[:, 2]] if split else [feats[:, 1] + feats[:, 2]]
     if launch:
         cols = [feats[:, 0], *cols]
-    x = np.column_stack(cols) / t_meas[:, None]
-    y = (t_meas - feats[:, 3]) / t_meas
-    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    dof = len(y) - x.shape[1]
-    resid = y - x @ coef
-    sigma2 = float(resid @ resid / dof) if dof > 0 else float("nan")
-    try:
-        cov = sigma2 * np.linalg.inv(x.T @ x)
-    except np.linalg.LinAlgError:
-        cov = np.full((x.shape[1], x.shape[1]), np.nan)
-    return LinearFit(coef, np.sqrt(np.abs(np.diag(cov))), cov, dof)
+    return fit_weighted(np.column_stack(cols), t_meas - feats[:, 3], 1.0 / t_meas)
 
 
 def fit_analytic_params(train: Sequence[VideoSample], cal: VideoCalibration) -> dict[str, Any] | None:
