@@ -5,8 +5,10 @@ Batch-1 eager decode is bound by the host launching kernels, so it is the worklo
 anything else on the host (a sampler thread competing for the interpreter, NVML queries competing in
 the driver). Three arms run in rotating order, round after round, so that the host's slow drift
 cancels: no meters, meters with NVML polled from a thread, meters with NVML polled from a child
-process (the default). Prints the median per-token latency of each arm, the median paired difference
-against "none" with a bootstrap 95% interval, and the CPU share of the sampler thread.
+process (the default). Before every run the host's eager launch cost is probed
+(`workloads.device.launch_probe_us`), so host drift can be told apart from meter cost. Prints the
+median per-token latency of each arm, the median paired difference against "none" with a bootstrap
+95% interval, and the CPU share of the sampler thread.
 
 Usage: python benchmarks/meter_overhead.py [--model qwen2.5-0.5b] [--tokens 64] [--rounds 12] [--out FILE]
 """
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
+from joulebench.workloads.device import launch_probe_us
 from joulebench.workloads.llm import LLMPhases, load_model, synthetic_inputs
 
 
@@ -66,11 +69,13 @@ def main() -> None:
                                                        sample_period_s=period_ms / 1000.0)
     names = list(arms)
     per_token: dict[str, list[float]] = {name: [] for name in names}
+    probe_us: dict[str, list[float | None]] = {name: [] for name in names}
     sampler_share: dict[str, list[float]] = {name: [] for name in names if arms[name] is not None}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
             config = arms[name]
+            probe_us[name].append(launch_probe_us(args.device))
             if config is None:
                 per_token[name].append(one_run())
                 continue
@@ -81,7 +86,7 @@ def main() -> None:
             if monitor.sampler_wall_s:
                 sampler_share[name].append(monitor.sampler_cpu_s / monitor.sampler_wall_s)
     doc: dict[str, Any] = {"model": args.model, "dtype": args.dtype, "device": args.device, "tokens": args.tokens,
-                           "rounds": args.rounds, "per_token_s": per_token, "arms": {}}
+                           "rounds": args.rounds, "per_token_s": per_token, "launch_probe_us": probe_us, "arms": {}}
     base = per_token["none"]
     for name in names:
         entry: dict[str, Any] = {"median_per_token_s": statistics.median(per_token[name])}
@@ -90,6 +95,9 @@ def main() -> None:
             entry["paired_overhead_median"] = statistics.median(diffs)
             entry["paired_overhead_ci95"] = bootstrap_ci(diffs)
             entry["sampler_thread_cpu_share"] = statistics.fmean(sampler_share[name]) if sampler_share[name] else None
+        probes = [p for p in probe_us[name] if p is not None]
+        if len(probes) > 2:  # does the host's launch cost explain the run-to-run spread?
+            entry["corr_per_token_vs_probe"] = float(np.corrcoef(probes, per_token[name][: len(probes)])[0, 1])
         doc["arms"][name] = entry
     try:
         import torch
@@ -103,6 +111,8 @@ def main() -> None:
             lo, hi = entry["paired_overhead_ci95"]
             line += (f"  overhead {entry['paired_overhead_median'] * 100:+.2f}% (95% CI {lo * 100:+.2f}%..{hi * 100:+.2f}%)"
                      f"  sampler thread {100 * (entry['sampler_thread_cpu_share'] or 0):.1f}% of a core")
+        if "corr_per_token_vs_probe" in entry:
+            line += f"  corr(latency, launch probe) {entry['corr_per_token_vs_probe']:+.2f}"
         print(line)
     if args.out:
         Path(args.out).write_text(json.dumps(doc, indent=2))

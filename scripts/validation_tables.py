@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print the markdown tables of docs/VALIDATION.md from the committed result files (no number is typed
 by hand). Usage: python scripts/validation_tables.py [section ...]   sections: short-window overhead
-llama8b calibration serving"""
+llama8b calibration closed-forms serving"""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def short_window() -> None:
 def overhead() -> None:
     print("| file | arm | median ms/token | overhead vs none (median of paired, 95% CI) | sampler thread CPU |")
     print("|---|---|---:|---:|---:|")
-    for name in ("meter_overhead_run6_thread_vs_process.json", "meter_overhead_run7_periods.json"):
+    for name in ("meter_overhead_run6_thread_vs_process.json", "meter_overhead_run7_periods.json",
+                 "meter_overhead_h100_adaptive_probe.json"):
         doc = json.loads((V / "issue2" / name).read_text())
         for arm, e in doc["arms"].items():
             ci = e.get("paired_overhead_ci95")
@@ -86,8 +87,40 @@ def llama8b() -> None:
 
 
 def calibration() -> None:
+    cal = V / "calibration"
+    for card in ("h100", "h200"):
+        for dtype in ("bfloat16", "float32"):
+            print(f"\n{(cal / f'{card}-transformers-eager-{dtype}-validation.md').read_text()}")
+    print("\nH200 profiles predicting the earlier H200 sweep (session 1: other machine instance, 5 ms polling,"
+          " one decode repetition):\n")
+    print("| profile | subset | phase | n | latency MAPE | latency max APE | energy MAPE | energy max APE |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     for dtype in ("bfloat16", "float32"):
-        print(f"\n{(V / 'calibration' / f'h200-transformers-eager-{dtype}-validation.md').read_text()}")
+        doc = json.loads((cal / f"h200-transformers-eager-{dtype}-validation-session1.json").read_text())
+        run_to_run = json.loads((cal / f"h200-transformers-eager-{dtype}-run-to-run.json").read_text())
+        for r in doc["rows"] + [r for r in run_to_run["rows"] if r["subset"] == "run-to-run"]:
+            print(f"| {doc['profile']} | {r['subset']} | {r['phase']} | {r['n']} | {r['latency_mape']:.1%} | "
+                  f"{r['latency_max_ape']:.1%} | {r['energy_mape']:.1%} | {r['energy_max_ape']:.1%} |")
+
+
+def closed_forms() -> None:
+    from joulebench.calibration.closed_forms import study_coefficient
+
+    print("| dtype | form | coef | ours ± 95% CI | unit | R² | study (H100 SXM, float32) |")
+    print("|---|---|---|---:|---|---:|---:|")
+    study = _study_case1()
+    for dtype in ("float32", "bfloat16"):
+        doc = json.loads((V / "calibration" / f"h100-fit-llama-3.1-8b-{dtype}.json").read_text())
+        for form, f in doc["forms"].items():
+            if f.get("status") != "fitted":
+                print(f"| {dtype} | {form} | - | {f.get('message')} | | | |")
+                continue
+            for name, c in f["coefficients"].items():
+                ref = study_coefficient(study, form, name)
+                value, ci, unit = ((c["value_wh"], c["ci95_wh"], c["unit_wh"]) if "value_wh" in c
+                                   else (c["value"], c["ci95"], c["unit"]))
+                print(f"| {dtype} | {f['equation']} | {name} | {value:.4g} ± {ci:.2g} | {unit} | "
+                      f"{f['r2']:.3f} | {'-' if ref is None else f'{ref:.4g}'} |")
 
 
 def serving() -> None:
@@ -120,7 +153,7 @@ def serving() -> None:
 
 
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
-            "serving": serving}
+            "closed-forms": closed_forms, "serving": serving}
 
 if __name__ == "__main__":
     for section in sys.argv[1:] or list(SECTIONS):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from joulebench.analytic.llm import arch_from_config
+from joulebench.analytic.llm import arch_from_config, sdpa_cost_path
 from joulebench.analytic.params import ModelParams
 from joulebench.analytic.precision import precision_for
 from joulebench.analytic.predict import (
@@ -189,3 +191,31 @@ def test_unknown_family_lists_supported():
             },
             "bert",
         )
+
+
+def test_work_energy_is_idle_plus_work_and_grid_matches_single():
+    params = ModelParams(mu_compute=0.7, mu_memory=0.8, t_launch_s=15e-6, p_idle_w=120.0, energy_per_flop_pj=0.9,
+                         energy_per_byte_pj=125.0, energy_per_kernel_uj=80.0)
+    one = predict_llm(LLAMA, H100, params, BF16, 700, 40, 2)
+    for phase in (one.prefill, one.decode):
+        by_hand = (120.0 * phase.latency_s + phase.flops * 0.9e-12 + phase.bytes * 125e-12
+                   + phase.n_kernels * 80e-6)
+        assert phase.energy_j == pytest.approx(by_hand, rel=1e-12)
+    grid = predict_llm_grid(LLAMA, H100, params, BF16, [700], [40], [2])
+    assert grid["prefill_energy_j"][0] == pytest.approx(one.prefill.energy_j, rel=1e-12)
+    assert grid["decode_energy_j"][0] == pytest.approx(one.decode.energy_j, rel=1e-12)
+
+
+def test_fp32_sdpa_with_gqa_costs_the_math_path():
+    """fp32 has no fused SDPA kernel that broadcasts grouped K/V: K/V are repeated and scores materialised."""
+    fp32 = precision_for("float32")
+    sdpa = by_name(decode_step_ops(LLAMA, fp32, 2048.0, 8.0, attn_impl="sdpa"))
+    eager = by_name(decode_step_ops(LLAMA, fp32, 2048.0, 8.0, attn_impl="eager"))
+    assert sdpa["attn_scores"].bytes == eager["attn_scores"].bytes
+    bf16_sdpa = by_name(decode_step_ops(LLAMA, BF16, 2048.0, 8.0, attn_impl="sdpa"))
+    bf16_eager = by_name(decode_step_ops(LLAMA, BF16, 2048.0, 8.0, attn_impl="eager"))
+    assert bf16_sdpa["attn_scores"].bytes < bf16_eager["attn_scores"].bytes  # flash reads K/V once
+    mha = replace(LLAMA, n_kv_heads=LLAMA.n_heads)  # without GQA the fused fp32 kernel is kept
+    assert by_name(decode_step_ops(mha, fp32, 64.0, 1.0, attn_impl="sdpa"))["attn_scores"].n_kernels == \
+        by_name(decode_step_ops(mha, BF16, 64.0, 1.0, attn_impl="sdpa"))["attn_scores"].n_kernels
+    assert sdpa_cost_path("sdpa", mha, fp32) == "sdpa" and sdpa_cost_path("sdpa", LLAMA, fp32) == "eager"

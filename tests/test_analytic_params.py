@@ -142,3 +142,16 @@ def test_mu_attention_round_trip_null_and_bounds(tmp_path):
     for bad in (0.0, -0.1, 2.0):
         with pytest.raises(UsageError):
             ModelParams.from_dict({"mu_attention": bad})
+
+
+def test_work_energy_fields_all_or_none_and_round_trip():
+    assert ModelParams().energy_model == "bound"
+    with pytest.raises(UsageError, match="all of"):
+        ModelParams(energy_per_flop_pj=1.0)
+    with pytest.raises(UsageError, match=">= 0"):
+        ModelParams(energy_per_flop_pj=-1.0, energy_per_byte_pj=1.0, energy_per_kernel_uj=1.0)
+    p = ModelParams.from_dict({"energy_per_flop_pj": 0.9, "energy_per_byte_pj": 120.0, "energy_per_kernel_uj": 80.0})
+    assert p.energy_model == "work"
+    assert ModelParams.from_dict(p.to_dict()) == p
+    assert ModelParams.from_dict({"energy_per_flop_pj": None, "energy_per_byte_pj": None,
+                                  "energy_per_kernel_uj": None}).energy_model == "bound"

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from joulebench.analytic import ModelParams
 from joulebench.calibration.dataset import Dataset, PhasePoint
 from joulebench.calibration.llm_fit import fit_llm, predict_points
-from joulebench.calibration.validate import is_training_point
+from joulebench.calibration.validate import is_training_point, repeatability_rows
 from joulebench.hardware import get_accelerator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,10 +42,11 @@ def synthetic(params: ModelParams, noise: float = 0.0) -> Dataset:
 def test_fit_recovers_known_parameters() -> None:
     acc = get_accelerator("h200")
     truth = ModelParams(mu_compute=0.62, mu_memory=0.55, t_launch_s=18e-6, launch_overlap="max", p_idle_w=100.0,
-                        p_compute_w=450.0, p_memory_w=250.0, p_launch_w=40.0)
+                        energy_per_flop_pj=0.9, energy_per_byte_pj=130.0, energy_per_kernel_uj=80.0)
     fit = fit_llm(synthetic(truth), acc, "bfloat16")
-    assert fit.params.launch_overlap == "max"
-    for field in ("mu_compute", "mu_memory", "t_launch_s", "p_compute_w", "p_launch_w"):
+    assert fit.params.launch_overlap == "max" and fit.params.energy_model == "work"
+    for field in ("mu_compute", "mu_memory", "t_launch_s", "energy_per_flop_pj", "energy_per_byte_pj",
+                  "energy_per_kernel_uj"):
         assert getattr(fit.params, field) == pytest.approx(getattr(truth, field), rel=0.05), field
     assert fit.train_latency_mape < 0.01 and fit.train_energy_mape < 0.02
 
@@ -55,12 +57,13 @@ def test_split_holds_out_other_models_and_lengths() -> None:
     assert not is_training_point("qwen2.5-7b", "decode", 128)
 
 
+@pytest.mark.parametrize(("card", "catalogue"), [("h100", "h100-sxm"), ("h200", "h200")])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
-def test_committed_profile_reproduces_its_predictions_through_predict_cli(dtype: str) -> None:
-    profile = CAL / f"h200-transformers-eager-{dtype}.yaml"
-    points = json.loads((CAL / f"h200-transformers-eager-{dtype}-validation.json").read_text())["points"]
+def test_committed_profile_reproduces_its_predictions_through_predict_cli(dtype: str, card: str, catalogue: str) -> None:
+    profile = CAL / f"{card}-transformers-eager-{dtype}.yaml"
+    points = json.loads((CAL / f"{card}-transformers-eager-{dtype}-validation.json").read_text())["points"]
     point = next(p for p in points if p["model"] == "llama-3.1-8b" and p["phase"] == "decode")
-    out = subprocess.run([sys.executable, "-m", "joulebench", "predict", "llm", "llama-3.1-8b", "--gpu", "h200",
+    out = subprocess.run([sys.executable, "-m", "joulebench", "predict", "llm", "llama-3.1-8b", "--gpu", catalogue,
                           "--dtype", dtype, "--prompt-tokens", str(point["s"]), "--output-tokens", str(point["g"]),
                           "--batch", str(point["b"]), "--calibration", str(profile), "--json"],
                          capture_output=True, text=True, check=True)
@@ -69,15 +72,18 @@ def test_committed_profile_reproduces_its_predictions_through_predict_cli(dtype:
     assert doc["decode"]["energy_j"] == pytest.approx(point["predicted_gpu_energy_j"], rel=1e-9)
 
 
-def test_validate_command_on_the_committed_store(tmp_path: Path) -> None:
+def test_validate_command_on_the_committed_stores(tmp_path: Path) -> None:
     figure = tmp_path / "fig.png"
     out = subprocess.run([sys.executable, "-m", "joulebench", "validate", "--calibration",
-                          str(CAL / "h200-transformers-eager-float32.yaml"), "--db",
-                          str(CAL / "h200-transformers-eager-float32.db"), "--figure", str(figure), "--json"],
-                         capture_output=True, text=True, check=True)
+                          str(CAL / "h100-transformers-eager-float32.yaml"),
+                          "--db", str(CAL / "h100-transformers-eager-float32.db"),
+                          "--db", str(CAL / "h100-transformers-eager-float32-repeat.db"),
+                          "--figure", str(figure), "--json"], capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)["rows"]
-    assert {(r["subset"], r["phase"]) for r in rows} == {("train", "prefill"), ("train", "decode"),
-                                                         ("held-out", "prefill"), ("held-out", "decode")}
+    assert {(r["subset"], r["phase"]) for r in rows} == {(s, p) for s in ("train", "held-out", "run-to-run")
+                                                         for p in ("prefill", "decode")}
+    profile_rows = yaml.safe_load((CAL / "h100-transformers-eager-float32.yaml").read_text())["validation"]
+    assert rows == profile_rows  # validate reproduces what calibrate wrote
     assert figure.stat().st_size > 10_000
 
 
@@ -86,3 +92,18 @@ def test_every_command_family_loads() -> None:
     assert out.returncode == 0 and out.stderr == ""
     for command in ("measure", "predict", "calibrate", "validate", "fit", "serve-bench", "measure-video", "hardware"):
         assert command in out.stdout
+
+
+def test_repeated_sweeps_are_averaged_and_their_spread_reported() -> None:
+    def point(run: int, latency_s: float, energy_j: float, phase: str = "decode") -> PhasePoint:
+        return PhasePoint(run, "qwen2.5-0.5b", "bfloat16", phase, 128, 64, 1, latency_s, energy_j, "NVIDIA H100", "x")
+
+    data = Dataset([point(1, 1.0, 100.0), point(2, 1.5, 110.0), point(3, 0.03, 5.0, "prefill")])
+    merged = data.merged()
+    assert len(merged.points) == 2
+    decode = next(p for p in merged.points if p.phase == "decode")
+    assert (decode.latency_s, decode.gpu_energy_j, decode.repeats) == (1.25, 105.0, 2)
+    rows = repeatability_rows(data)
+    assert [(r.phase, r.n) for r in rows] == [("decode", 1)]  # the single prefill has nothing to compare
+    assert rows[0].latency_mape == pytest.approx(0.5 / 1.25)
+    assert rows[0].energy_mape == pytest.approx(10.0 / 105.0)

@@ -25,7 +25,9 @@ from joulebench.errors import UsageError
 from joulebench.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
-BF16_DB = REPO / "docs/validation/calibration/h200-transformers-eager-bfloat16.db"
+BF16_DB = REPO / "docs/validation/calibration/h200-transformers-eager-bfloat16-session1.db"  # decode at g = 63 only
+# two sweeps of the calibration design: decode at g = 15, 63, 127 (s = 128) and g = 63 (s = 2048)
+DESIGN_DBS = [str(REPO / f"docs/validation/calibration/h100-transformers-eager-float32{x}.db") for x in ("", "-repeat")]
 
 # Known coefficients (SI), of the study's order of magnitude.
 TRUE = {
@@ -233,3 +235,11 @@ def test_real_bf16_database_gives_finite_prefill_forms() -> None:
     assert cf.forms["E_decode"].status == STATUS_UNDERDETERMINED
     assert cf.component_estimated is False
     json.dumps(cf.to_dict(), allow_nan=False)
+
+
+def test_the_calibration_design_identifies_the_decode_forms() -> None:
+    cf = fit_closed_forms(DESIGN_DBS, "llama-3.1-8b", "float32")
+    for name in ("E_decode", "t_decode"):
+        assert cf.forms[name].status == STATUS_FITTED and cf.forms[name].n_distinct == 4
+    # energy per decoded token of an 8B fp32 model on an H100: several joules, positive
+    assert 1.0 < cf.forms["E_decode"].coefficients["C"].value < 30.0

@@ -86,3 +86,21 @@ def test_selection_maps_cuda_visible_devices_through_uuids(monkeypatch: pytest.M
     assert [u for u, _ in resolve_handles(nvml, None)] == ["GPU-2222"]
     with pytest.raises(TelemetryUnavailable, match="not visible"):
         resolve_handles(nvml, [3])
+
+
+def test_sm_clock_read_and_an_nvml_error_reads_none() -> None:
+    class ClockNvml(ReplayNvml):
+        NVML_CLOCK_SM = 1
+        clock_fails = False
+
+        def nvmlDeviceGetClockInfo(self, handle: str, which: int) -> int:
+            if self.clock_fails:
+                raise NVMLError("not supported")
+            return 1980 if which == self.NVML_CLOCK_SM else 0
+
+    nvml = ClockNvml(["GPU-a"], [0.0])
+    meter = NvmlEnergyMeter(nvml, "GPU-a", "GPU-a")
+    assert meter.sm_clock_mhz() == 1980
+    nvml.clock_fails = True
+    assert meter.sm_clock_mhz() is None
+    assert meter.errors == 1

@@ -17,10 +17,17 @@ ARGS = ["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "float32",
         "16,24,32,40,48,56,64,72", "--output-tokens", "3", "--phases", "prefill,decode"]
 
 
+def _default_sigint() -> None:
+    # a shell without job control starts background jobs with SIGINT ignored, and Python then installs
+    # no KeyboardInterrupt handler: give the sweep the terminal's default, as a user's Ctrl-C would find it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(db: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
     return subprocess.Popen([sys.executable, "-m", "joulebench", *ARGS, "--db", str(db)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def ok_points(db: Path) -> int:

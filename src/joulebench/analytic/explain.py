@@ -27,18 +27,20 @@ from joulebench.analytic.ops import total
 from joulebench.analytic.params import ModelParams
 from joulebench.analytic.precision import Precision
 from joulebench.analytic.predict import ceilings, decode_step_ops, predict_llm_grid, prefill_ops
-from joulebench.analytic.roofline import TimeSplit, energy_j, op_time
+from joulebench.analytic.roofline import TimeSplit, Work, energy_j, op_time
 from joulebench.hardware.catalogue import Accelerator
 
 
 def _step_time(arch, acc, params, prec, keys, b, graphs, kw) -> tuple[float, float]:
     ceil = ceilings(acc, prec)
     split: TimeSplit | None = None
-    for op in decode_step_ops(arch, prec, keys, b, **kw):
+    ops = decode_step_ops(arch, prec, keys, b, **kw)
+    for op in ops:
         t = op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs, op.category)
         split = t if split is None else split + t
     assert split is not None
-    return float(split.latency_s), float(energy_j(split, params))
+    work = Work(total(ops, "flops"), total(ops, "bytes"), total(ops, "n_kernels"))
+    return float(split.latency_s), float(energy_j(split, params, work))
 
 
 def explain_llm(

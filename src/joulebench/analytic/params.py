@@ -12,9 +12,18 @@ Time of one operation (see ``analytic.roofline``)::
     t        = t_gpu + t_launch        if launch_overlap == "sum"
              = max(t_gpu, t_launch)    if launch_overlap == "max"
 
-Energy: ``E = p_idle_w * t_total + p_compute_w * t_compute + p_memory_w * t_memory
-+ p_launch_w * t_launch``, where the three active terms are the power *above idle* drawn while an
-operation is compute-bound, memory-bound or waiting on launches.
+Energy, two models:
+
+* "bound" (the default, and what the catalogue priors give): ``E = p_idle_w * t_total + p_compute_w *
+  t_compute + p_memory_w * t_memory + p_launch_w * t_launch``, where the three active terms are the
+  power *above idle* drawn while an operation is compute-bound, memory-bound or waiting on launches.
+* "work" (when ``energy_per_flop_pj`` is set; what LLM calibration fits): ``E = p_idle_w * t_total +
+  e_flop * FLOPs + e_byte * bytes + e_kernel * kernels``. Why: in eager decode most ops are
+  launch-bound, yet their FLOPs and bytes still cost energy; the bound model books that time at
+  ``p_launch_w`` and lets ``mu_memory`` (unidentifiable when launches hide memory time) distort the
+  memory power. Energy per unit of work does not depend on which bound hid the work. On our H100 and
+  H200 bf16 sweeps it cut held-out prefill energy MAPE from 28% to 4%
+  (benchmarks/calibration_ablation.py, docs/VALIDATION.md).
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from joulebench.errors import UsageError
 from joulebench.hardware.catalogue import Accelerator
 
 OVERLAP_MODES = ("sum", "max")
+WORK_ENERGY_FIELDS = ("energy_per_flop_pj", "energy_per_byte_pj", "energy_per_kernel_uj")
+NULLABLE_FIELDS = ("mu_attention", *WORK_ENERGY_FIELDS)
 
 # Derivation of the default launch time: DESIGN.md measured eager transformers decode of
 # Llama-3.1-8B (bf16, batch 1, H200) at about 21 ms per token against 3.3 ms of weight reading.
@@ -68,6 +79,10 @@ class ModelParams:
     # achievable fraction of peak FLOP/s for attention score/value ops (category "attention");
     # None: the same as mu_compute (one efficiency for every op, the behaviour before the field)
     mu_attention: float | None = None
+    # the "work" energy model (module docstring): all three set, or none (the "bound" model)
+    energy_per_flop_pj: float | None = None  # picojoules per FLOP
+    energy_per_byte_pj: float | None = None  # picojoules per byte moved to or from device memory
+    energy_per_kernel_uj: float | None = None  # microjoules per kernel launched
 
     def __post_init__(self) -> None:
         if self.launch_overlap not in OVERLAP_MODES:
@@ -83,6 +98,16 @@ class ModelParams:
         for name in ("t_launch_s", "p_idle_w", "p_compute_w", "p_memory_w", "p_launch_w"):
             if getattr(self, name) < 0:
                 raise UsageError(f"params.{name} = {getattr(self, name)} must be >= 0")
+        work = [getattr(self, name) for name in WORK_ENERGY_FIELDS]
+        if any(v is None for v in work) and any(v is not None for v in work):
+            raise UsageError(f"params: set all of {', '.join(WORK_ENERGY_FIELDS)} or none of them")
+        if any(v is not None and v < 0 for v in work):
+            raise UsageError(f"params: {', '.join(WORK_ENERGY_FIELDS)} must be >= 0")
+
+    @property
+    def energy_model(self) -> str:
+        """'work' when energies per FLOP, byte and kernel are set, else 'bound'."""
+        return "bound" if self.energy_per_flop_pj is None else "work"
 
     @classmethod
     def defaults_for(cls, accelerator: Accelerator, dtype: str = "bf16") -> ModelParams:
@@ -120,7 +145,7 @@ class ModelParams:
         for key, value in data.items():
             if key == "launch_overlap":
                 typed[key] = str(value)
-            elif key == "mu_attention" and value is None:  # YAML null: same as mu_compute
+            elif key in NULLABLE_FIELDS and value is None:  # YAML null: the field's "unset" meaning
                 typed[key] = None
             else:
                 typed[key] = float(value)

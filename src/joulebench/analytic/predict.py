@@ -27,6 +27,7 @@ from joulebench.analytic.precision import Precision
 from joulebench.analytic.roofline import (
     Ceilings,
     TimeSplit,
+    Work,
     energy_j,
     op_time,
     op_time_over_range,
@@ -252,11 +253,16 @@ def predict_llm_grid(
     dec_split = TimeSplit(zero, zero, zero)
     for *_, t, _f, _d in dec:
         dec_split = dec_split + t
+    pre_work = Work(sum((op.flops for op, _ in pre), zero), sum((op.bytes for op, _ in pre), zero),
+                    sum((op.n_kernels for op, _ in pre), zero))
+    n_steps = np.maximum(g - 1.0, 0.0)
+    dec_work = Work(sum((f for *_, f, _ in dec), zero), sum((d for *_, d in dec), zero),
+                    sum((o0.n_kernels for o0, *_ in dec), zero) * n_steps)
     out = {
         "prefill_latency_s": pre_split.latency_s,
-        "prefill_energy_j": energy_j(pre_split, params),
+        "prefill_energy_j": energy_j(pre_split, params, pre_work),
         "decode_latency_s": dec_split.latency_s,
-        "decode_energy_j": energy_j(dec_split, params),
+        "decode_energy_j": energy_j(dec_split, params, dec_work),
     }
     out["request_latency_s"] = out["prefill_latency_s"] + out["decode_latency_s"]
     out["request_energy_j"] = out["prefill_energy_j"] + out["decode_energy_j"]
@@ -387,14 +393,15 @@ def _phase(name: str, steps: int, ops: tuple[OpResult, ...], params: ModelParams
     ms = sum(o.memory_s for o in ops)
     ls = sum(o.launch_s for o in ops)
     split = TimeSplit(np.asarray(cs), np.asarray(ms), np.asarray(ls))
+    work = Work(sum(o.flops for o in ops), sum(o.bytes for o in ops), sum(o.n_kernels for o in ops))
     return PhaseResult(
         name=name,
         steps=steps,
-        flops=sum(o.flops for o in ops),
-        bytes=sum(o.bytes for o in ops),
-        n_kernels=sum(o.n_kernels for o in ops),
+        flops=float(work.flops),
+        bytes=float(work.bytes),
+        n_kernels=float(work.kernels),
         latency_s=cs + ms + ls,
-        energy_j=float(energy_j(split, params)),
+        energy_j=float(energy_j(split, params, work)),
         compute_s=cs,
         memory_s=ms,
         launch_s=ls,

@@ -14,8 +14,8 @@ and ``t`` is their upper envelope. The sum of an envelope of lines over an integ
 exact closed form (split at the crossings), which makes a prediction cost O(ops), not
 O(ops x steps), and lets 100k configurations run in about a second.
 
-Each op's time is attributed to the class that set it (compute, memory, launch); energy uses that
-split.
+Each op's time is attributed to the class that set it (compute, memory, launch); the "bound"
+energy model uses that split, the "work" model the FLOPs, bytes and kernels (`ModelParams`).
 """
 
 from __future__ import annotations
@@ -177,8 +177,27 @@ def op_time_over_range(
     return total
 
 
-def energy_j(split: TimeSplit, params: ModelParams) -> np.ndarray:
-    """Idle power over the whole time plus the active power of each bound class."""
+@dataclass(frozen=True)
+class Work:
+    """FLOPs, bytes and kernel launches of a phase (arrays over the grid): the "work" energy model's input."""
+
+    flops: ArrayLike
+    bytes: ArrayLike
+    kernels: ArrayLike
+
+
+def energy_j(split: TimeSplit, params: ModelParams, work: Work | None = None) -> np.ndarray:
+    """Idle power over the whole time plus either the active power of each bound class ("bound") or
+    the energy of the work done ("work"); see `ModelParams`."""
+    if params.energy_model == "work":
+        if work is None:
+            raise ValueError("the work energy model needs the phase's FLOPs, bytes and kernels")
+        return (
+            params.p_idle_w * split.latency_s
+            + np.asarray(work.flops, dtype=float) * params.energy_per_flop_pj * 1e-12
+            + np.asarray(work.bytes, dtype=float) * params.energy_per_byte_pj * 1e-12
+            + np.asarray(work.kernels, dtype=float) * params.energy_per_kernel_uj * 1e-6
+        )
     return (
         params.p_idle_w * split.latency_s
         + params.p_compute_w * split.compute_s

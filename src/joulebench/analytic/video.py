@@ -32,7 +32,7 @@ from joulebench.analytic.llm import _linear, arch_from_config, forward_ops
 from joulebench.analytic.ops import Op, OpList
 from joulebench.analytic.params import DEFAULTS_UNCERTAINTY, ModelParams
 from joulebench.analytic.precision import Precision, precision_for
-from joulebench.analytic.roofline import Ceilings, TimeSplit, energy_j, op_time
+from joulebench.analytic.roofline import Ceilings, TimeSplit, Work, energy_j, op_time
 from joulebench.errors import UsageError
 
 # eager launches per primitive (estimates, as in analytic.llm)
@@ -602,7 +602,8 @@ def predict_video(
         rows, split = _time_ops(comp.ops, ceil, params, graphs)
         flops_call = sum(r["flops"] for r in rows)
         lat_s = float(split.latency_s) * comp.calls
-        e_j = float(energy_j(split, params)) * comp.calls
+        work = Work(flops_call, sum(r["bytes"] for r in rows), sum(r["n_kernels"] for r in rows))
+        e_j = float(energy_j(split, params, work)) * comp.calls
         entry = {
             "calls": comp.calls,
             "flops": flops_call * comp.calls,

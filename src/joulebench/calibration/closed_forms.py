@@ -378,6 +378,13 @@ def _study_value(case: Mapping[str, Any] | None, spec: FormSpec, key: str) -> fl
     return float(value) if isinstance(value, int | float) else None
 
 
+def study_coefficient(study: Mapping[str, Any] | None, form: str, coef: str) -> float | None:
+    """The study's value of one coefficient of one form (Wh for energies, s for times), None if absent."""
+    spec = next(f for f in FORMS if f.name == form)
+    key = dict(zip(spec.coefs, spec.study_keys, strict=True))[coef]
+    return _study_value(_study_case(study), spec, key)
+
+
 def _fmt(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.3g}"
 

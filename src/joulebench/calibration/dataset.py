@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,10 @@ class PhasePoint:
     gpu_energy_j: float
     gpu_name: str | None
     driver: str | None
+    repeats: int = 1  # measurements averaged into this point (several sweeps of one design)
+
+    def same_config(self) -> tuple[str, str, int, int, int]:
+        return (self.model, self.phase, self.prompt_tokens, self.output_tokens, self.batch)
 
     def key(self) -> dict[str, Any]:
         return {"point_id": self.point_id, "model": self.model, "phase": self.phase, "s": self.prompt_tokens,
@@ -46,6 +50,24 @@ class Dataset:
 
     def array(self, attr: str) -> np.ndarray:
         return np.asarray([getattr(p, attr) for p in self.points])
+
+    def groups(self) -> dict[tuple[str, str, int, int, int], list[PhasePoint]]:
+        """Measurements of the same (model, phase, s, g, b), in load order."""
+        out: dict[tuple[str, str, int, int, int], list[PhasePoint]] = {}
+        for p in self.points:
+            out.setdefault(p.same_config(), []).append(p)
+        return out
+
+    def merged(self) -> Dataset:
+        """One point per configuration: repeated sweeps (several stores) averaged. Why: launch-bound
+        phases drift by 3-19% (mean per phase) between two sweeps on one machine, so the mean of two is the better
+        measurement to fit and to judge a prediction against."""
+        points = [
+            replace(group[0], latency_s=float(np.mean([p.latency_s for p in group])),
+                    gpu_energy_j=float(np.mean([p.gpu_energy_j for p in group])), repeats=len(group))
+            for group in self.groups().values()
+        ]
+        return Dataset(points, self.idle_power_w, self.environments)
 
 
 def load_llm_points(db_paths: Iterable[str], dtype: str, gpu_name: str | None = None) -> Dataset:

@@ -5,7 +5,8 @@ all models, within about 10 minutes of GPU time per (GPU, engine, dtype).
 * prefill over prompt lengths at batch 1 (from launch-bound at 128 tokens to compute-bound at 4096)
   and at larger batch for a short prompt (compute-bound with little attention);
 * decode over two prompt lengths (KV-cache reading grows with context) and two batch sizes (batch 1 is
-  launch-bound in eager mode, batch 8 moves toward memory-bound);
+  launch-bound in eager mode, batch 8 moves toward memory-bound), and over three output lengths at
+  one prompt length, so that the study's decode closed forms (``joulebench fit``) are identifiable;
 * models of several sizes, so that parameters are not per-model; `HELD_OUT_MODELS` are measured for
   validation only and never used to fit.
 """
@@ -22,11 +23,13 @@ PREFILL_BATCHED = ((256, 4), (256, 16))
 DECODE_LENGTHS = (128, 2048)
 DECODE_BATCHES = (1, 8)
 DECODE_TOKENS = 64
+DECODE_EXTRA_TOKENS = (16, 128)  # at the first decode length, batch 1
 
-#: shorter protocol than a user measurement: the fit pools many points, and the budget is ~10 min
+#: shorter protocol than a user measurement: the fit pools many points, and the budget is ~10 min.
+#: Decode keeps two repetitions so that its run-to-run spread is on record.
 CALIBRATION_PROTOCOLS = {
     "prefill": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},
-    "decode": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 1},
+    "decode": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},
 }
 
 
@@ -42,5 +45,7 @@ def _model_plans(model: str, dtype: str, device: str) -> list[LLMPlan]:
         *[LLMPlan(prompt_tokens=[s], output_tokens=[1], batches=[b], phases=["prefill"], **common)
           for s, b in PREFILL_BATCHED],
         LLMPlan(prompt_tokens=list(DECODE_LENGTHS), output_tokens=[DECODE_TOKENS], batches=list(DECODE_BATCHES),
+                phases=["decode"], **common),
+        LLMPlan(prompt_tokens=[DECODE_LENGTHS[0]], output_tokens=list(DECODE_EXTRA_TOKENS), batches=[1],
                 phases=["decode"], **common),
     ]

@@ -15,18 +15,23 @@ from joulebench.hardware import Accelerator
 def calibrate_from_store(db: str | Sequence[str], dtype: str, engine: str = "transformers-eager",
                          gpu_name: str = "auto", out: str | None = None, command: str = "") -> dict[str, Any]:
     """Fit on the designed training subset of the stored points, validate on the held-out subset, and
-    write ``<profile>.yaml`` plus ``<profile>-validation.md/.json/.png`` (beside ``out``)."""
+    write ``<profile>.yaml`` plus ``<profile>-validation.md/.json/.png`` (beside ``out``).
+
+    Several stores holding sweeps of the same design are averaged point by point before the fit
+    (`Dataset.merged`), and their run-to-run disagreement is reported beside the model's errors."""
     import json
     from pathlib import Path
 
     from joulebench.calibration.dataset import load_llm_points
     from joulebench.calibration.profile import build_profile, profile_name, write_profile
-    from joulebench.calibration.validate import error_table, figure, markdown_table, split
+    from joulebench.calibration.validate import error_table, figure, markdown_table, repeatability_rows, split
     from joulebench.hardware import get_accelerator
     from joulebench.hardware.catalogue import name_for_device
 
     paths = [db] if isinstance(db, str) else list(db)
-    data = load_llm_points(paths, dtype)
+    measured = load_llm_points(paths, dtype)
+    repeat_rows = repeatability_rows(measured)
+    data = measured.merged()
     device_name = data.points[0].gpu_name or ""
     if gpu_name == "auto":
         from joulebench.errors import UsageError
@@ -48,11 +53,14 @@ def calibrate_from_store(db: str | Sequence[str], dtype: str, engine: str = "tra
         rows_hold, arr_hold = error_table(held_out, acc, fit.params, "held-out")
         rows = rows_train + rows_hold
         arrays["held-out"] = arr_hold
+    rows = rows + repeat_rows
     profile["validation"] = [r.to_dict() for r in rows]
     write_profile(profile, target)
     stem = target.with_suffix("")
     Path(f"{stem}-validation.md").write_text(
         f"# {name}: fit on {len(train.points)} phase points, validated on {len(held_out.points)} held out\n\n"
+        + (f"Each point is the mean of {len(paths)} sweeps; 'run-to-run' rows compare the sweeps with each other.\n\n"
+           if repeat_rows else "")
         + markdown_table(rows) + "\n")
     Path(f"{stem}-validation.json").write_text(json.dumps({"profile": name, "rows": [r.to_dict() for r in rows],
                                                             "points": _point_table(train, held_out, acc, fit.params)},
@@ -68,6 +76,7 @@ def _point_table(train: Dataset, held_out: Dataset, acc: Accelerator, params: Mo
             continue
         pred_t, pred_e = predict_points(data, acc, params)
         for p, t, e in zip(data.points, pred_t, pred_e, strict=True):
-            out.append({**p.key(), "subset": subset, "measured_latency_s": p.latency_s, "predicted_latency_s": float(t),
+            out.append({**p.key(), "subset": subset, "repeats": p.repeats, "measured_latency_s": p.latency_s,
+                        "predicted_latency_s": float(t),
                         "measured_gpu_energy_j": p.gpu_energy_j, "predicted_gpu_energy_j": float(e)})
     return out

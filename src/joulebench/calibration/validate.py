@@ -46,9 +46,9 @@ class ErrorRow:
 
 
 def error_table(
-    data: Dataset, acc: Accelerator, params: ModelParams, subset: str
+    data: Dataset, acc: Accelerator, params: ModelParams, subset: str, **kw: Any
 ) -> tuple[list[ErrorRow], dict[str, np.ndarray]]:
-    pred_t, pred_e = predict_points(data, acc, params)
+    pred_t, pred_e = predict_points(data, acc, params, **kw)
     meas_t, meas_e = data.array("latency_s"), data.array("gpu_energy_j")
     phases = data.array("phase")
     rows = []
@@ -63,6 +63,28 @@ def error_table(
     arrays = {"pred_latency_s": pred_t, "meas_latency_s": meas_t, "pred_energy_j": pred_e, "meas_energy_j": meas_e,
               "phase": phases}
     return rows, arrays
+
+
+def repeatability_rows(data: Dataset) -> list[ErrorRow]:
+    """Run-to-run disagreement of repeated measurements, per phase: ``|a - b| / ((a + b) / 2)`` over every
+    pair of runs of one configuration (symmetric, so the order of the stores does not matter). A
+    model's error against one sweep cannot be judged more finely than this."""
+    pairs: dict[str, list[tuple[float, float]]] = {"prefill": [], "decode": []}
+    for group in data.groups().values():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                pairs[a.phase].append((_rel_diff(a.latency_s, b.latency_s), _rel_diff(a.gpu_energy_j, b.gpu_energy_j)))
+    rows = []
+    for phase, values in pairs.items():
+        if values:
+            arr = np.asarray(values)
+            rows.append(ErrorRow(phase, "run-to-run", len(arr), float(arr[:, 0].mean()), float(arr[:, 0].max()),
+                                 float(arr[:, 1].mean()), float(arr[:, 1].max())))
+    return rows
+
+
+def _rel_diff(a: float, b: float) -> float:
+    return abs(a - b) / ((a + b) / 2.0)
 
 
 def figure(arrays_by_subset: dict[str, dict[str, np.ndarray]], title: str, out: Path) -> None:
@@ -110,4 +132,4 @@ def markdown_table(rows: list[ErrorRow]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["HELD_OUT_MODELS", "error_table", "figure", "markdown_table", "split"]
+__all__ = ["HELD_OUT_MODELS", "error_table", "figure", "markdown_table", "repeatability_rows", "split"]

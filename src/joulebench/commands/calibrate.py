@@ -18,7 +18,8 @@ def calibrate(
     models: str | None = typer.Option(None, help="comma list of models to measure (default: the designed set)"),
     device: str = typer.Option("cuda"),
     gpus: str | None = typer.Option(None, help="GPU index to meter (default 0)"),
-    db: str = typer.Option(DEFAULT_DB),
+    db: list[str] = typer.Option([DEFAULT_DB], help="results database; with --fit-only, repeat to average "
+                                 "several sweeps of the design point by point"),
     measure_only: bool = typer.Option(False, help="run the sweep and stop (fit later, elsewhere)"),
     fit_only: bool = typer.Option(False, help="fit on the points already in --db; measure nothing"),
     out: str | None = typer.Option(None, help="profile file to write (default <gpu>-<engine>-<dtype>.yaml)"),
@@ -34,20 +35,23 @@ def calibrate(
     if fit_only:
         _fit_and_print(db, dtype, engine, gpu_name, out, command_line())
         return
+    if len(db) != 1:
+        raise UsageError("--db: a sweep measures into one database; several are allowed with --fit-only")
     chosen = tuple(m.strip() for m in models.split(",")) if models else TRAIN_MODELS + HELD_OUT_MODELS
     plans = calibration_plans(dtype, device, chosen)
     gpu_list = parse_int_list("--gpus", gpus, minimum=0) if gpus else [0] if device == "cuda" else None
-    run_with_progress(plans, db, gpu_list, quiet=False)
+    run_with_progress(plans, db[0], gpu_list, quiet=False)
     if measure_only:
         return
     _fit_and_print(db, dtype, engine, gpu_name, out, command_line())
 
 
-def _fit_and_print(db: str, dtype: str, engine: str, gpu_name: str, out: str | None, command: str) -> None:
+def _fit_and_print(db: list[str], dtype: str, engine: str, gpu_name: str, out: str | None, command: str) -> None:
     from joulebench.calibration.llm_calibrate import calibrate_from_store
     from joulebench.calibration.validate import ErrorRow, markdown_table
 
-    Store.open_existing(db).close()
+    for path in db:
+        Store.open_existing(path).close()
     result = calibrate_from_store(db, dtype=dtype, engine=engine, gpu_name=gpu_name, out=out, command=command)
     console = make_console()
     console.print(f"profile written: {result['profile']}")
@@ -57,7 +61,8 @@ def _fit_and_print(db: str, dtype: str, engine: str, gpu_name: str, out: str | N
 
 def validate(
     calibration: str = typer.Option(..., help="calibration profile (YAML) written by calibrate"),
-    db: str = typer.Option(DEFAULT_DB, help="results database holding the measured points"),
+    db: list[str] = typer.Option([DEFAULT_DB], help="results database holding the measured points; repeat to "
+                                 "average several sweeps"),
     figure: str | None = typer.Option(None, help="write a predicted-vs-measured figure (PNG/SVG)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -69,22 +74,24 @@ def validate(
     from joulebench.analytic import ModelParams
     from joulebench.calibration.dataset import load_llm_points
     from joulebench.calibration.profile import read_profile
-    from joulebench.calibration.validate import error_table, markdown_table, split
+    from joulebench.calibration.validate import error_table, markdown_table, repeatability_rows, split
     from joulebench.calibration.validate import figure as draw
     from joulebench.hardware import get_accelerator
 
     profile = read_profile(calibration)
-    Store.open_existing(db).close()
+    for path in db:
+        Store.open_existing(path).close()
     acc = get_accelerator(profile["gpu"]["catalogue_name"])
     params = ModelParams.from_dict(profile["params"])
-    data = load_llm_points([db], profile["dtype"], gpu_name=profile["gpu"].get("device_name"))
-    train, held_out = split(data)
+    measured = load_llm_points(db, profile["dtype"], gpu_name=profile["gpu"].get("device_name"))
+    train, held_out = split(measured.merged())
     rows, arrays = [], {}
     for subset, part in (("train", train), ("held-out", held_out)):
         if part.points:
             r, a = error_table(part, acc, params, subset)
             rows += r
             arrays[subset] = a
+    rows += repeatability_rows(measured)
     if figure:
         draw(arrays, f"{profile['profile']}: predicted vs measured", Path(figure))
     if as_json:

@@ -289,6 +289,11 @@ class EnergyMonitor:
                 totals[meter.component] += energy
         return totals
 
+    def gpu_sm_clock_mhz(self) -> float | None:
+        """Mean SM clock of the metered GPUs now (one NVML query each); None without GPU meters."""
+        clocks = [c for m in self.meters if isinstance(m, NvmlEnergyMeter) and (c := m.sm_clock_mhz()) is not None]
+        return float(np.mean(clocks)) if clocks else None
+
     def latest_gpu_power_w(self) -> float | None:
         self.refresh()
         values = [trace.power_w[-1] for trace in self.power.values() if trace.power_w]

@@ -187,6 +187,15 @@ class NvmlEnergyMeter:
             self.errors += 1
             return None
 
+    def sm_clock_mhz(self) -> int | None:
+        """The SM clock now: launch-bound phases leave the GPU mostly idle, and where the driver then
+        lowers clocks each small kernel runs longer; stored per phase to explain latency drift."""
+        try:
+            return int(self._pynvml.nvmlDeviceGetClockInfo(self._handle, self._pynvml.NVML_CLOCK_SM))
+        except self._pynvml.NVMLError:
+            self.errors += 1
+            return None
+
     def close(self) -> None:
         nvml_shutdown()
 

@@ -60,6 +60,8 @@ class PhaseResult:
     estimates: dict[str, AlignedEstimate]
     spans: np.ndarray  # (reps, 2) begin/end perf_counter times
     protocol: Protocol
+    #: GPU SM clock read right after the last repetition (None without NVML): explains drift
+    sm_clock_mhz: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -73,6 +75,7 @@ class PhaseResult:
             "sources": {c: r.source for c, r in self.readings.items()},
             "estimated": {c: r.estimated for c, r in self.readings.items()},
             "protocol": self.protocol.to_dict(),
+            "sm_clock_mhz": self.sm_clock_mhz,
         }
 
 
@@ -98,7 +101,7 @@ def run_repeated(
         warm_s = time.perf_counter() - t0
     polling = monitor.fast_polling() if warm_s < protocol.fast_poll_below_s else nullcontext()
     with polling:
-        arr = _repeat(monitor, phase, protocol, prepare, on_rep)
+        arr, clock_mhz = _repeat(monitor, phase, protocol, prepare, on_rep)
         per_rep = monitor.per_rep(arr)
     durations = arr[:, 1] - arr[:, 0]
     if protocol.cooldown_s > 0:
@@ -111,12 +114,15 @@ def run_repeated(
         estimates={c: e for c, (_, e) in per_rep.items()},
         spans=arr,
         protocol=protocol,
+        sm_clock_mhz=clock_mhz,
     )
 
 
 def _repeat(monitor: EnergyMonitor, phase: Callable[[], object], protocol: Protocol,
-            prepare: Callable[[], object] | None, on_rep: Callable[[int, float], None] | None) -> np.ndarray:
-    """Back-to-back repetitions until the window is long enough; (begin, end) of each."""
+            prepare: Callable[[], object] | None,
+            on_rep: Callable[[int, float], None] | None) -> tuple[np.ndarray, float | None]:
+    """Back-to-back repetitions until the window is long enough; (begin, end) of each, and the GPU's
+    SM clock read as the last one ends (before the GPU idles and the driver lowers it)."""
     monitor.wait_for_update(time.perf_counter(), timeout_s=0.3)  # the first edge at the new polling rate
     spans: list[tuple[float, float]] = []
     t_start = time.perf_counter()
@@ -132,7 +138,8 @@ def _repeat(monitor: EnergyMonitor, phase: Callable[[], object], protocol: Proto
         enough_time = end - t_start >= protocol.min_window_s
         if (enough_time and len(spans) >= protocol.min_reps) or len(spans) >= protocol.max_reps:
             break
+    clock_mhz = monitor.gpu_sm_clock_mhz()
     arr = np.asarray(spans, dtype=float)
     # an interpolated fallback (window shorter than a tick) needs an update after the end
     monitor.wait_for_update(float(arr[-1, 1]), timeout_s=0.3)
-    return arr
+    return arr, clock_mhz

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 from joulebench.errors import UsageError
@@ -36,3 +37,27 @@ def free_device_memory() -> None:
             torch.cuda.empty_cache()
     except ImportError:
         pass
+
+
+def launch_probe_us(device: str, launches: int = 200, rounds: int = 5) -> float | None:
+    """Host cost of one eager CUDA launch right now, in microseconds (median over ``rounds``).
+
+    Why: eager decode and short prefill are bound by the host issuing kernels, and a shared VM's
+    host speed drifts (the same decode ran at 26 and 41 ms per token on one H200). Stored with each
+    point, this probe separates host drift from model error. A one-element in-place add runs for
+    ~2 us on the GPU, so the loop is paced by the host, not the GPU. None off CUDA.
+    """
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    x = torch.zeros(1, device=device)
+    torch.cuda.synchronize()
+    per_launch_us = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(launches):
+            x.add_(1.0)
+        torch.cuda.synchronize()
+        per_launch_us.append((time.perf_counter() - t0) / launches * 1e6)
+    return sorted(per_launch_us)[rounds // 2]

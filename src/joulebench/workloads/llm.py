@@ -32,7 +32,7 @@ from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
 from joulebench.models import ModelRef, bundled_configs, resolve
 from joulebench.store import MeasurementRow
-from joulebench.workloads.device import free_device_memory, sync, torch_dtype
+from joulebench.workloads.device import free_device_memory, launch_probe_us, sync, torch_dtype
 
 PHASES = ("prefill", "decode", "request")
 
@@ -351,6 +351,7 @@ def run_llm_point(
                                   config.get("seed", 0))
     phases = LLMPhases(loaded, inputs, config["output_tokens"], config.get("stop", "exact") == "natural")
     results: dict[str, PhaseResult] = {}
+    launch_us = launch_probe_us(config["device"])
 
     def progress(phase: str) -> Callable[[int, float], None] | None:
         return None if on_rep is None else (lambda i, dt: on_rep(phase, i, dt))
@@ -396,6 +397,8 @@ def run_llm_point(
         summary["consistency"] = _consistency(results)
     summary["idle_power_w"] = idle
     summary["model_load_s"] = loaded.load_s
+    if launch_us is not None:
+        summary["host_launch_us"] = launch_us
     rows = [row for name, result in results.items() for row in _phase_rows(name, result)]
     records: dict[str, list[dict[str, Any]]] = {}
     if phases.decode_token_times:

@@ -1,0 +1,1 @@
+joulebench validate --calibration h200-transformers-eager-float32.yaml --db h200-transformers-eager-float32-session1.db --json
