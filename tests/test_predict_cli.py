@@ -9,6 +9,11 @@ import pytest
 from joulebench.cli import main
 
 
+def video_argv(model: str, height: int, width: int, frames: int, steps: int) -> tuple[str, ...]:
+    return ("predict", "video", model, "--height", str(height), "--width", str(width), "--frames", str(frames),
+            "--steps", str(steps), "--gpu", "h100-sxm")
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     try:
         main(list(argv))
@@ -182,57 +187,15 @@ def test_calibration_file_is_used(capsys, tmp_path):
             "max_position_embeddings",
         ),
         (
-            (
-                "predict",
-                "video",
-                "wan2.1-t2v-1.3b",
-                "--height",
-                "721",
-                "--width",
-                "1280",
-                "--frames",
-                "81",
-                "--steps",
-                "50",
-                "--gpu",
-                "h100-sxm",
-            ),
+            video_argv("wan2.1-t2v-1.3b", 721, 1280, 81, 50),
             "height % 16",
         ),
         (
-            (
-                "predict",
-                "video",
-                "wan2.1-t2v-1.3b",
-                "--height",
-                "720",
-                "--width",
-                "1280",
-                "--frames",
-                "80",
-                "--steps",
-                "50",
-                "--gpu",
-                "h100-sxm",
-            ),
+            video_argv("wan2.1-t2v-1.3b", 720, 1280, 80, 50),
             "frames",
         ),
         (
-            (
-                "predict",
-                "video",
-                "nope",
-                "--height",
-                "720",
-                "--width",
-                "1280",
-                "--frames",
-                "81",
-                "--steps",
-                "50",
-                "--gpu",
-                "h100-sxm",
-            ),
+            video_argv("nope", 720, 1280, 81, 50),
             "wan2.1-t2v-1.3b",
         ),
         (("hardware", "show", "h999"), "allowed"),
@@ -246,46 +209,14 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
 
 
 def test_video_json_contract(capsys):
-    code, out, _ = run(
-        capsys,
-        "predict",
-        "video",
-        "wan2.1-t2v-1.3b",
-        "--height",
-        "480",
-        "--width",
-        "832",
-        "--frames",
-        "33",
-        "--steps",
-        "4",
-        "--gpu",
-        "h100-sxm",
-        "--json",
-    )
+    code, out, _ = run(capsys, *video_argv("wan2.1-t2v-1.3b", 480, 832, 33, 4), "--json")
     assert code == 0
     doc = json.loads(out)
     for comp in ("text_encoder", "dit", "vae_decoder"):
         assert "flops" in doc["components"][comp]
     assert "flops_per_forward" in doc["components"]["dit"]
     assert {"flops", "latency_s", "energy_j"} <= set(doc["total"])
-    code, out, _ = run(
-        capsys,
-        "predict",
-        "video",
-        "wan2.1-t2v-1.3b",
-        "--height",
-        "480",
-        "--width",
-        "832",
-        "--frames",
-        "33",
-        "--steps",
-        "4",
-        "--gpu",
-        "h100-sxm",
-        "--no-cfg",
-    )
+    code, out, _ = run(capsys, *video_argv("wan2.1-t2v-1.3b", 480, 832, 33, 4), "--no-cfg")
     assert code == 0 and "dit" in out
 
 

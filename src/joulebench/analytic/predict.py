@@ -220,6 +220,18 @@ def _phase_split(
     return pre, dec
 
 
+def _phase_work(pre: list[tuple[Op, TimeSplit]], dec: list[tuple[Op, Op, TimeSplit, np.ndarray, np.ndarray]],
+                g: np.ndarray) -> tuple[Work, Work]:
+    """FLOPs, bytes and kernel launches of prefill and of all decode steps (tokens 2..G), over the grid."""
+    zero = np.zeros_like(g)
+    n_steps = np.maximum(g - 1.0, 0.0)
+    prefill = Work(sum((op.flops for op, _ in pre), zero), sum((op.bytes for op, _ in pre), zero),
+                   sum((op.n_kernels for op, _ in pre), zero))
+    decode = Work(sum((f for *_, f, _ in dec), zero), sum((d for *_, d in dec), zero),
+                  sum((o0.n_kernels for o0, *_ in dec), zero) * n_steps)
+    return prefill, decode
+
+
 def _sum_windowed(a: Any, b: Any, lo: Any, hi: Any, window: int | None) -> np.ndarray:
     if window is None:
         return sum_affine(a, b, lo, hi)
@@ -253,11 +265,7 @@ def predict_llm_grid(
     dec_split = TimeSplit(zero, zero, zero)
     for *_, t, _f, _d in dec:
         dec_split = dec_split + t
-    pre_work = Work(sum((op.flops for op, _ in pre), zero), sum((op.bytes for op, _ in pre), zero),
-                    sum((op.n_kernels for op, _ in pre), zero))
-    n_steps = np.maximum(g - 1.0, 0.0)
-    dec_work = Work(sum((f for *_, f, _ in dec), zero), sum((d for *_, d in dec), zero),
-                    sum((o0.n_kernels for o0, *_ in dec), zero) * n_steps)
+    pre_work, dec_work = _phase_work(pre, dec, g)
     out = {
         "prefill_latency_s": pre_split.latency_s,
         "prefill_energy_j": energy_j(pre_split, params, pre_work),
@@ -310,7 +318,6 @@ def llm_features(
         False,
         kw,
     )
-    n_steps = np.maximum(g - 1.0, 0.0)
 
     def feats(flops, bytes_, kernels, splits, ops) -> PhaseFeatures:
         if params.mu_attention is None or params.mu_attention == params.mu_compute:
@@ -323,15 +330,10 @@ def llm_features(
             flops, bytes_, kernels, flops / ceil.peak_flops_per_s, bytes_ / ceil.bandwidth_bytes_per_s, cs, ms
         )
 
-    pre_f = sum((op.flops for op, _ in pre), np.zeros_like(s))
-    pre_d = sum((op.bytes for op, _ in pre), np.zeros_like(s))
-    pre_k = sum((op.n_kernels for op, _ in pre), np.zeros_like(s))
-    dec_f = sum((f for *_, f, _ in dec), np.zeros_like(s))
-    dec_d = sum((d for *_, d in dec), np.zeros_like(s))
-    dec_k = sum((o0.n_kernels for o0, *_ in dec), 0.0) * n_steps
+    pw, dw = _phase_work(pre, dec, g)
     return {
-        "prefill": feats(pre_f, pre_d, pre_k + 0 * s, [t for _, t in pre], [op for op, _ in pre]),
-        "decode": feats(dec_f, dec_d, dec_k + 0 * s, [t for _, _, t, _, _ in dec], [o0 for o0, *_ in dec]),
+        "prefill": feats(pw.flops, pw.bytes, pw.kernels, [t for _, t in pre], [op for op, _ in pre]),
+        "decode": feats(dw.flops, dw.bytes, dw.kernels, [t for _, _, t, _, _ in dec], [o0 for o0, *_ in dec]),
     }
 
 

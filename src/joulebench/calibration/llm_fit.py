@@ -15,7 +15,7 @@ Jacobian at the optimum (``cov = s^2 (J^T J)^-1``), which assumes independent re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,19 +35,24 @@ ENERGY_MODELS = ("work", "bound")
 WORK_UNITS = np.array([1e-12, 1e-12, 1e-6])
 
 
+def _model_grids(data: Dataset) -> Iterator[tuple[list[int], Any, Any, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per model: the indices of its points, its architecture and precision, and the (s, g, b) grid,
+    so that each model is predicted in one vectorised call."""
+    for model in sorted({p.model for p in data.points}):
+        idx = [i for i, p in enumerate(data.points) if p.model == model]
+        pts = [data.points[i] for i in idx]
+        s = np.asarray([p.prompt_tokens for p in pts], dtype=float)
+        g = np.asarray([max(p.output_tokens, 2) for p in pts], dtype=float)
+        b = np.asarray([p.batch for p in pts], dtype=float)
+        yield idx, llm_arch(model), precision_for(pts[0].dtype), s, g, b
+
+
 def predict_points(data: Dataset, acc: Accelerator, params: ModelParams, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted (latency_s, gpu energy_j) for every phase point, grouped by model for speed; ``kw`` go
-    to `predict_llm_grid` (op-model options such as ``attn_impl``)."""
+    """Predicted (latency_s, gpu energy_j) for every phase point; ``kw`` go to `predict_llm_grid`
+    (op-model options such as ``attn_impl``)."""
     latency = np.empty(len(data.points))
     energy = np.empty(len(data.points))
-    models = sorted({p.model for p in data.points})
-    for model in models:
-        idx = [i for i, p in enumerate(data.points) if p.model == model]
-        arch = llm_arch(model)
-        prec = precision_for(data.points[idx[0]].dtype)
-        s = np.asarray([data.points[i].prompt_tokens for i in idx], dtype=float)
-        g = np.asarray([max(data.points[i].output_tokens, 2) for i in idx], dtype=float)
-        b = np.asarray([data.points[i].batch for i in idx], dtype=float)
+    for idx, arch, prec, s, g, b in _model_grids(data):
         out = predict_llm_grid(arch, acc, params, prec, s, g, b, **kw)
         for j, i in enumerate(idx):
             phase = data.points[i].phase
@@ -59,12 +64,8 @@ def predict_points(data: Dataset, acc: Accelerator, params: ModelParams, **kw: A
 def work_points(data: Dataset, acc: Accelerator, **kw: Any) -> np.ndarray:
     """(FLOPs, bytes, kernels) of every phase point, the regressors of the work energy model."""
     out = np.empty((len(data.points), 3))
-    for model in sorted({p.model for p in data.points}):
-        idx = [i for i, p in enumerate(data.points) if p.model == model]
-        s = np.asarray([data.points[i].prompt_tokens for i in idx], dtype=float)
-        g = np.asarray([max(data.points[i].output_tokens, 2) for i in idx], dtype=float)
-        b = np.asarray([data.points[i].batch for i in idx], dtype=float)
-        feats = llm_features(llm_arch(model), acc, precision_for(data.points[idx[0]].dtype), s, g, b, **kw)
+    for idx, arch, prec, s, g, b in _model_grids(data):
+        feats = llm_features(arch, acc, prec, s, g, b, **kw)
         for j, i in enumerate(idx):
             f = feats[data.points[i].phase]
             out[i] = (f.flops[j], f.bytes[j], f.n_kernels[j])
