@@ -27,7 +27,7 @@ from joulebench.analytic.video import (
     wan_dit_ops,
     wan_vae_decoder_ops,
 )
-from joulebench.models import resolve
+from joulebench.models.configs import resolve
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "validation" / "analytic"
 BF16 = precision_for("bf16")

@@ -15,7 +15,7 @@ from joulebench.analytic.params import ModelParams
 from joulebench.analytic.precision import precision_for
 from joulebench.analytic.predict import predict_llm_grid
 from joulebench.hardware import get_accelerator
-from joulebench.models import resolve
+from joulebench.models.configs import resolve
 
 
 def rate(model: str, n: int, gpu: str = "h100-sxm", dtype: str = "bf16") -> tuple[float, float]:

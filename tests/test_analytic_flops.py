@@ -22,7 +22,7 @@ from joulebench.analytic.video import (
     wan_dit_ops,
     wan_vae_decoder_ops,
 )
-from joulebench.models import resolve
+from joulebench.models.configs import resolve
 
 pytest.importorskip("transformers")
 BF16 = precision_for("bf16")

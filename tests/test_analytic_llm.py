@@ -21,7 +21,7 @@ from joulebench.analytic.predict import (
 from joulebench.analytic.roofline import op_time
 from joulebench.errors import UsageError
 from joulebench.hardware import get_accelerator
-from joulebench.models import resolve
+from joulebench.models.configs import resolve
 
 
 def arch(name: str):

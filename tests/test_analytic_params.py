@@ -50,7 +50,7 @@ def test_calibration_file_without_params(tmp_path):
 def _llm_setup():
     from joulebench.analytic.llm import arch_from_config
     from joulebench.analytic.precision import precision_for
-    from joulebench.models import resolve
+    from joulebench.models.configs import resolve
 
     return arch_from_config(resolve("llama-3.1-8b").config, "llama-3.1-8b"), precision_for("bf16")
 
@@ -58,7 +58,7 @@ def _llm_setup():
 def _video(params, acc):
     from joulebench.analytic.precision import precision_for
     from joulebench.analytic.video import VideoRequest, predict_video
-    from joulebench.models import resolve
+    from joulebench.models.configs import resolve
 
     ref = resolve("wan2.1-t2v-1.3b", "video")
     req = VideoRequest(480, 832, 81, 4, True)

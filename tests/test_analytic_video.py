@@ -7,7 +7,7 @@ import pytest
 from joulebench.analytic.precision import precision_for
 from joulebench.analytic.video import VideoRequest, latent_shape, video_components, video_prediction
 from joulebench.errors import UsageError
-from joulebench.models import bundled_names, resolve
+from joulebench.models.configs import bundled_names, resolve
 
 BF16 = precision_for("bf16")
 WAN = resolve("wan2.1-t2v-1.3b", "video").config

@@ -1,6 +1,6 @@
 """The analytic predictor: per-operation FLOP/byte models, roofline time with a launch term, energy.
 
-Nothing here touches a GPU: inputs are a model config (``joulebench.models.resolve``), an
+Nothing here touches a GPU: inputs are a model config (``joulebench.models.configs.resolve``), an
 `Accelerator` (``joulebench.hardware``) and a `ModelParams` (tunable constants, calibratable).
 
 Entry points:

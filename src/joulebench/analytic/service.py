@@ -13,7 +13,7 @@ from joulebench.analytic.params import ModelParams, load_params
 from joulebench.analytic.precision import precision_for
 from joulebench.analytic.predict import LLMPrediction, predict_llm
 from joulebench.hardware.catalogue import Accelerator, get_accelerator
-from joulebench.models import resolve
+from joulebench.models.configs import resolve
 
 
 def llm_arch(reference: str) -> LLMArch:

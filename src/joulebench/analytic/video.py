@@ -671,7 +671,7 @@ def video_prediction(
     from joulebench import __version__
     from joulebench.analytic.service import resolve_params
     from joulebench.hardware.catalogue import get_accelerator
-    from joulebench.models import resolve
+    from joulebench.models.configs import resolve
 
     prec = precision_for(dtype)
     acc = get_accelerator(gpu, hardware_file)

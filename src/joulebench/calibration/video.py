@@ -78,7 +78,7 @@ def _analytic_flops(config: Mapping[str, Any], summary: Mapping[str, Any]) -> tu
     try:
         from joulebench.analytic.precision import precision_for
         from joulebench.analytic.video import VideoRequest, video_components
-        from joulebench.models import resolve
+        from joulebench.models.configs import resolve
 
         ref = resolve(str(config["model"]), "video", allow_hub=False)
     except (ImportError, UsageError):
@@ -495,7 +495,7 @@ def _analytic_step(
     """Predicted latency of one denoising step (DiT passes + scheduler) and its time split."""
     from joulebench.analytic.precision import precision_for
     from joulebench.analytic.video import VideoRequest, predict_video
-    from joulebench.models import resolve
+    from joulebench.models.configs import resolve
 
     ref = resolve(str(config["model"]), "video", allow_hub=False)
     req = VideoRequest(
@@ -512,7 +512,7 @@ def _step_ops(config: Mapping[str, Any]) -> tuple[list[tuple[Any, int]], Any]:
     number of calls, and the accelerator-independent precision."""
     from joulebench.analytic.precision import precision_for
     from joulebench.analytic.video import VideoRequest, video_components
-    from joulebench.models import resolve
+    from joulebench.models.configs import resolve
 
     ref = resolve(str(config["model"]), "video", allow_hub=False)
     req = VideoRequest(

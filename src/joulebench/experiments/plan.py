@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from joulebench.errors import UsageError
-from joulebench.models import resolve
+from joulebench.models.configs import resolve
 
 LLM_DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("cuda", "cpu")

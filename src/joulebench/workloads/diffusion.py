@@ -31,7 +31,7 @@ from joulebench.errors import UsageError
 from joulebench.measurement import PointResult
 from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
-from joulebench.models import resolve
+from joulebench.models.configs import resolve
 from joulebench.store import MeasurementRow
 from joulebench.workloads.device import sync, torch_dtype
 

@@ -30,7 +30,7 @@ from joulebench.errors import UsageError
 from joulebench.measurement import PointResult
 from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
-from joulebench.models import ModelRef, bundled_configs, resolve
+from joulebench.models.configs import ModelRef, bundled_configs, resolve
 from joulebench.store import MeasurementRow
 from joulebench.workloads.device import free_device_memory, launch_probe_us, sync, torch_dtype
 

@@ -1,0 +1,1 @@
+"""Model references and family tables shared by the predictor and the workloads."""
