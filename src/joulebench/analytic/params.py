@@ -28,7 +28,6 @@ Energy, two models:
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -154,19 +153,12 @@ class ModelParams:
 
 def load_params(path: str | Path, base: ModelParams) -> ModelParams:
     """Read a calibration file (YAML or JSON) holding a ``params`` mapping; missing fields keep ``base``."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise UsageError(f"calibration file '{path}' does not exist")
-    text = p.read_text()
-    try:
-        if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
+    from joulebench.profiles import read_profile
 
-            data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is bad input
-        raise UsageError(f"calibration file '{path}' cannot be parsed: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
-        raise UsageError(f"calibration file '{path}' must hold a 'params' mapping of ModelParams fields")
-    return ModelParams.from_dict(data["params"], base=base)
+    profile = read_profile(path)
+    try:
+        return ModelParams.from_dict(dict(profile.params), base=base)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, UsageError):
+            raise UsageError(exc.reason, field=exc.field, value=exc.value, where=str(path)) from None
+        raise UsageError(f"params: {exc}", where=str(path)) from None

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from joulebench import profiles
 from joulebench.calibration.dataset import Dataset
 from joulebench.calibration.llm_fit import FitResult
 
@@ -40,21 +39,9 @@ def build_profile(fit: FitResult, train: Dataset, gpu: str, engine: str, dtype: 
 
 
 def write_profile(profile: dict[str, Any], path: str | Path) -> Path:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".partial")
-    tmp.write_text(yaml.safe_dump(profile, sort_keys=False))
-    tmp.replace(out)
-    return out
+    return profiles.write_profile(profile, path)
 
 
 def read_profile(path: str | Path) -> dict[str, Any]:
-    from joulebench.errors import UsageError
-
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"--calibration {path}: no such file")
-    data = yaml.safe_load(p.read_text())
-    if not isinstance(data, dict) or "params" not in data:
-        raise UsageError(f"--calibration {path}: not a calibration profile (no 'params' mapping)")
-    return data
+    """The whole profile document, checked by the one reader (`joulebench.profiles`)."""
+    return dict(profiles.read_profile(path).document)
