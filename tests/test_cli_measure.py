@@ -55,7 +55,8 @@ def test_env_reports_estimates_on_a_machine_without_rapl_or_gpu(tmp_path: Path) 
 
 def test_measure_json_contract_and_export(tmp_path: Path) -> None:
     result = run(["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "float32", "--prompt-tokens", "16",
-                  "--output-tokens", "6", "--batch", "2", "--prompt-spread", "0.5", "--db", "r.db", "--json"], tmp_path)
+                  "--output-tokens", "6", "--batch", "2", "--prompt-spread", "0.5", "--decode-method", "loop",
+                  "--db", "r.db", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     point = doc["points"][0]
@@ -68,9 +69,12 @@ def test_measure_json_contract_and_export(tmp_path: Path) -> None:
     tokens = point["tokens"]
     assert tokens["prompt_tokens_computed"] == 32 and tokens["prompt_tokens_effective"] < 32
     assert point["decode"]["per_token_latency_s"]["n"] == 4  # tokens 2..6: 5 stamps, 4 gaps
-    # generate's own per-step overhead dominates a model this small, so (prefill + decode) / request is
-    # well below 1 here; it must never exceed the request by much
-    assert 0.0 < point["consistency"]["latency_ratio"] < 1.3
+    # no timing assertion here (timings belong in benchmarks/): the ratio is reported, and a point outside
+    # the +-5% gate says so in its flags
+    ratio = point["consistency"]["latency_ratio"]
+    assert ratio > 0 and point["consistency"]["within_tolerance"] == (abs(ratio - 1) <= 0.05 and
+                                                                      "outside" not in point["consistency"])
+    assert ("inconsistent" in point["flags"]) == (not point["consistency"]["within_tolerance"])
     out = tmp_path / "points.csv"
     exported = run(["results", "export", str(out), "--db", "r.db"], tmp_path)
     assert exported.returncode == 0, exported.stderr
@@ -103,3 +107,23 @@ def test_chat_messages_go_through_the_chat_template(tmp_path: Path) -> None:
     # bos + <|user|> + 27 bytes + eos + <|assistant|> = 31 tokens, the other row is left-padded to it
     assert tokens["prompt_tokens_computed"] == 62
     assert tokens["prompt_tokens_effective"] == 31 + 6
+
+
+def test_decode_is_measured_inside_the_real_request(tmp_path: Path) -> None:
+    result = run(["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "fp32", "--prompt-tokens", "16",
+                  "--output-tokens", "6", "--db", "r.db", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    point = json.loads(result.stdout)["points"][0]
+    assert point["config"]["decode_method"] == "request" and point["config"]["dtype"] == "fp32"
+    decode, request = point["decode"], point["request"]
+    # decode is the span from the first token to the end of each generate call: inside the request
+    assert 0 < decode["latency_s"] < request["latency_s"]
+    assert decode["reps"] == request["reps"]
+    assert decode["per_token_latency_s"]["n"] == 5  # tokens 2..6 each after the one before
+    assert decode["window_method"]["cpu"] == "inside-request-spans"
+    for phase in ("prefill", "decode", "request"):
+        assert point[phase]["peak_memory_bytes"] > 0
+    assert point["floors"]["available"] is False  # a CPU has no catalogue entry: said, not invented
+    with Store.open_read(tmp_path / "r.db") as store:
+        rows = {(r["phase"], r["component"]) for p in store.points() for r in store.measurements(p.id)}
+    assert {("decode", "time"), ("decode", "cpu"), ("request", "cpu"), ("prefill", "ram")} <= rows

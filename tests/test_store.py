@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from joulebench.errors import UsageError
-from joulebench.experiments.runner import PointResult, Runner
+from joulebench.experiments.sweep import MeterSpec, run_sweep
 from joulebench.store import SCHEMA_VERSION, MeasurementRow, Store, point_key
+from joulebench.values import Measurement
+
+
+@dataclass(frozen=True)
+class Toy:
+    """A point kind of the test's own: the driver needs only kind, to_dict and label."""
+
+    kind: ClassVar[str] = "llm"
+    n: int
+
+    def to_dict(self) -> dict:
+        return {"n": self.n}
+
+    def label(self) -> str:
+        return f"toy {self.n}"
+
+
+def sweep(store: Store, points: list[Toy], execute) -> object:  # noqa: ANN001 - a test's point function
+    return run_sweep("llm", points, execute, store.path, "test", {}, MeterSpec("cpu"), idle_s=0.0, store=store)
 
 
 def row(phase: str = "prefill") -> MeasurementRow:
@@ -36,18 +57,18 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_runner_skips_stored_points_and_records_failures(tmp_path: Path) -> None:
     calls: list[int] = []
 
-    def execute(config: dict) -> PointResult:
-        calls.append(config["n"])
-        if config["n"] == 2:
+    def execute(point: Toy, context: object) -> Measurement:
+        calls.append(point.n)
+        if point.n == 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return PointResult({"value": config["n"]}, [row()], {"tokens": [{"t": 0.1}]})
+        return Measurement({"value": point.n}, [row()], {"tokens": [{"t": 0.1}]})
 
-    points = [{"n": 1}, {"n": 2}, {"n": 3}]
+    points = [Toy(1), Toy(2), Toy(3)]
     with Store(tmp_path / "r.db") as store:
-        first = Runner(store, "llm", "test", {}, {}).run(points, execute)
-        assert [d["config"]["n"] for d in first.done] == [1, 3]
-        assert first.failed[0]["error"].startswith("out of memory")
-        second = Runner(store, "llm", "test", {}, {}).run(points, execute)
+        first = sweep(store, points, execute)
+        assert [d.point.n for d in first.done] == [1, 3]
+        assert first.failed[0].error.startswith("out of memory")
+        second = sweep(store, points, execute)
         assert len(second.skipped) == 2 and calls == [1, 2, 3, 2]
         statuses = sorted((p.config["n"], p.status) for p in store.points())
         assert statuses == [(1, "ok"), (2, "failed"), (3, "ok")]  # the failed point was replaced, not duplicated

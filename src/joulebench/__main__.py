@@ -1,5 +1,5 @@
 """``python -m joulebench`` = the ``joulebench`` command."""
 
-from joulebench.cli import main
+from joulebench.entry import main
 
 main()

@@ -1,18 +1,23 @@
 """The ``joulebench`` command line: thin parsing over the library.
 
-Each command family lives in ``joulebench.commands.<family>`` and registers itself on the one Typer
-app. Errors at the border (`UsageError`, click's own usage errors) become one line on stderr and exit
-code 2, with nothing written; Ctrl-C exits 130 after the runner has kept every finished point.
+Each command family lives in ``joulebench.commands.<family>`` and registers itself on the one Typer app
+(static imports; each family imports its heavy libraries inside its commands, so ``--help`` stays fast).
+Errors at the border become one line on stderr with the exit codes of `joulebench.errors`: a library
+`UsageError` names a field, and this module prints the field as the command's flag; Ctrl-C exits 130
+after the sweep driver has kept every finished point.
 """
 
 from __future__ import annotations
 
 import sys
+from functools import cache
 
 import click
 import typer
 
-from joulebench.errors import TelemetryUnavailable, UsageError
+from joulebench import __version__
+from joulebench.commands import calibrate, hardware, measure, predict, results, serve, video
+from joulebench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, TelemetryUnavailable, UsageError
 
 try:  # typer >= 0.2x vendors its own click; its exceptions are not click's
     from typer._click import exceptions as _typer_click_exceptions
@@ -28,54 +33,81 @@ def _classes(name: str) -> tuple[type[BaseException], ...]:
 _USAGE_ERRORS = _classes("UsageError")
 _NO_ARGS = _classes("NoArgsIsHelpError")
 _ABORT = _classes("Abort")
+_EXIT = _classes("Exit")
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"joulebench {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
 
 app = typer.Typer(
     name="joulebench",
-    help="Measure and predict the latency and energy of generative-AI inference.",
+    help="Measure and predict the latency and energy of generative-AI inference. "
+         "Exit codes: 0 ok, 1 ran but failed its own checks, 2 bad input, 130 interrupted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_FAMILIES = ("measure", "results", "predict", "hardware", "calibrate", "serve", "video")
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True, metavar="",
+                                       callback=_version)) -> None:
+    """Measure and predict the latency and energy of generative-AI inference."""
 
 
-def _register_all() -> None:
-    import importlib
-
-    for family in _FAMILIES:
-        try:
-            module = importlib.import_module(f"joulebench.commands.{family}")
-        except Exception as exc:  # noqa: BLE001 - one broken family must not take the others down
-            sys.stderr.write(f"joulebench: warning: '{family}' commands unavailable: {exc}\n")
-            continue
-        module.register(app)
+for _family in (measure, results, predict, hardware, calibrate, serve, video):
+    _family.register(app)
 
 
-_register_all()
+@cache
+def _flags() -> frozenset[str]:
+    """Every long option any command has: a library error's field is printed as its flag when one exists."""
+    out: set[str] = set()
+
+    def walk(command: object) -> None:
+        for param in getattr(command, "params", []):
+            out.update(o for o in getattr(param, "opts", []) if o.startswith("--"))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    return frozenset(out)
+
+
+def usage_message(exc: UsageError) -> str:
+    if exc.field is None:
+        return str(exc)
+    flag = "--" + exc.field.replace("_", "-")
+    return exc.with_flag(flag if flag in _flags() else None)
 
 
 def _fail(message: str) -> None:
-    sys.stderr.write(f"joulebench: error: {message}\n")
-    raise SystemExit(2)
+    sys.stderr.write(f"joulebench: error: {' '.join(message.split())}\n")
+    raise SystemExit(EXIT_USAGE)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Run the app; the console script's entry point is `joulebench.entry.main`."""
     try:
         result = app(args=argv, standalone_mode=False)
-    except (UsageError, TelemetryUnavailable) as exc:
+    except UsageError as exc:
+        _fail(usage_message(exc))
+    except TelemetryUnavailable as exc:
         _fail(str(exc))
     except _NO_ARGS:
-        raise SystemExit(0) from None
+        raise SystemExit(EXIT_OK) from None
     except _USAGE_ERRORS as exc:
-        _fail(exc.format_message().replace("\n", " "))
-    except _ABORT:
+        _fail(exc.format_message())
+    except _EXIT as exc:
+        raise SystemExit(getattr(exc, "exit_code", 0)) from None
+    except (*_ABORT, KeyboardInterrupt):
         sys.stderr.write("joulebench: interrupted\n")
-        raise SystemExit(130) from None
-    except KeyboardInterrupt:
-        sys.stderr.write("joulebench: interrupted\n")
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
     if isinstance(result, int) and result != 0:
         raise SystemExit(result)
 

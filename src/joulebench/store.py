@@ -1,33 +1,46 @@
 """The results database: one SQLite file, a versioned schema, one transaction per finished point.
 
 Tables
+  meta          schema version and the application that owns the file (``joulebench``)
   runs          one invocation (command, plan, environment: GPU name, driver, power limit, clocks,
-                library versions) and its idle baseline per component
-  points        one configuration of a plan; ``point_key`` is a hash of the configuration, so that
-                re-running a plan skips points already stored with status ``ok``
+                library versions) and its idle baselines per component
+  points        one configuration of a plan; ``point_key`` hashes the configuration, so that re-running
+                a plan skips points already stored with status ``ok`` (a ``failed`` point runs again)
+  claims        a point a running sweep is measuring now: claimed atomically before it is measured, so
+                two sweeps over overlapping plans never measure (or insert) the same point twice
   measurements  each repetition/phase/component reading of a point, with its protocol
-  records       per-token times, per-request serving records and other detail rows (JSON)
+  records       per-token times, per-request serving records, power traces and other detail rows (JSON)
 
-A point and all its rows are written in one transaction, so a kill or Ctrl-C leaves either the whole
-point or nothing. WAL journaling keeps readers (``results list``) from blocking a running sweep.
+A point and all its rows are written in one transaction (its claim released in the same one), so a kill
+or Ctrl-C leaves either the whole point or nothing. WAL journaling keeps readers from blocking a sweep.
+
+Whose file it is: a tool must never write into a file it did not create unless told to. `Store` (write)
+refuses an SQLite file that is not joulebench's and any file that is not SQLite, before touching it;
+`Store.open_read` opens read-only (``mode=ro``), so ``results``, ``report``, ``fit`` and ``validate`` never
+change a byte, even of our own files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from joulebench.errors import UsageError
+from joulebench.values import MeasurementRow, StoredPoint, StoredRun, point_key
 
-SCHEMA_VERSION = 1
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "MeasurementRow", "Store", "StoredPoint", "StoredRun", "point_key"]
+
+SCHEMA_VERSION = 2
 DEFAULT_DB = "joulebench.db"
+APPLICATION = "joulebench"
+_TABLES = ("meta", "runs", "points", "measurements", "records")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,6 +63,13 @@ CREATE TABLE IF NOT EXISTS points (
   config_json TEXT NOT NULL,
   summary_json TEXT NOT NULL,
   created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+  point_key TEXT PRIMARY KEY,
+  run_id INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  claimed_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS measurements (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,69 +95,116 @@ CREATE INDEX IF NOT EXISTS measurements_point ON measurements(point_id);
 CREATE INDEX IF NOT EXISTS records_point ON records(point_id);
 """
 
-
-def point_key(kind: str, config: Mapping[str, Any]) -> str:
-    """Stable identity of a point: its kind and canonical configuration (protocol included)."""
-    blob = json.dumps({"kind": kind, "config": config}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-@dataclass(frozen=True)
-class MeasurementRow:
-    phase: str  # "prefill" | "decode" | "request" | "dit_step" | ...
-    repetition: int  # -1 = the aggregate over repetitions
-    component: str  # "gpu" | "cpu" | "ram" | "time"
-    latency_s: float | None
-    energy_j: float | None
-    ci95_j: float | None
-    source: str | None
-    estimated: bool | None
-    protocol: Mapping[str, Any]
+def check_db_path(path: str | Path, field: str = "db", must_exist: bool = False) -> Path:
+    """Refuse, before anything is created, a path that cannot hold our database (a folder, a missing
+    or read-only folder, a file that is not SQLite). Returns the path."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UsageError.bad(field, str(path), "is a directory; give a file path")
+    if p.exists():
+        if not p.is_file():
+            raise UsageError.bad(field, str(path), "not a regular file")
+        try:
+            with p.open("rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise UsageError.bad(field, str(path), f"cannot be read: {exc.strerror or exc}") from None
+        if head and head != _SQLITE_MAGIC:
+            raise UsageError.bad(field, str(path), "not an SQLite database; give a new file or a joulebench database")
+        if must_exist and not head:
+            raise UsageError.bad(field, str(path), "an empty file, not a results database")
+        return p
+    if must_exist:
+        raise UsageError.bad(field, str(path), "no such results database")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError.bad(field, str(path), f"folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError.bad(field, str(path), f"folder {parent} is not writable")
+    return p
 
 
-@dataclass(frozen=True)
-class StoredPoint:
-    id: int
-    run_id: int
-    key: str
-    kind: str
-    status: str
-    error: str | None
-    config: dict[str, Any]
-    summary: dict[str, Any]
-    created_at: float
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
-    """A results database file. Use as a context manager or call `close`."""
+    """A results database file, opened for writing (created when absent). Use as a context manager."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB) -> None:
-        self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
-            raise UsageError(f"--db {self.path}: is a directory; give a file path")
-        self._conn = sqlite3.connect(str(self.path), timeout=30.0)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+    def __init__(self, path: str | Path = DEFAULT_DB, field: str = "db") -> None:
+        self.path = check_db_path(path, field)
+        self.field = field
+        self.read_only = False
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=30.0)
+            self._conn.row_factory = sqlite3.Row
+            self._check_owner(writing=True)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise UsageError.bad(field, str(path), f"not a usable SQLite database ({exc})") from None
 
     @classmethod
-    def open_existing(cls, path: str | Path) -> Store:
-        if not Path(path).is_file():
-            raise UsageError(f"--db {path}: no such results database")
-        return cls(path)
+    def open_read(cls, path: str | Path, field: str = "db") -> Store:
+        """Open an existing database read-only: nothing in the file (or beside it) is changed."""
+        p = check_db_path(path, field, must_exist=True)
+        self = cls.__new__(cls)
+        self.path, self.field, self.read_only = p, field, True
+        uri = f"file:{p.resolve()}?mode=ro"
+        try:
+            try:
+                self._conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+                self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError:
+                # a WAL file in a read-only folder: read it as it stands (no other writer can be there)
+                self._conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30.0)
+            self._conn.row_factory = sqlite3.Row
+            self._check_owner(writing=False)
+        except sqlite3.DatabaseError as exc:
+            raise UsageError.bad(field, str(path), f"not a usable SQLite database ({exc})") from None
+        return self
+
+    # kept for callers of round 1: a read command opens read-only
+    open_existing = open_read
+
+    def _check_owner(self, writing: bool) -> None:
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables and writing:
+            return  # a new (or empty) file: ours from now on
+        version = None
+        if "meta" in tables:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = None if row is None else row[0]
+        ours = version is not None and {"runs", "points"} <= tables
+        if not ours:
+            shown = ", ".join(sorted(tables)) or "none"
+            raise UsageError.bad(self.field, str(self.path), f"an SQLite database that is not joulebench's "
+                                 f"(tables: {shown}); nothing was changed")
+        try:
+            number = int(version)
+        except ValueError:
+            raise UsageError.bad(self.field, str(self.path), f"schema version {version!r} is not a number") from None
+        if number > SCHEMA_VERSION:
+            raise UsageError.bad(self.field, str(self.path), f"schema version {number} is newer than this "
+                                 f"joulebench ({SCHEMA_VERSION}); upgrade joulebench")
 
     def _migrate(self) -> None:
         with self._conn:
             self._conn.executescript(_SCHEMA)
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row["value"]) > SCHEMA_VERSION:
-                raise UsageError(
-                    f"--db {self.path}: schema version {row['value']} is newer than this joulebench "
-                    f"({SCHEMA_VERSION}); upgrade joulebench"
-                )
+            if row is None or int(row["value"]) < SCHEMA_VERSION:
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
 
     def close(self) -> None:
         self._conn.close()
@@ -165,6 +232,28 @@ class Store:
         row = self._conn.execute("SELECT status FROM points WHERE point_key=?", (key,)).fetchone()
         return row is not None and row["status"] == "ok"
 
+    def claim(self, key: str, run_id: int) -> bool:
+        """Claim a point for this process before measuring it; False when it is stored already or a
+        live sweep holds it. A claim left by a process that died (same host) is taken over."""
+        host, pid = socket.gethostname(), os.getpid()
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            if self.has_point(key):
+                return False
+            row = self._conn.execute("SELECT host, pid FROM claims WHERE point_key=?", (key,)).fetchone()
+            if row is not None:
+                mine = row["host"] == host and row["pid"] == pid
+                stale = row["host"] == host and not _process_alive(int(row["pid"]))
+                if not (mine or stale):
+                    return False
+            self._conn.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?)", (key, run_id, host, pid, time.time()))
+        return True
+
+    def release(self, key: str) -> None:
+        with self._conn:
+            self._conn.execute("DELETE FROM claims WHERE point_key=? AND host=? AND pid=?",
+                               (key, socket.gethostname(), os.getpid()))
+
     def save_point(
         self,
         run_id: int,
@@ -177,12 +266,13 @@ class Store:
         error: str | None = None,
         key: str | None = None,
     ) -> int:
-        """Write a finished (or failed) point and all its rows in one transaction.
+        """Write a finished (or failed) point and all its rows in one transaction, releasing its claim.
 
-        A failed point is replaced when the same point later succeeds."""
+        A failed point is replaced when the same point later runs again."""
         key = key or point_key(kind, config)
         with self._conn:
             self._conn.execute("DELETE FROM points WHERE point_key=? AND status='failed'", (key,))
+            self._conn.execute("DELETE FROM claims WHERE point_key=?", (key,))
             cur = self._conn.execute(
                 "INSERT INTO points (run_id, point_key, kind, status, error, config_json, summary_json,"
                 " created_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -206,36 +296,32 @@ class Store:
         return point_id
 
     # -- reading ------------------------------------------------------------------------------
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[StoredRun]:
         rows = self._conn.execute(
             "SELECT r.*, (SELECT COUNT(*) FROM points p WHERE p.run_id=r.id) AS n_points FROM runs r ORDER BY id"
         ).fetchall()
-        return [
-            {"id": r["id"], "created_at": r["created_at"], "kind": r["kind"], "command": r["command"],
-             "n_points": r["n_points"], "env": json.loads(r["env_json"]), "plan": json.loads(r["plan_json"]),
-             "baseline": json.loads(r["baseline_json"])}
-            for r in rows
-        ]
+        return [StoredRun(r["id"], r["created_at"], r["kind"], r["command"], r["n_points"], json.loads(r["env_json"]),
+                          json.loads(r["plan_json"]), json.loads(r["baseline_json"])) for r in rows]
 
-    def points(self, kind: str | None = None, run_id: int | None = None, status: str | None = None) -> Iterator[StoredPoint]:
+    def points(self, kind: str | None = None, run_id: int | None = None,
+               status: str | None = None) -> Iterator[StoredPoint]:
         sql, args = "SELECT * FROM points WHERE 1=1", []
         for column, value in (("kind", kind), ("run_id", run_id), ("status", status)):
             if value is not None:
                 sql += f" AND {column}=?"
                 args.append(value)
-        for r in self._conn.execute(sql + " ORDER BY id", args):
-            yield StoredPoint(r["id"], r["run_id"], r["point_key"], r["kind"], r["status"], r["error"],
-                              json.loads(r["config_json"]), json.loads(r["summary_json"]), r["created_at"])
+        for r in self._conn.execute(sql + " ORDER BY id", args).fetchall():
+            yield _stored_point(r)
 
     def point(self, point_id: int) -> StoredPoint:
-        for p in self._conn.execute("SELECT id FROM points WHERE id=?", (point_id,)):
-            return next(iter(self._points_by_ids([p["id"]])))
-        raise UsageError(f"no point with id {point_id}")
+        row = self._conn.execute("SELECT * FROM points WHERE id=?", (point_id,)).fetchone()
+        if row is None:
+            raise UsageError.bad("point_id", point_id, f"no such point in {self.path} (see `joulebench results list`)")
+        return _stored_point(row)
 
-    def _points_by_ids(self, ids: list[int]) -> Iterator[StoredPoint]:
-        for r in self._conn.execute(f"SELECT * FROM points WHERE id IN ({','.join('?' * len(ids))})", ids):
-            yield StoredPoint(r["id"], r["run_id"], r["point_key"], r["kind"], r["status"], r["error"],
-                              json.loads(r["config_json"]), json.loads(r["summary_json"]), r["created_at"])
+    def point_by_key(self, key: str) -> StoredPoint | None:
+        row = self._conn.execute("SELECT * FROM points WHERE point_key=?", (key,)).fetchone()
+        return None if row is None else _stored_point(row)
 
     def measurements(self, point_id: int) -> list[dict[str, Any]]:
         rows = self._conn.execute("SELECT * FROM measurements WHERE point_id=? ORDER BY id", (point_id,))
@@ -251,6 +337,11 @@ class Store:
     @contextmanager
     def raw(self) -> Iterator[sqlite3.Connection]:
         yield self._conn
+
+
+def _stored_point(r: sqlite3.Row) -> StoredPoint:
+    return StoredPoint(r["id"], r["run_id"], r["point_key"], r["kind"], r["status"], r["error"],
+                       json.loads(r["config_json"]), json.loads(r["summary_json"]), r["created_at"])
 
 
 def _dumps(value: Any) -> str:

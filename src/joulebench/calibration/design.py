@@ -13,7 +13,7 @@ all models, within about 10 minutes of GPU time per (GPU, engine, dtype).
 
 from __future__ import annotations
 
-from joulebench.experiments.plan import LLMPlan
+from joulebench.experiments.llm_plan import LLMPlan
 
 TRAIN_MODELS = ("qwen2.5-0.5b", "qwen2.5-3b", "llama-3.1-8b")
 HELD_OUT_MODELS = ("qwen2.5-1.5b", "qwen2.5-7b", "mistral-7b-v0.3")
@@ -30,6 +30,7 @@ DECODE_EXTRA_TOKENS = (16, 128)  # at the first decode length, batch 1
 CALIBRATION_PROTOCOLS = {
     "prefill": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},
     "decode": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},
+    "request": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},  # decode is measured inside requests
 }
 
 

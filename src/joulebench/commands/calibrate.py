@@ -6,7 +6,8 @@ import typer
 
 from joulebench.calibration.design import HELD_OUT_MODELS, TRAIN_MODELS, calibration_plans
 from joulebench.errors import UsageError
-from joulebench.experiments.plan import parse_int_list, parse_str_list
+from joulebench.hardware.dtypes import canonical
+from joulebench.parsing import parse_int_list
 from joulebench.report.console import console as make_console
 from joulebench.store import DEFAULT_DB, Store
 
@@ -27,9 +28,9 @@ def calibrate(
     """Run the designed sweep (reusing points already in --db), then fit a calibration profile and
     validate it on the held-out points (other models, other prompt lengths)."""
     from joulebench.commands import command_line
-    from joulebench.commands.measure import run_with_progress
+    from joulebench.commands.measure import sweep_llm
 
-    dtype = parse_str_list("--dtype", dtype, ("float32", "bfloat16", "float16"))[0]
+    dtype = canonical(dtype, "dtype")
     if measure_only and fit_only:
         raise UsageError("--measure-only and --fit-only exclude each other")
     if fit_only:
@@ -39,8 +40,8 @@ def calibrate(
         raise UsageError("--db: a sweep measures into one database; several are allowed with --fit-only")
     chosen = tuple(m.strip() for m in models.split(",")) if models else TRAIN_MODELS + HELD_OUT_MODELS
     plans = calibration_plans(dtype, device, chosen)
-    gpu_list = parse_int_list("--gpus", gpus, minimum=0) if gpus else [0] if device == "cuda" else None
-    run_with_progress(plans, db[0], gpu_list, quiet=False)
+    gpu_list = parse_int_list("gpus", gpus, minimum=0) if gpus else [0] if device == "cuda" else None
+    sweep_llm(plans, db[0], gpu_list, quiet=False)
     if measure_only:
         return
     _fit_and_print(db, dtype, engine, gpu_name, out, command_line())

@@ -1,81 +1,34 @@
-"""``joulebench measure llm``, ``joulebench demo`` and ``joulebench env``."""
+"""``joulebench measure llm``, ``joulebench demo`` and ``joulebench env``: parse, plan, sweep, print."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from joulebench.commands import command_line
 from joulebench.errors import UsageError
-from joulebench.experiments.plan import LLMPlan, parse_int_list, parse_str_list
-from joulebench.experiments.runner import RunSummary
-from joulebench.meters.monitor import EnergyMonitor
+from joulebench.experiments.llm_plan import LLMPlan
+from joulebench.experiments.sweep import SweepResult
+from joulebench.hardware.dtypes import allowed
+from joulebench.parsing import choice, parse_choices, parse_int_list, parse_names
 from joulebench.report.console import console as make_console
-from joulebench.report.tables import llm_points_table
-from joulebench.store import DEFAULT_DB, Store
+from joulebench.store import DEFAULT_DB
+from joulebench.values import DECODE_METHODS, LLM_ENGINES, LLM_PHASES
 
 measure_app = typer.Typer(help="Measure latency and energy of a workload on this machine.", no_args_is_help=True)
 
-
-def run_with_progress(plans: list[LLMPlan], db: str, gpus: list[int] | None, quiet: bool) -> RunSummary:
-    """Run plans with a rich progress bar (points, phase, live GPU power) on stderr; one model cache is
-    shared, so consecutive plans on the same model load it once. Returns the merged summary."""
-    from joulebench.experiments.llm_sweep import run_llm_plan
-    from joulebench.workloads.llm import ModelCache
-
-    console = make_console(stderr=True, quiet=quiet)
-    monitors: list[EnergyMonitor] = []
-    models = ModelCache()
-    merged: RunSummary | None = None
-    with Store(db) as store, Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, transient=False,
-    ) as progress:
-        total = sum(len(plan.points()) for plan in plans)
-        task = progress.add_task("points", total=total, status="")
-
-        def power() -> str:
-            p = monitors[-1].latest_gpu_power_w() if monitors else None
-            return f"GPU {p:.0f} W" if p is not None else ""
-
-        def on_event(event: str, index: int, config: Any, payload: Any) -> None:
-            label = (f"{config['model']} {config['dtype']} b={config['batch']} s={config['prompt_tokens']} "
-                     f"g={config['output_tokens']}")
-            if event in ("done", "skip", "failed"):
-                progress.advance(task)
-            if event == "failed":
-                console.print(f"[red]failed[/red] {label}: {payload}")
-            progress.update(task, description=label if event == "start" else "points", status=f"{event} {power()}")
-
-        def on_rep(phase: str, i: int, latency_s: float) -> None:
-            progress.update(task, status=f"{phase} rep {i} {latency_s * 1e3:.1f} ms {power()}")
-
-        try:
-            for plan in plans:
-                summary = run_llm_plan(plan, store, command_line(), gpus, on_event=on_event, on_rep=on_rep,
-                                       monitor_hook=monitors.append, models=models)
-                if merged is None:
-                    merged = summary
-                else:
-                    merged.done += summary.done
-                    merged.skipped += summary.skipped
-                    merged.failed += summary.failed
-        finally:
-            models.clear()
-    assert merged is not None
-    return merged
+JSON_HELP = "print one JSON document on stdout instead of tables (progress still goes to stderr)"
+DB_HELP = "results database (SQLite); created if absent, resumed if it holds the same points"
 
 
 @contextmanager
 def json_stdout_guard(as_json: bool) -> Iterator[None]:
-    """With --json, stdout must hold one JSON document: anything a library prints while we run goes
-    to stderr instead."""
+    """With --json, stdout must hold one JSON document: anything a library prints goes to stderr."""
     if not as_json:
         yield
         return
@@ -83,88 +36,141 @@ def json_stdout_guard(as_json: bool) -> Iterator[None]:
         yield
 
 
-def _emit(summary: RunSummary, as_json: bool, db: str, title: str) -> None:
-    points = [d["summary"] for d in summary.done]
+def sweep_llm(plans: Sequence[LLMPlan], db: str, gpus: list[int] | None, quiet: bool) -> SweepResult:
+    """Run validated plans with the shared progress bar (points, phase, live GPU watts) on stderr."""
+    from joulebench.experiments.llm_sweep import run_llm_plans
+    from joulebench.experiments.progress import ProgressObserver
+
+    total = sum(len(plan.points()) for plan in plans)
+    with ProgressObserver(total, quiet=quiet) as observer:
+        return run_llm_plans(plans, db, command_line(), gpus, observer)
+
+
+def result_document(result: SweepResult) -> dict[str, Any]:
+    """The ``--json`` contract of a sweep: measured points, skipped and failed ones, the exit code."""
+    return {
+        "run_id": result.run_id, "db": result.db, "exit_code": result.exit_code,
+        "points": [dict(o.summary) | {"point_id": o.point_id} for o in result.done],
+        "skipped": [{"config": o.point.to_dict(), "point_id": o.point_id, "reason": o.error or "already stored"}
+                    for o in result.skipped],
+        "failed": [{"config": o.point.to_dict(), "point_id": o.point_id, "error": o.error} for o in result.failed],
+    }
+
+
+def emit_llm(result: SweepResult, as_json: bool, title: str) -> None:
+    """Print the sweep for people (rich) or programs (--json); exit 1 when a point failed."""
+    from rich.markup import escape
+
+    from joulebench.report.tables import llm_points_table
+
+    doc = result_document(result)
     if as_json:
-        doc = {"run_id": summary.run_id, "db": db, "points": points,
-               "skipped": summary.skipped, "failed": summary.failed}
         sys.stdout.write(json.dumps(doc, indent=2, default=float) + "\n")
-        return
-    console = make_console()
-    if points:
-        console.print(llm_points_table(points, title=title))
-    if summary.skipped:
-        console.print(f"{len(summary.skipped)} point(s) already in {db}: skipped (delete them or use another --db)")
-    for failed in summary.failed:
-        console.print(f"[red]failed[/red]: {failed['error']}")
-    console.print(f"results in {db} (run {summary.run_id})")
+    else:
+        console = make_console()
+        if doc["points"]:
+            console.print(llm_points_table(doc["points"], title=title))
+        if doc["skipped"]:
+            console.print(f"{len(doc['skipped'])} point(s) already in {escape(result.db)}: skipped "
+                          "(ids in `joulebench results list`; use another --db to measure again)")
+        for failed in doc["failed"]:
+            console.print(f"[red]failed[/red] (point {failed['point_id']}): {escape(str(failed['error']))}")
+        console.print(f"results in {escape(result.db)} (run {result.run_id})")
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def print_notes(plans: Sequence[LLMPlan]) -> None:
+    """One line per model reference that did not resolve the obvious way (an offline hub id)."""
+    from joulebench.models.configs import resolve
+
+    seen: set[str] = set()
+    for plan in plans:
+        for name in plan.models:
+            note = resolve(name).note
+            if note and note not in seen:
+                seen.add(note)
+                make_console(stderr=True).print(f"note: {note}", markup=False, highlight=False)
 
 
 def measure_llm(
     model: str = typer.Argument(..., help="bundled name (e.g. llama-3.1-8b), hub id or local folder; comma list"),
-    dtype: str = typer.Option("bfloat16", help="comma list of float32, bfloat16, float16"),
+    dtype: str = typer.Option("bf16", help=f"comma list of: {allowed(('fp32', 'bf16', 'fp16'))} (quantized: "
+                              "bnb-int8, bnb-nf4, torchao-int8, torchao-int4, torchao-fp8 on CUDA)"),
     prompt_tokens: str = typer.Option("128", help="comma list: exact prompt lengths (random token ids)"),
     output_tokens: str = typer.Option("32", help="comma list: output lengths (EOS ignored unless --stop natural)"),
     batch: str = typer.Option("1", help="comma list of batch sizes"),
     device: str = typer.Option("cuda", help="cuda or cpu"),
+    engine: str = typer.Option("eager", help="eager (generate as it comes) or static (static KV cache + "
+                               "torch.compile / CUDA graphs; CUDA only)"),
+    decode_method: str = typer.Option("request", help="request (decode inside the real generate call) or loop "
+                                      "(a hand-written forward loop, for comparison)"),
     gpus: str | None = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)"),
     messages: str | None = typer.Option(None, help="JSON/JSONL file of chat conversations (uses the chat template)"),
     stop: str = typer.Option("exact", help="exact (EOS ignored) or natural"),
     prompt_spread: float = typer.Option(0.0, help="batch>1: prompt lengths uniform in [(1-spread)*s, s], left-padded"),
-    phases: str = typer.Option("prefill,decode,request", help="which phase windows to measure"),
+    phases: str = typer.Option("prefill,decode,request", help="which phase windows to measure (comma list)"),
     weights: str = typer.Option("random", help="random, or pretrained (hub/local only)"),
-    seed: int = typer.Option(0),
-    db: str = typer.Option(DEFAULT_DB, help="results database (SQLite)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
+    seed: int = typer.Option(0, help="seed of the random prompts"),
+    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Measure prefill, decode and the whole request of a causal LM, each in its own energy window."""
-    if weights not in ("random", "pretrained"):
-        raise UsageError(f"--weights {weights}: unknown; allowed: random, pretrained")
+    choice("weights", weights, ("random", "pretrained"))
     plan = LLMPlan(
-        models=[m.strip() for m in model.split(",") if m.strip()],
-        dtypes=parse_str_list("--dtype", dtype, ("float32", "bfloat16", "float16")),
-        prompt_tokens=parse_int_list("--prompt-tokens", prompt_tokens),
-        output_tokens=parse_int_list("--output-tokens", output_tokens),
-        batches=parse_int_list("--batch", batch),
+        models=parse_names("model", model),
+        dtypes=[d.strip() for d in dtype.split(",") if d.strip()] or [dtype],
+        prompt_tokens=parse_int_list("prompt_tokens", prompt_tokens),
+        output_tokens=parse_int_list("output_tokens", output_tokens),
+        batches=parse_int_list("batch", batch, maximum=65_536),
         device=device, random_weights=weights == "random", stop=stop, messages=messages,
-        prompt_spread=prompt_spread, seed=seed,
-        phases=parse_str_list("--phases", phases, ("prefill", "decode", "request")),
+        prompt_spread=prompt_spread, seed=seed, phases=parse_choices("phases", phases, LLM_PHASES),
+        engine=choice("engine", engine, LLM_ENGINES), decode_method=choice("decode_method", decode_method, DECODE_METHODS),
     )
-    gpu_list = parse_int_list("--gpus", gpus, minimum=0) if gpus else None
+    if engine == "static" and decode_method == "loop":
+        raise UsageError.bad("decode_method", "loop", "the hand loop runs eager forwards; the static engine is "
+                             "measured inside its compiled generate: use --decode-method request")
+    gpu_list = parse_int_list("gpus", gpus, minimum=0) if gpus else None
+    print_notes([plan])
     with json_stdout_guard(as_json):
-        summary = run_with_progress([plan], db, gpu_list, quiet=False)
-    _emit(summary, as_json, db, f"{model} on {device}")
+        result = sweep_llm([plan], db, gpu_list, quiet=False)
+    emit_llm(result, as_json, f"{model} on {device}")
 
 
 def demo(
-    db: str = typer.Option(DEFAULT_DB, help="results database (SQLite)"),
+    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
     device: str | None = typer.Option(None, help="cuda or cpu (default: cuda when present)"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """A small sweep on the bundled tiny model: prefill/decode latency and energy, stored in --db."""
-    from joulebench.experiments.plan import cuda_available
+    from joulebench.workloads.device import cuda_available
 
     chosen = device or ("cuda" if cuda_available() else "cpu")
-    plan = LLMPlan(models=["tiny-llama"], dtypes=["float32"], prompt_tokens=[32, 128, 512], output_tokens=[32],
-                   batches=[1, 4], device=chosen, protocol_overrides={
-                       "prefill": {"min_window_s": 0.5}, "decode": {"min_window_s": 0.5},
-                       "request": {"min_window_s": 0.5}})
+    window = {"min_window_s": 0.5}
+    plan = LLMPlan(models=["tiny-llama"], dtypes=["fp32"], prompt_tokens=[32, 128, 512], output_tokens=[32],
+                   batches=[1, 4], device=chosen,
+                   protocol_overrides={"prefill": window, "decode": window, "request": window})
     with json_stdout_guard(as_json):
-        summary = run_with_progress([plan], db, None, quiet=as_json)
-    _emit(summary, as_json, db, f"demo: tiny-llama on {chosen}")
+        result = sweep_llm([plan], db, None, quiet=as_json)
+    emit_llm(result, as_json, f"demo: tiny-llama on {chosen}")
 
 
-def env(as_json: bool = typer.Option(False, "--json")) -> None:
+def env(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """What telemetry this machine offers: GPUs and NVML, RAPL domains, the estimates in use."""
+    from rich.table import Table
+
     from joulebench.telemetry import describe
 
     doc = describe()
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    console = make_console()
+    table = Table(title="telemetry on this machine", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
     for key, value in doc.items():
-        console.print(f"[bold]{key}[/bold]: {value}")
+        table.add_row(key, json.dumps(value, default=str) if not isinstance(value, str) else value)
+    make_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

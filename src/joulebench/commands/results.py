@@ -1,47 +1,69 @@
-"""``joulebench results list|show|export``: read the results database."""
+"""``joulebench results list|show|records|export``: read the results database (always read-only)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import Any
 
 import typer
-from rich.table import Table
 
-from joulebench.errors import UsageError
+from joulebench.commands.measure import JSON_HELP
 from joulebench.report.console import console as make_console
-from joulebench.report.export import EXPORT_FORMATS, export_points, points_frame
 from joulebench.store import DEFAULT_DB, Store
 
-results_app = typer.Typer(help="Read the results database.", no_args_is_help=True)
+results_app = typer.Typer(help="Read the results database (opened read-only).", no_args_is_help=True)
+
+DB_HELP = "results database (SQLite), opened read-only"
+
+
+def _label(config: Any) -> str:
+    if not isinstance(config, dict):
+        return str(config)
+    keys = ("model", "name", "dtype", "engine", "batch", "prompt_tokens", "output_tokens", "height", "width", "frames",
+            "arrival")
+    return " ".join(f"{k}={config[k]}" for k in keys if config.get(k) is not None)[:120]
 
 
 @results_app.command("list")
-def list_runs(db: str = typer.Option(DEFAULT_DB), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Runs and their points."""
-    with Store.open_existing(db) as store:
-        frame = points_frame(store)
+def list_runs(db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
+              as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Runs, and every point with the id that `results show` takes."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    with Store.open_read(db) as store:
         runs = store.runs()
+        points = list(store.points())
     if as_json:
-        sys.stdout.write(json.dumps({"runs": [{k: r[k] for k in ("id", "kind", "command", "n_points")} for r in runs],
-                                     "points": json.loads(frame.to_json(orient="records"))}, indent=2) + "\n")
+        doc = {"runs": [{"id": r.id, "kind": r.kind, "command": r.command, "n_points": r.n_points} for r in runs],
+               "points": [{"id": p.id, "run_id": p.run_id, "kind": p.kind, "status": p.status, "error": p.error,
+                           "config": p.config, "flags": p.summary.get("flags", [])} for p in points]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    table = Table(title=f"runs in {db}")
-    for column in ("run", "when", "kind", "points", "command"):
+    console = make_console()
+    table = Table(title=escape(f"runs in {db}"))
+    for column in ("run", "when (UTC)", "kind", "points", "command"):
         table.add_column(column)
     for r in runs:
-        when = datetime.fromtimestamp(r["created_at"], tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(r["id"]), when, r["kind"], str(r["n_points"]), r["command"])
-    make_console().print(table)
+        when = datetime.fromtimestamp(r.created_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(str(r.id), when, r.kind, str(r.n_points), escape(r.command))
+    console.print(table)
+    points_table = Table(title="points (give an id to `joulebench results show ID`)")
+    for column in ("id", "run", "kind", "status", "configuration", "flags / error"):
+        points_table.add_column(column)
+    for p in points:
+        note = p.error or ", ".join(p.summary.get("flags") or [])
+        points_table.add_row(str(p.id), str(p.run_id), p.kind, p.status, escape(_label(p.config)), escape(note or ""))
+    console.print(points_table)
 
 
 @results_app.command("show")
-def show(point_id: int = typer.Argument(..., help="point id (see results list --json)"),
-         db: str = typer.Option(DEFAULT_DB)) -> None:
-    """One point: configuration, summary and its measurement rows, as JSON."""
-    with Store.open_existing(db) as store:
+def show(point_id: int = typer.Argument(..., help="point id (see `joulebench results list`)"),
+         db: str = typer.Option(DEFAULT_DB, help=DB_HELP)) -> None:
+    """One point as JSON: configuration, summary and its measurement rows."""
+    with Store.open_read(db) as store:
         point = store.point(point_id)
         doc = {"id": point.id, "run_id": point.run_id, "kind": point.kind, "status": point.status,
                "error": point.error, "config": point.config, "summary": point.summary,
@@ -49,18 +71,40 @@ def show(point_id: int = typer.Argument(..., help="point id (see results list --
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
+@results_app.command("records")
+def records(point_id: int = typer.Argument(..., help="point id (see `joulebench results list`)"),
+            kind: str | None = typer.Option(None, help="record kind: requests (serving), request_token_times, ..."),
+            db: str = typer.Option(DEFAULT_DB, help=DB_HELP)) -> None:
+    """A point's detail records (per request, per token) as JSON Lines on stdout: the per-request file."""
+    with Store.open_read(db) as store:
+        store.point(point_id)
+        rows = store.records(point_id, kind)
+    for row in rows:
+        sys.stdout.write(json.dumps(row) + "\n")
+
+
 @results_app.command("export")
-def export(out: str = typer.Argument(..., help="output file"),
-           fmt: str = typer.Option("csv", "--format", help="csv, parquet or json"),
-           db: str = typer.Option(DEFAULT_DB), kind: str | None = typer.Option(None)) -> None:
+def export(out: str = typer.Argument(..., help="output file (format from its suffix unless --format)"),
+           fmt: str | None = typer.Option(None, "--format", help="csv, parquet or json (default: from the suffix)"),
+           db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
+           kind: str | None = typer.Option(None, help="only points of this kind (llm, video, serving)")) -> None:
     """One row per point (configuration and per-phase figures flattened)."""
-    if fmt not in EXPORT_FORMATS:
-        raise UsageError(f"--format {fmt}: unknown; allowed: {', '.join(EXPORT_FORMATS)}")
-    if Path(out).is_dir():
-        raise UsageError(f"{out}: is a directory; give a file path")
-    with Store.open_existing(db) as store:
+    from pathlib import Path
+
+    from joulebench.errors import UsageError
+    from joulebench.parsing import choice
+    from joulebench.report.export import EXPORT_FORMATS, export_points
+
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if fmt is None and suffix not in EXPORT_FORMATS:
+        raise UsageError.bad("format", None, f"not given and the suffix of {out!r} names none; allowed: "
+                             f"{', '.join(EXPORT_FORMATS)}")
+    fmt = choice("format", fmt or suffix, EXPORT_FORMATS)
+    if kind is not None:
+        choice("kind", kind, ("llm", "video", "serving"))
+    with Store.open_read(db) as store:
         n = export_points(store, out, fmt, kind)
-    make_console(stderr=True).print(f"{n} point(s) written to {out}")
+    make_console(stderr=True).print(f"{n} point(s) written to {out}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,60 +1,32 @@
-"""Run an `LLMPlan`: open the meters, measure the idle baseline, then every point through the Runner."""
+"""LLM plans through the one sweep driver: points of one or several plans, one model cache shared."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
 
-from joulebench.environment import capture
-from joulebench.experiments.plan import LLMPlan
-from joulebench.experiments.runner import PointResult, Runner, RunSummary
-from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
-from joulebench.meters.window import Protocol
+from joulebench.experiments.llm_plan import LLMPlan
+from joulebench.experiments.sweep import MeterSpec, SweepObserver, SweepResult, run_sweep
 from joulebench.store import Store
-from joulebench.workloads.llm import DEFAULT_PROTOCOLS, ModelCache, run_llm_point
-
-#: idle baseline length: ten NVML ticks
-IDLE_BASELINE_S = 1.0
+from joulebench.workloads.llm import run_llm_point
 
 
-def protocols_for(plan: LLMPlan) -> dict[str, Protocol]:
-    out = dict(DEFAULT_PROTOCOLS)
-    for phase, overrides in plan.protocol_overrides.items():
-        out[phase] = Protocol(**{**out[phase].to_dict(), **overrides})
-    return out
-
-
-def run_llm_plan(
-    plan: LLMPlan,
-    store: Store,
-    command: str,
-    gpus: Sequence[int] | None = None,
-    on_event: Callable[[str, int, Any, Any], None] | None = None,
-    on_rep: Callable[[str, int, float], None] | None = None,
-    monitor_hook: Callable[[EnergyMonitor], None] | None = None,
-    models: ModelCache | None = None,
-) -> RunSummary:
-    """Run every point of ``plan``; pass ``models`` to keep a loaded model across several plans."""
-    use_gpu = plan.device == "cuda"
-    config = MonitorConfig(gpus=(list(gpus) if gpus is not None else None) if use_gpu else [],
-                           require_gpu=use_gpu)
-    owns_models = models is None
-    cache = models if models is not None else ModelCache()
-    protocols = protocols_for(plan)
-    with EnergyMonitor.open(config) as monitor:
-        if monitor_hook is not None:
-            monitor_hook(monitor)
-        runner = Runner(store, "llm", command, plan.to_dict(), capture(monitor), on_event=on_event)
-        idle = monitor.idle_power_w(IDLE_BASELINE_S)
-        runner.set_baseline({"idle_power_w": idle, "duration_s": IDLE_BASELINE_S})
-
-        def execute(point: Any) -> PointResult:
-            result = run_llm_point(point, monitor, cache, idle, protocols, on_rep=on_rep)
-            result.summary["protocols"] = {k: v.to_dict() for k, v in protocols.items()}
-            return result
-
+def run_llm_plans(plans: Sequence[LLMPlan], db: str | Path, command: str, gpus: Sequence[int] | None = None,
+                  observer: SweepObserver | None = None) -> SweepResult:
+    """Run every point of ``plans`` in order (each plan one run of the store); models stay loaded across
+    plans that share them. Plans are validated already (on construction)."""
+    cache: dict[str, object] = {}
+    result: SweepResult | None = None
+    with Store(db) as store:
         try:
-            return runner.run(plan.points(), execute)
+            for plan in plans:
+                meters = MeterSpec(plan.device, gpus)
+                done = run_sweep("llm", plan.points(), run_llm_point, db, command, plan.to_dict(), meters,
+                                 observer=observer, cache=cache, store=store)
+                result = done if result is None else result.merge(done)
         finally:
-            if owns_models:
-                cache.clear()
+            models = cache.get("llm_models")
+            if models is not None:
+                models.clear()  # type: ignore[attr-defined]
+    assert result is not None
+    return result

@@ -74,8 +74,9 @@ class Dtype:
 
     @property
     def spelling(self) -> str:
-        """How allowed-lists show it: every accepted spelling."""
-        return "|".join((self.name, *self.aliases))
+        """How allowed-lists show it: every accepted spelling, torch's first where torch has one."""
+        first = (self.torch_name,) if self.torch_name in self.aliases else ()
+        return "|".join((*first, self.name, *(a for a in self.aliases if a not in first)))
 
     def __str__(self) -> str:
         return self.name

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import gc
 import time
-from typing import Any
 
-from joulebench.errors import UsageError
+from joulebench.hardware.dtypes import TORCH_DTYPES as DTYPES
+from joulebench.hardware.dtypes import torch_dtype
 
-DTYPES = ("float32", "bfloat16", "float16")
+__all__ = ["DEVICES", "DTYPES", "cuda_available", "device_memory_bytes", "free_device_memory", "launch_probe_us",
+           "sync", "torch_dtype"]
+
+DEVICES = ("cuda", "cpu")
 
 
-def torch_dtype(name: str) -> Any:
-    import torch
+def cuda_available() -> bool:
+    try:
+        import torch
 
-    if name not in DTYPES:
-        raise UsageError(f"--dtype {name}: unknown; allowed: {', '.join(DTYPES)}")
-    return getattr(torch, name)
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def device_memory_bytes(device: str) -> float | None:
+    """Memory a point may use on ``device``: free GPU memory, or available host memory for the CPU."""
+    if device.startswith("cuda"):
+        if not cuda_available():
+            return None
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return float(free)
+    import psutil
+
+    return float(psutil.virtual_memory().available)
 
 
 def sync(device: str) -> None:

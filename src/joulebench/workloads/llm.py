@@ -1,43 +1,41 @@
-"""Causal-LM workload: prefill, decode and the whole request, each measured in its own window.
+"""Causal-LM workload: one `LLMPoint` measured into a `Measurement` (prefill, decode, request).
 
-* **prefill** = the prompt through the model to the first token (LM head on the last position only,
-  as ``generate`` does), from an empty cache;
-* **decode** = tokens 2..G from the KV cache that one prefill left (the cache is snapshotted once and
-  copied before each repetition, outside the timed span), one synchronised step per token so that
-  every inter-token time is real;
-* **request** = one ``generate`` call, with a streamer stamping every token (TTFT, inter-token times).
-
-Measuring decode in its own window, rather than as request minus prefill, is what keeps decode
-latency and energy from going negative on short outputs; the request window then checks the sum.
-Latency and energy do not depend on weight values, so bundled configs with random weights are
-first-class; output length is controlled explicitly (EOS ignored) unless natural stop is asked for.
+Prefill keeps its own repeated, edge-aligned window (a 40 ms prefill is far shorter than an NVML tick).
+Decode is measured **inside the real request**: the request phase repeats real ``generate`` calls, a
+token clock stamps each token, and decode is the span from the first token to the end of each call -
+the decode a user's call runs, not a hand-written loop (which differed by up to 35% on the H200; it
+stays available as ``decode_method="loop"``). Then the point checks itself: (prefill + decode) against
+the request (re-measured while the gap may be noise, then flagged), and every phase against its
+physical floor (`analytic.floors`). "Above idle" energy subtracts the warm idle baseline.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from joulebench.errors import UsageError
-from joulebench.measurement import PointResult
-from joulebench.meters.monitor import EnergyMonitor
+from joulebench.calibration.fits import t_quantile
+from joulebench.meters.base import Reading
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
-from joulebench.models.configs import ModelRef, bundled_configs, resolve
-from joulebench.store import MeasurementRow
-from joulebench.workloads.device import free_device_memory, launch_probe_us, sync, torch_dtype
+from joulebench.values import Measurement, MeasurementRow
+from joulebench.workloads.common import peak_memory, phase_rows, reset_peak_memory
+from joulebench.workloads.device import launch_probe_us
+from joulebench.workloads.llm_checks import (
+    DEFAULT_CONSISTENCY_BUDGET_S,
+    below_floor,
+    consistency,
+    floor_report,
+    inconsistent,
+)
+from joulebench.workloads.llm_inputs import chat_inputs, synthetic_inputs
+from joulebench.workloads.llm_model import LoadedModel, load_model
+from joulebench.workloads.llm_phases import LLMPhases
 
-PHASES = ("prefill", "decode", "request")
-
-#: defaults chosen from benchmarks/short_window.py (prefill) and the decode-length sweeps: a decode run
-#: of hundreds of tokens already spans seconds, so one warm-up and two repetitions suffice
+#: defaults chosen from benchmarks/short_window.py (prefill) and the decode-length sweeps: a request of
+#: hundreds of tokens already spans seconds, so one warm-up and two repetitions suffice
 DEFAULT_PROTOCOLS: dict[str, Protocol] = {
     "prefill": Protocol(warmup_reps=2, min_window_s=1.2, min_reps=3),
     "decode": Protocol(warmup_reps=1, min_window_s=1.2, min_reps=2),
@@ -45,275 +43,13 @@ DEFAULT_PROTOCOLS: dict[str, Protocol] = {
 }
 
 
+def protocols_for(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Protocol]:
+    out = dict(DEFAULT_PROTOCOLS)
+    for phase, fields in overrides.items():
+        out[phase] = Protocol(**{**out[phase].to_dict(), **fields})
+    return out
 
 
-# -- loading --------------------------------------------------------------------------------------
-@dataclass
-class LoadedModel:
-    ref: ModelRef
-    model: Any
-    dtype: str
-    device: str
-    random_weights: bool
-    load_s: float
-
-    @functools.cached_property
-    def tokenizer(self) -> Any | None:
-        """Loaded on first use (chat input only): synthetic prompts need no tokenizer, and an
-        unreachable hub must not slow every random-weight run down."""
-        return _tokenizer_for(self.ref)
-
-    @property
-    def max_positions(self) -> int:
-        return int(self.ref.config.get("max_position_embeddings", 2**31))
-
-
-def _tokenizer_for(ref: ModelRef) -> Any | None:
-    """The model's own tokenizer: local folder, hub id, or (bundled configs) the hub ids the config
-    was copied from; None when none can be had here."""
-    if ref.name == "tiny-llama":
-        from joulebench.workloads.tokenizer import byte_tokenizer
-
-        return byte_tokenizer()
-    from transformers import AutoTokenizer
-
-    if ref.kind == "local" and ref.path is not None:
-        sources = [ref.path]
-    elif ref.kind == "hub":
-        sources = [ref.name]
-    else:
-        sources = list(bundled_configs().get(ref.name, {}).get("_hub_ids", []))
-    for source in sources:
-        try:
-            return AutoTokenizer.from_pretrained(source)
-        except Exception:  # noqa: BLE001 - unreachable or absent: try the next, else synthetic ids only
-            continue
-    return None
-
-
-def load_model(reference: str, dtype: str, device: str, random_weights: bool = True) -> LoadedModel:
-    """Load a causal LM. Bundled names always use random weights; hub ids and local paths load their
-    weights unless ``random_weights`` (then only their config is used)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    ref = resolve(reference)
-    t0 = time.perf_counter()
-    td = torch_dtype(dtype)
-    use_random = random_weights or ref.kind == "bundled"
-    if use_random:
-        cfg = dict(ref.config)
-        model_type = cfg.pop("model_type")
-        config = AutoConfig.for_model(model_type, **{k: v for k, v in cfg.items() if k != "torch_dtype"})
-        with torch.device(device):
-            model = AutoModelForCausalLM.from_config(config, dtype=td, attn_implementation="sdpa")
-    else:
-        source = ref.path if ref.kind == "local" else ref.name
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=td, attn_implementation="sdpa").to(device)
-    model.eval()
-    sync(device)
-    return LoadedModel(ref, model, dtype, device, use_random, time.perf_counter() - t0)
-
-
-class ModelCache:
-    """Keeps the last loaded model, so a sweep over lengths loads each model once."""
-
-    def __init__(self) -> None:
-        self._key: tuple[str, str, str, bool] | None = None
-        self._loaded: LoadedModel | None = None
-
-    def get(self, reference: str, dtype: str, device: str, random_weights: bool) -> LoadedModel:
-        key = (reference, dtype, device, random_weights)
-        if self._key != key or self._loaded is None:
-            self.clear()
-            self._loaded = load_model(reference, dtype, device, random_weights)
-            self._key = key
-        return self._loaded
-
-    def clear(self) -> None:
-        self._loaded = None
-        self._key = None
-        free_device_memory()
-
-
-def cache_keyword(model: Any) -> str:
-    """transformers renamed ``past_key_values`` to ``cache`` (5.2x); accept both versions."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def output_cache(output: Any) -> Any:
-    return output["cache"] if "cache" in output else output["past_key_values"]
-
-
-# -- inputs ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Inputs:
-    input_ids: Any  # (batch, padded_len) long tensor, left-padded
-    attention_mask: Any
-    effective_tokens: int  # real prompt tokens over the batch
-    computed_tokens: int  # batch * padded length
-
-
-def synthetic_inputs(loaded: LoadedModel, prompt_tokens: int, batch: int, spread: float, seed: int) -> Inputs:
-    """Random token ids of an exact length (or lengths spread down to ``(1-spread)*prompt_tokens``,
-    left-padded to ``prompt_tokens``). Special ids are avoided so no row ends early."""
-    import torch
-
-    vocab = int(loaded.ref.config["vocab_size"])
-    gen = torch.Generator().manual_seed(seed)
-    low = max(1, int(round(prompt_tokens * (1.0 - spread))))
-    lengths = torch.randint(low, prompt_tokens + 1, (batch,), generator=gen) if spread > 0 else None
-    ids = torch.randint(0, min(vocab, 2**31 - 1) - 300 if vocab > 600 else 256, (batch, prompt_tokens), generator=gen)
-    mask = torch.ones_like(ids)
-    if lengths is not None:
-        for row, length in enumerate(lengths.tolist()):
-            mask[row, : prompt_tokens - length] = 0
-            ids[row, : prompt_tokens - length] = 0
-    effective = int(mask.sum())
-    return Inputs(ids.to(loaded.device), mask.to(loaded.device), effective, batch * prompt_tokens)
-
-
-def chat_inputs(loaded: LoadedModel, messages_file: str, batch: int) -> Inputs:
-    """Conversations from a JSON/JSONL file of message lists, through the tokenizer's chat template."""
-    import torch
-
-    if loaded.tokenizer is None:
-        raise UsageError(
-            f"--messages needs the tokenizer of {loaded.ref.name}, which is not available here "
-            "(hub unreachable); use --prompt-tokens, or a local model folder with its tokenizer"
-        )
-    path = Path(messages_file)
-    text = path.read_text()
-    conversations = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" \
-        else json.loads(text)
-    if not conversations:
-        raise UsageError(f"--messages {messages_file}: no conversations")
-    rows = []
-    for i in range(batch):
-        conv = conversations[i % len(conversations)]
-        messages = conv["messages"] if isinstance(conv, dict) else conv
-        encoded = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        rows.append(list(encoded["input_ids"] if isinstance(encoded, Mapping) else encoded))
-    width = max(len(r) for r in rows)
-    pad = loaded.tokenizer.pad_token_id or 0
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-    return Inputs(ids.to(loaded.device), mask.to(loaded.device), int(mask.sum()), batch * width)
-
-
-# -- phases ---------------------------------------------------------------------------------------
-class _TokenClock:
-    """A ``generate`` streamer that stamps each new token (the first ``put`` is the prompt)."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.times_s: list[float] = []
-        self._prompt_seen = False
-
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:
-            self._prompt_seen = True
-            return
-        self.times_s.append(time.perf_counter())
-
-    def end(self) -> None:
-        return None
-
-
-@dataclass
-class LLMPhases:
-    """Runs the three phases of one point on a loaded model."""
-
-    loaded: LoadedModel
-    inputs: Inputs
-    output_tokens: int
-    natural_stop: bool
-    decode_token_times: list[list[float]] = field(default_factory=list)
-    request_token_times: list[list[float]] = field(default_factory=list)
-    request_starts: list[float] = field(default_factory=list)
-    generated: list[int] = field(default_factory=list)
-    _snapshot: Any = None
-    _first_token: Any = None
-    _cache: Any = None
-
-    def _forward(self, cache: Any = None, **kwargs: Any) -> Any:
-        import torch
-
-        if cache is not None:
-            kwargs[cache_keyword(self.loaded.model)] = cache
-        with torch.no_grad():
-            return self.loaded.model(**kwargs)
-
-    def prefill(self) -> Any:
-        out = self._forward(input_ids=self.inputs.input_ids, attention_mask=self.inputs.attention_mask,
-                            use_cache=True, logits_to_keep=1)
-        token = out.logits[:, -1, :].argmax(dim=-1)
-        sync(self.loaded.device)
-        self._snapshot, self._first_token = output_cache(out), token
-        return token
-
-    def prepare_decode(self) -> None:
-        if self._snapshot is None:
-            self.prefill()
-        self._cache = copy.deepcopy(self._snapshot)
-        sync(self.loaded.device)
-
-    def decode(self) -> int:
-        """Tokens 2..G from the prepared cache; returns how many tokens were produced per sequence."""
-        import torch
-
-        mask = self.inputs.attention_mask
-        positions = mask.sum(dim=-1, keepdim=True) - 1
-        token = self._first_token
-        eos = self._eos_ids()
-        stamps: list[float] = []
-        finished = torch.zeros(token.shape[0], dtype=torch.bool, device=token.device)
-        produced = 1
-        for _ in range(self.output_tokens - 1):
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
-            positions = positions + 1
-            out = self._forward(input_ids=token[:, None], attention_mask=mask, position_ids=positions,
-                                cache=self._cache, use_cache=True)
-            token = out.logits[:, -1, :].argmax(dim=-1)
-            sync(self.loaded.device)
-            stamps.append(time.perf_counter())
-            produced += 1
-            if self.natural_stop and eos:
-                finished |= torch.isin(token, torch.tensor(eos, device=token.device))
-                if bool(finished.all()):
-                    break
-        self.decode_token_times.append(stamps)
-        self.generated.append(produced)
-        return produced
-
-    def request(self) -> Any:
-        import torch
-
-        clock = _TokenClock(self.loaded.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": self.output_tokens, "do_sample": False, "streamer": clock}
-        if not self.natural_stop:
-            kwargs["min_new_tokens"] = self.output_tokens
-        pad = self._eos_ids()
-        kwargs["pad_token_id"] = pad[0] if pad else 0
-        start = time.perf_counter()
-        with torch.no_grad():
-            out = self.loaded.model.generate(input_ids=self.inputs.input_ids,
-                                             attention_mask=self.inputs.attention_mask, **kwargs)
-        sync(self.loaded.device)
-        self.request_starts.append(start)
-        self.request_token_times.append(clock.times_s)
-        return out
-
-    def _eos_ids(self) -> list[int]:
-        eos = self.loaded.ref.config.get("eos_token_id")
-        if eos is None:
-            return []
-        return list(eos) if isinstance(eos, list) else [int(eos)]
-
-
-# -- one point ------------------------------------------------------------------------------------
 def _stats(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -322,100 +58,208 @@ def _stats(values: list[float]) -> dict[str, float]:
             "p99": float(np.percentile(arr, 99)), "n": int(arr.size)}
 
 
-def _phase_rows(phase: str, result: PhaseResult) -> list[MeasurementRow]:
-    rows: list[MeasurementRow] = []
-    proto = result.protocol.to_dict()
-    for i, (b, e) in enumerate(result.spans):
-        rows.append(MeasurementRow(phase, i, "time", float(e - b), None, None, "perf_counter", False, proto))
-    for component, reading in result.readings.items():
-        rows.append(MeasurementRow(phase, -1, component, result.latency_s, reading.energy_j,
-                                   result.estimates[component].ci95_j, reading.source, reading.estimated, proto))
+def span_phase(monitor: Any, spans: np.ndarray, protocol: Protocol) -> dict[str, Any]:
+    """Latency and energy per span of sub-spans of already measured repetitions (decode inside each
+    request), in the stored phase shape; energy interpolated between meter updates over each span."""
+    durations = spans[:, 1] - spans[:, 0]
+    per_span = [monitor.energy_between(float(b), float(e)) for b, e in spans]
+    doc: dict[str, Any] = {"latency_s": float(durations.mean()), "reps": len(spans), "protocol": protocol.to_dict(),
+                           "latency_std_s": float(durations.std(ddof=1)) if len(spans) > 1 else 0.0,
+                           "energy_j": {}, "ci95_j": {}, "sources": {}, "estimated": {}, "window_method": {},
+                           "sm_clock_mhz": monitor.gpu_sm_clock_mhz()}
+    for component in per_span[0] if per_span else {}:
+        values = np.array([r[component].energy_j for r in per_span])
+        first: Reading = per_span[0][component]
+        doc["energy_j"][component] = float(values.mean())
+        doc["ci95_j"][component] = (t_quantile(len(values) - 1) * float(values.std(ddof=1)) / np.sqrt(len(values))
+                                    if len(values) > 1 else float("nan"))
+        doc["sources"][component] = first.source
+        doc["estimated"][component] = first.estimated
+        doc["window_method"][component] = "inside-request-spans"
+    return doc
+
+
+def _span_rows(phase: str, doc: Mapping[str, Any], spans: np.ndarray) -> list[MeasurementRow]:
+    proto = dict(doc["protocol"]) | {"window": "first token to end of generate"}
+    rows = [MeasurementRow(phase, i, "time", float(e - b), None, None, "perf_counter", False, proto)
+            for i, (b, e) in enumerate(spans)]
+    rows += [MeasurementRow(phase, -1, c, doc["latency_s"], e, doc["ci95_j"].get(c), doc["sources"][c],
+                            doc["estimated"][c], proto) for c, e in doc["energy_j"].items()]
     return rows
 
 
-def run_llm_point(
-    config: Mapping[str, Any],
-    monitor: EnergyMonitor,
-    models: ModelCache,
-    idle_power_w: Mapping[str, float] | None = None,
-    protocols: Mapping[str, Protocol] | None = None,
-    on_rep: Callable[[str, int, float], None] | None = None,
-) -> PointResult:
-    """Measure one configuration (a validated dict from `experiments.plan.LLMPlan`)."""
-    protocols = {**DEFAULT_PROTOCOLS, **(protocols or {})}
-    loaded = models.get(config["model"], config["dtype"], config["device"], config["random_weights"])
-    if config.get("messages"):
-        inputs = chat_inputs(loaded, config["messages"], config["batch"])
-    else:
-        inputs = synthetic_inputs(loaded, config["prompt_tokens"], config["batch"], config.get("prompt_spread", 0.0),
-                                  config.get("seed", 0))
-    phases = LLMPhases(loaded, inputs, config["output_tokens"], config.get("stop", "exact") == "natural")
-    results: dict[str, PhaseResult] = {}
-    launch_us = launch_probe_us(config["device"])
+def _inputs(point: Any, loaded: LoadedModel) -> Any:
+    if point.messages:
+        from joulebench.data.conversations import read_conversations
 
-    def progress(phase: str) -> Callable[[int, float], None] | None:
-        return None if on_rep is None else (lambda i, dt: on_rep(phase, i, dt))
+        return chat_inputs(loaded.tokenizer, loaded.ref.name, point.device, read_conversations(point.messages),
+                           point.batch)
+    return synthetic_inputs(loaded.vocab_size, point.device, point.prompt_tokens, point.batch, point.prompt_spread,
+                            point.seed)
 
-    wanted = config.get("phases", list(PHASES))
-    if "prefill" in wanted:
-        results["prefill"] = run_repeated(monitor, phases.prefill, protocols["prefill"], on_rep=progress("prefill"))
-    if "decode" in wanted and config["output_tokens"] > 1:
-        phases.prefill()
-        results["decode"] = run_repeated(monitor, phases.decode, protocols["decode"],
-                                         prepare=phases.prepare_decode, on_rep=progress("decode"))
-        phases._snapshot = phases._cache = None
-    if "request" in wanted:
-        results["request"] = run_repeated(monitor, phases.request, protocols["request"], on_rep=progress("request"))
 
-    summary: dict[str, Any] = {"config": dict(config)}
-    idle = dict(idle_power_w or {})
-    for name, result in results.items():
-        doc = result.to_dict()
+class _PointRun:
+    """Measures the phases of one point, keeping every repetition's figures for the summary."""
+
+    def __init__(self, point: Any, context: Any, phases: LLMPhases, protocols: Mapping[str, Protocol]) -> None:
+        self.point, self.context, self.phases, self.protocols = point, context, phases, protocols
+        self.results: dict[str, PhaseResult] = {}
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.rows: list[MeasurementRow] = []
+        self.memory: dict[str, dict[str, Any]] = {}
+
+    def _progress(self, phase: str) -> Callable[[int, float], None]:
+        return lambda i, dt: self.context.on_rep(phase, i, dt)
+
+    def _repeat(self, name: str, fn: Callable[[], object], prepare: Callable[[], object] | None = None) -> None:
+        reset_peak_memory(self.point.device)
+        result = run_repeated(self.context.monitor, fn, self.protocols[name], prepare=prepare,
+                              on_rep=self._progress(name))
+        self.memory[name] = peak_memory(self.point.device)
+        self.results[name] = result
+        self.docs[name] = result.to_dict()
+
+    def measure(self, wanted: set[str]) -> None:
+        point, phases = self.point, self.phases
+        if "prefill" in wanted:
+            self._repeat("prefill", phases.prefill)
+        if "decode" in wanted and point.output_tokens > 1 and point.decode_method == "loop":
+            phases.prefill()
+            self._repeat("decode", phases.decode_loop, prepare=phases.prepare_decode)
+            phases.drop_snapshot()
+        inside = "decode" in wanted and point.output_tokens > 1 and point.decode_method == "request"
+        if "request" in wanted or inside:
+            phases.requests.clear()
+            self._repeat("request", phases.request)
+            if inside:
+                stamps = phases.requests[-self.results["request"].reps:]
+                spans = np.array([[r.first_token_s, r.end_s] for r in stamps])
+                self.docs["decode"] = span_phase(self.context.monitor, spans, self.protocols["request"])
+                self.memory["decode"] = self.memory["request"]
+                self.decode_spans = spans
+
+    def rows_for(self, wanted: set[str]) -> list[MeasurementRow]:
+        rows: list[MeasurementRow] = []
+        for name, result in self.results.items():
+            if name == "request" and "request" not in wanted:
+                continue
+            rows += phase_rows(name, result)
+        if "decode" in self.docs and "decode" not in self.results:
+            rows += _span_rows("decode", self.docs["decode"], self.decode_spans)
+        return rows
+
+
+def run_llm_point(point: Any, context: Any) -> Measurement:
+    """Measure one validated `LLMPoint` under the sweep's open meters (``context``: `SweepContext`)."""
+    cache = context.cache.setdefault("llm_models", None)
+    if cache is None:
+        from joulebench.workloads.common import KeyedCache
+
+        cache = context.cache["llm_models"] = KeyedCache()
+    loaded: LoadedModel = cache.get((point.model, point.dtype, point.device, point.random_weights),
+                                    lambda: load_model(point.model, point.dtype, point.device, point.random_weights))
+    inputs = _inputs(point, loaded)
+    phases = LLMPhases(loaded, inputs, point.output_tokens, point.stop == "natural", engine=point.engine)
+    protocols = protocols_for(point.protocol_overrides)
+    launch_us = launch_probe_us(point.device)
+    wanted = set(point.phases)
+    run = _PointRun(point, context, phases, protocols)
+    run.measure(wanted)
+    idle = dict(context.idle_w())
+    flags: list[str] = []
+    summary: dict[str, Any] = {"config": point.to_dict(), "engine": point.engine, "decode_method": point.decode_method}
+    if {"prefill", "decode", "request"} <= run.docs.keys():
+        summary["consistency"], flags = _gate(run, wanted, context)
+    for name, doc in run.docs.items():
+        if name == "request" and "request" not in wanted:
+            continue
+        doc = dict(doc) | run.memory.get(name, {})
         if idle:
-            doc["above_idle_energy_j"] = {c: e - idle.get(c, 0.0) * result.latency_s for c, e in doc["energy_j"].items()}
+            doc["above_idle_energy_j"] = {c: e - idle.get(c, 0.0) * doc["latency_s"] for c, e in doc["energy_j"].items()}
+            doc["idle_baseline"] = context.baseline_doc().get("above_idle_uses", "cold")
+        doc["cv"] = doc["latency_std_s"] / doc["latency_s"] if doc["latency_s"] > 0 else None
         summary[name] = doc
-    out_tokens = phases.generated[-1] if phases.generated else config["output_tokens"]
+    tokens_out = phases.generated[-1] if phases.generated else point.output_tokens
     summary["tokens"] = {
-        "batch": config["batch"],
-        "prompt_tokens_effective": inputs.effective_tokens,
-        "prompt_tokens_computed": inputs.computed_tokens,
-        "output_tokens_per_sequence": out_tokens,
-        "output_tokens_effective": out_tokens * config["batch"],
+        "batch": point.batch, "prompt_tokens_effective": inputs.effective_tokens,
+        "prompt_tokens_computed": inputs.computed_tokens, "output_tokens_per_sequence": tokens_out,
+        "output_tokens_effective": tokens_out * point.batch,
     }
-    itl: list[float] = []
-    if phases.decode_token_times:
-        stamps = phases.decode_token_times[-1]
-        itl = list(np.diff(stamps)) if len(stamps) > 1 else []
-        summary["decode"]["per_token_latency_s"] = _stats(itl)
-    if phases.request_token_times and phases.request_token_times[-1]:
-        stamps = phases.request_token_times[-1]
-        summary["request"]["ttft_s"] = stamps[0] - phases.request_starts[-1]
-        summary["request"]["inter_token_latency_s"] = _stats(list(np.diff(stamps)))
-    if "prefill" in results:
-        summary["prefill"]["ttft_s"] = results["prefill"].latency_s
-    if {"prefill", "decode", "request"} <= results.keys():
-        summary["consistency"] = _consistency(results)
+    _token_times(summary, phases, point)
+    flags += _floors(summary, context, point, inputs, tokens_out)
+    summary["flags"] = flags
     summary["idle_power_w"] = idle
     summary["model_load_s"] = loaded.load_s
+    if loaded.quantization:
+        summary["quantization"] = loaded.quantization
     if launch_us is not None:
         summary["host_launch_us"] = launch_us
-    rows = [row for name, result in results.items() for row in _phase_rows(name, result)]
     records: dict[str, list[dict[str, Any]]] = {}
     if phases.decode_token_times:
         records["decode_token_times"] = [{"rep": i, "t_s": t} for i, t in enumerate(phases.decode_token_times)]
-    if phases.request_token_times:
-        records["request_token_times"] = [{"rep": i, "start_s": s, "t_s": t} for i, (s, t) in
-                                          enumerate(zip(phases.request_starts, phases.request_token_times, strict=True))]
-    return PointResult(summary, rows, records)
+    if phases.requests:
+        records["request_token_times"] = [{"rep": i, "start_s": r.start_s, "t_s": r.token_times_s, "end_s": r.end_s}
+                                          for i, r in enumerate(phases.requests)]
+    return Measurement(summary, run.rows_for(wanted), records)
 
 
-def _consistency(results: Mapping[str, PhaseResult]) -> dict[str, Any]:
-    """(prefill + decode) / request for latency and for each component's energy: near 1 when the
-    windows are right (generate adds a little of its own overhead per step)."""
-    pre, dec, req = results["prefill"], results["decode"], results["request"]
-    out: dict[str, Any] = {"latency_ratio": (pre.latency_s + dec.latency_s) / req.latency_s}
-    for component in req.readings:
-        total = req.readings[component].energy_j
-        if total > 0:
-            out[f"energy_ratio_{component}"] = (pre.readings[component].energy_j + dec.readings[component].energy_j) / total
-    return out
+def _gate(run: _PointRun, wanted: set[str], context: Any) -> tuple[dict[str, Any], list[str]]:
+    """Consistency of prefill + decode against the request; re-measure while the gap may be noise."""
+    deadline = time.perf_counter() + float(run.point.protocol_overrides.get("consistency", {}).get(
+        "budget_s", DEFAULT_CONSISTENCY_BUDGET_S if run.point.device.startswith("cuda") else 0.0))
+    attempts = 1
+    while True:
+        ratios = consistency(run.docs["prefill"], run.docs["decode"], run.docs["request"])
+        estimated = dict(run.docs["request"].get("estimated") or {})
+        misses, noisy = inconsistent(ratios, run.docs, estimated)
+        if not misses or not noisy or time.perf_counter() >= deadline:
+            break
+        run.results.clear()
+        run.measure(wanted | {"prefill", "request"})
+        attempts += 1
+    ratios["attempts"] = attempts
+    ratios["within_tolerance"] = not misses
+    if misses:
+        ratios["outside"] = misses
+    return ratios, ([] if not misses else ["inconsistent"])
+
+
+def _token_times(summary: dict[str, Any], phases: LLMPhases, point: Any) -> None:
+    if phases.decode_token_times and "decode" in summary:
+        stamps = phases.decode_token_times[-1]
+        summary["decode"]["per_token_latency_s"] = _stats(list(np.diff(stamps)) if len(stamps) > 1 else [])
+    if phases.requests and phases.requests[-1].token_times_s:
+        last = phases.requests[-1]
+        gaps = list(np.diff(last.token_times_s))
+        if point.decode_method == "request" and "decode" in summary:
+            summary["decode"]["per_token_latency_s"] = _stats(gaps)
+        if "request" in summary:
+            summary["request"]["ttft_s"] = last.first_token_s - last.start_s
+            summary["request"]["inter_token_latency_s"] = _stats(gaps)
+    if "prefill" in summary:
+        summary["prefill"]["ttft_s"] = summary["prefill"]["latency_s"]
+
+
+def _floors(summary: dict[str, Any], context: Any, point: Any, inputs: Any, tokens_out: int) -> list[str]:
+    """Each phase beside its physical floor on this card; flags a figure below it."""
+    from joulebench.analytic import llm_arch, precision_for
+    from joulebench.analytic.floors import llm_floors
+    from joulebench.hardware.catalogue import get_accelerator, name_for_device
+
+    states = getattr(context.monitor, "gpu_states", None) or []
+    name = name_for_device(states[0].name) if states and point.device.startswith("cuda") else None
+    if name is None:
+        summary["floors"] = {"available": False, "reason": "no catalogue entry for this device (CPU or unknown GPU)"}
+        return []
+    acc = get_accelerator(name)
+    padded = int(inputs.input_ids.shape[-1])
+    floors = llm_floors(llm_arch(point.model), precision_for(point.dtype), acc, padded, tokens_out, point.batch)
+    summary["floors"] = {"available": True, "catalogue_name": name}
+    flags: list[str] = []
+    for phase in ("prefill", "decode", "request"):
+        if phase in summary:
+            report = floor_report(floors, summary[phase], phase, max(tokens_out - 1, 0))
+            summary[phase]["floor"] = report
+            if below_floor(report):
+                flags.append(f"below-floor:{phase}")
+    return flags

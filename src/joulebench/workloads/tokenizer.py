@@ -7,7 +7,9 @@ Built with the ``tokenizers`` library; ids match the demo config (bos 256, eos 2
 
 from __future__ import annotations
 
-from transformers import PreTrainedTokenizerFast
+from typing import Any
+
+from joulebench.models.configs import ModelRef, bundled_configs, hub_reachable
 
 SPECIALS = ["<|bos|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>", "<|pad|>"]
 
@@ -17,8 +19,32 @@ CHAT_TEMPLATE = (
 )
 
 
-def byte_tokenizer() -> PreTrainedTokenizerFast:
+def tokenizer_for(ref: ModelRef) -> Any | None:
+    """The model's own tokenizer: local folder, hub id, or (bundled configs) the hub ids the config was
+    copied from; None when none can be had here (the hub is not asked when it is unreachable)."""
+    if ref.name == "tiny-llama":
+        return byte_tokenizer()
+    from transformers import AutoTokenizer
+
+    if ref.kind == "local" and ref.path is not None:
+        sources = [ref.path]
+    elif not hub_reachable():
+        return None
+    elif ref.kind == "hub":
+        sources = [ref.name]
+    else:
+        sources = list(bundled_configs().get(ref.name, {}).get("_hub_ids", []))
+    for source in sources:
+        try:
+            return AutoTokenizer.from_pretrained(source)
+        except Exception:  # noqa: BLE001 - unreachable or absent: try the next, else synthetic ids only
+            continue
+    return None
+
+
+def byte_tokenizer() -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
     vocab = {f"<0x{i:02X}>": i for i in range(256)}
     for offset, token in enumerate(SPECIALS):
