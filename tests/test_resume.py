@@ -79,3 +79,31 @@ def test_interrupted_sweep_keeps_finished_points_and_resumes(tmp_path: Path, sig
     after = check_integrity(db)
     assert len(after) == 8
     assert after[: len(before)] == before  # finished points were skipped, not measured again
+
+
+def test_two_sweeps_over_overlapping_plans_measure_each_point_once(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
+    common = [sys.executable, "-m", "joulebench", "measure", "llm", "tiny-llama", "--device", "cpu", "--dtype",
+              "fp32", "--output-tokens", "3", "--phases", "prefill", "--db", str(db)]
+    procs = [subprocess.Popen([*common, "--prompt-tokens", lengths], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+             for lengths in ("16,24,32,40,48", "32,40,48,56,64")]
+    errors = [p.communicate(timeout=400)[1] for p in procs]
+    for proc, stderr in zip(procs, errors, strict=True):
+        assert proc.returncode == 0, stderr
+        assert "IntegrityError" not in stderr and "Traceback" not in stderr
+    points = check_integrity(db)  # no duplicate keys, no point without its rows
+    assert len(points) == 7  # 16..64 in steps of 8: the shared 32, 40, 48 once each
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # every claim released
+
+
+@pytest.mark.parametrize("delay_s", [0.05, 0.3, 1.0, 2.5])
+def test_ctrl_c_from_the_first_instant_is_clean(tmp_path: Path, delay_s: float) -> None:
+    proc = start(tmp_path / "early.db")
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from joulebench.errors import UsageError
 from joulebench.values import MeasurementRow, StoredPoint, StoredRun, point_key
@@ -144,6 +145,9 @@ class Store:
         self.path = check_db_path(path, field)
         self.field = field
         self.read_only = False
+        beside = [Path(str(self.path) + suffix) for suffix in ("-wal", "-shm", "-journal")]
+        existed = {b for b in beside if b.exists()}
+        self._conn: sqlite3.Connection | None = None
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=30.0)
             self._conn.row_factory = sqlite3.Row
@@ -152,7 +156,14 @@ class Store:
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if self._conn is not None:
+                self._conn.close()
+            for leftover in set(beside) - existed:  # a damaged file is left exactly as we found it
+                leftover.unlink(missing_ok=True)
             raise UsageError.bad(field, str(path), f"not a usable SQLite database ({exc})") from None
+        except UsageError:
+            self._conn.close()
+            raise
 
     @classmethod
     def open_read(cls, path: str | Path, field: str = "db") -> Store:
@@ -160,14 +171,14 @@ class Store:
         p = check_db_path(path, field, must_exist=True)
         self = cls.__new__(cls)
         self.path, self.field, self.read_only = p, field, True
-        uri = f"file:{p.resolve()}?mode=ro"
+        # With no write-ahead log beside the file no writer is active: open it immutable, which reads the
+        # file and creates nothing (a WAL reader would leave -shm/-wal files beside someone's database).
+        # With a log present a sweep may be writing: read it as a WAL reader does, seeing its commits.
+        live = Path(str(p) + "-wal").exists()
+        uri = f"file:{quote(str(p.resolve()))}?mode=ro" + ("" if live else "&immutable=1")
         try:
-            try:
-                self._conn = sqlite3.connect(uri, uri=True, timeout=30.0)
-                self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-            except sqlite3.OperationalError:
-                # a WAL file in a read-only folder: read it as it stands (no other writer can be there)
-                self._conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30.0)
+            self._conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+            self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
             self._conn.row_factory = sqlite3.Row
             self._check_owner(writing=False)
         except sqlite3.DatabaseError as exc:

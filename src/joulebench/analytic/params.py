@@ -146,6 +146,8 @@ class ModelParams:
                 typed[key] = str(value)
             elif key in NULLABLE_FIELDS and value is None:  # YAML null: the field's "unset" meaning
                 typed[key] = None
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UsageError.bad(f"params.{key}", value, "must be a number")
             else:
                 typed[key] = float(value)
         return replace(base or cls(), **typed)

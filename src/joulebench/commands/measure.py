@@ -40,10 +40,11 @@ def sweep_llm(plans: Sequence[LLMPlan], db: str, gpus: list[int] | None, quiet: 
     """Run validated plans with the shared progress bar (points, phase, live GPU watts) on stderr."""
     from joulebench.experiments.llm_sweep import run_llm_plans
     from joulebench.experiments.progress import ProgressObserver
+    from joulebench.store import Store
 
     total = sum(len(plan.points()) for plan in plans)
-    with ProgressObserver(total, quiet=quiet) as observer:
-        return run_llm_plans(plans, db, command_line(), gpus, observer)
+    with Store(db) as store, ProgressObserver(total, quiet=quiet) as observer:
+        return run_llm_plans(plans, store, command_line(), gpus, observer)
 
 
 def result_document(result: SweepResult) -> dict[str, Any]:

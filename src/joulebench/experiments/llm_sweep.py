@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from joulebench.experiments.llm_plan import LLMPlan
 from joulebench.experiments.sweep import MeterSpec, SweepObserver, SweepResult, run_sweep
@@ -11,22 +10,21 @@ from joulebench.store import Store
 from joulebench.workloads.llm import run_llm_point
 
 
-def run_llm_plans(plans: Sequence[LLMPlan], db: str | Path, command: str, gpus: Sequence[int] | None = None,
+def run_llm_plans(plans: Sequence[LLMPlan], store: Store, command: str, gpus: Sequence[int] | None = None,
                   observer: SweepObserver | None = None) -> SweepResult:
-    """Run every point of ``plans`` in order (each plan one run of the store); models stay loaded across
-    plans that share them. Plans are validated already (on construction)."""
+    """Run every point of ``plans`` in order (each plan one run of the open ``store``); models stay loaded
+    across plans that share them. Plans are validated already (on construction)."""
     cache: dict[str, object] = {}
     result: SweepResult | None = None
-    with Store(db) as store:
-        try:
-            for plan in plans:
-                meters = MeterSpec(plan.device, gpus)
-                done = run_sweep("llm", plan.points(), run_llm_point, db, command, plan.to_dict(), meters,
-                                 observer=observer, cache=cache, store=store)
-                result = done if result is None else result.merge(done)
-        finally:
-            models = cache.get("llm_models")
-            if models is not None:
-                models.clear()  # type: ignore[attr-defined]
+    try:
+        for plan in plans:
+            meters = MeterSpec(plan.device, gpus)
+            done = run_sweep("llm", plan.points(), run_llm_point, store.path, command, plan.to_dict(), meters,
+                             observer=observer, cache=cache, store=store)
+            result = done if result is None else result.merge(done)
+    finally:
+        models = cache.get("llm_models")
+        if models is not None:
+            models.clear()  # type: ignore[attr-defined]
     assert result is not None
     return result

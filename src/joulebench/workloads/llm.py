@@ -29,6 +29,7 @@ from joulebench.workloads.llm_checks import (
     consistency,
     floor_report,
     inconsistent,
+    unstable,
 )
 from joulebench.workloads.llm_inputs import chat_inputs, synthetic_inputs
 from joulebench.workloads.llm_model import LoadedModel, load_model
@@ -178,6 +179,8 @@ def run_llm_point(point: Any, context: Any) -> Measurement:
             doc["above_idle_energy_j"] = {c: e - idle.get(c, 0.0) * doc["latency_s"] for c, e in doc["energy_j"].items()}
             doc["idle_baseline"] = context.baseline_doc().get("above_idle_uses", "cold")
         doc["cv"] = doc["latency_std_s"] / doc["latency_s"] if doc["latency_s"] > 0 else None
+        if unstable(doc):
+            flags.append(f"unstable:{name}")
         summary[name] = doc
     tokens_out = phases.generated[-1] if phases.generated else point.output_tokens
     summary["tokens"] = {

@@ -76,3 +76,19 @@ def floor_report(floors: Mapping[str, Any], phase: Mapping[str, Any], name: str,
 
 def below_floor(report: Mapping[str, Any]) -> bool:
     return any(report.get(k, 2.0) < 1.0 for k in ("latency_ratio_to_floor", "energy_ratio_to_floor"))
+
+
+#: a phase whose 95% interval is wider than this share of its mean is flagged ``unstable``
+STABILITY_TARGET = 0.05
+
+
+def unstable(phase: Mapping[str, Any]) -> bool:
+    """Whether the phase's latency or any metered energy is known only to worse than the target: shown
+    flagged rather than plain (a decode of 5.8 s +- 4.2 s over two repetitions is not a figure)."""
+    if int(phase.get("reps") or 0) < 2:
+        return False
+    if _relative_halfwidth(phase, None) > STABILITY_TARGET:
+        return True
+    estimated = phase.get("estimated") or {}
+    return any(_relative_halfwidth(phase, c) > STABILITY_TARGET for c in (phase.get("energy_j") or {})
+               if not estimated.get(c, False))
