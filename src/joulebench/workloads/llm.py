@@ -168,7 +168,8 @@ def run_llm_point(point: Any, context: Any) -> Measurement:
     run.measure(wanted)
     idle = dict(context.idle_w())
     flags: list[str] = []
-    summary: dict[str, Any] = {"config": point.to_dict(), "engine": point.engine, "decode_method": point.decode_method}
+    summary: dict[str, Any] = {"config": point.to_dict(), "engine": point.engine, "decode_method": point.decode_method,
+                               "engine_detail": phases.engine_detail()}
     if {"prefill", "decode", "request"} <= run.docs.keys():
         summary["consistency"], flags = _gate(run, wanted, context)
     for name, doc in run.docs.items():

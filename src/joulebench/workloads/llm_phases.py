@@ -66,6 +66,16 @@ class LLMPhases:
     def cache_len(self) -> int:
         return static_cache_len(int(self.inputs.input_ids.shape[-1]) + self.output_tokens)
 
+    def engine_detail(self) -> dict[str, Any]:
+        """What the engine did, stored with the point: cache kind and length, whether decode was compiled."""
+        if self.engine != "static":
+            return {"cache": "dynamic", "compiled": False}
+        import transformers
+
+        return {"cache": "static", "max_cache_len": self.cache_len, "compiled": self.loaded.device.startswith("cuda"),
+                "compile": "transformers generate auto-compile (torch.compile, CUDA graphs)",
+                "transformers": transformers.__version__}
+
     def _forward(self, cache: Any = None, **kwargs: Any) -> Any:
         import torch
 
