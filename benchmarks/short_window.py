@@ -3,7 +3,8 @@
 
 For each workload: a >= 20 s reference window (back-to-back calls, energy between the first and last
 NVML counter update inside, divided by the calls those updates enclose), then repeated trials of the
-default protocol (`meters.window.Protocol()`), of a plain ~1 s start/stop counter window, and of a
+protocol on counter edges (`meters.window.Protocol(window_method="counter")`; the power-trace method is
+measured by scripts/measure_meter_fidelity.py), of a plain ~1 s start/stop counter window, and of a
 naive single call read with start/stop counter values. Prints the per-call energy and error of each
 against the reference, and the measuring time per point. Writes a JSON summary and one recorded
 counter stream per workload (for the CPU tests) to --out.
@@ -97,9 +98,9 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    protocol = Protocol()
+    protocol = Protocol(window_method="counter")  # this benchmark is about counter edges (trace: measure_meter_fidelity)
     doc: dict[str, Any] = {"protocol": protocol.to_dict(), "gpu": torch.cuda.get_device_name(0), "workloads": {}}
-    config = MonitorConfig(gpus=[0], require_gpu=True, cpu=False, ram=False, sample_period_s=args.sample_period_ms / 1e3)
+    config = MonitorConfig(gpus=[0], require_gpu=True, cpu=False, ram=False, counter_period_s=args.sample_period_ms / 1e3)
     with EnergyMonitor.open(config) as monitor:
         doc["gpu_state"] = [s.to_dict() for s in monitor.gpu_states]
         for label, target in [(w, {"40ms": 0.040, "5ms": 0.005}[w]) for w in args.workloads.split(",")]:
