@@ -127,3 +127,19 @@ def test_counter_method_is_still_available_and_says_so() -> None:
                               Protocol(warmup_reps=0, min_window_s=0.6, window_method="counter"))
     assert result.estimates["gpu"].method in ("aligned", "interpolated")
     assert result.readings["gpu"].source == "nvml-counter"
+
+
+def test_cumulative_energy_follows_the_trace_and_spans_outside_it_fall_back_to_the_counter() -> None:
+    monitor, stream, live = replay_monitor("40ms", gpu_process=False, counter_period_s=0.02)
+    with monitor:
+        time.sleep(0.6)
+        now = time.perf_counter()
+        times = np.linspace(now - 0.5, now - 0.05, 10)
+        cumulative = monitor.cumulative_j(times)["gpu"]
+        first_sample = float(live.to_test_s(stream.t_s[0]))
+        outside = monitor.energy_over_spans(np.array([[first_sample - 0.2, first_sample + 0.1], [now - 0.3, now - 0.1]]))
+    direct = direct_trace(stream, live)
+    assert cumulative == pytest.approx(direct.energy_at(times) - direct.energy_at(times[:1]), rel=1e-6, abs=1e-9)
+    gpu = outside["gpu"]
+    assert gpu.method == "trace+counter" and all(np.isfinite(gpu.per_span_j))
+    assert gpu.per_span_j[1] == pytest.approx(direct.energy_between(now - 0.3, now - 0.1), rel=1e-6)

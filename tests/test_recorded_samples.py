@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from joulebench.meters.power_trace import PowerTrace
-from joulebench.meters.samples import ClockMap, PowerSampleReader, decode_samples
+from joulebench.meters.samples import ClockMap, PowerSampleReader
 from joulebench.meters.spans import trace_aligned_per_rep
 from joulebench.meters.trace import EnergyTrace, aligned_energy_per_rep
 

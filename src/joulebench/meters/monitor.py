@@ -82,6 +82,7 @@ class EnergyMonitor:
         #: the thread's own period: CPU/RAM estimates, RAPL and (without a child process) the GPU counters
         self.sample_period_s = self.gpu_sample_period_s if self._gpu else 0.02
         self._stop = threading.Event()
+        self._paused = False
         self._thread: threading.Thread | None = None
         self._read_lock = threading.Lock()  # estimate meters integrate state: one reader at a time
         #: CPU seconds the sampler thread used, and its wall time: its cost to the workload's host
@@ -139,12 +140,15 @@ class EnergyMonitor:
 
     @contextmanager
     def paused(self) -> Iterator[None]:
-        """No NVML calls at all inside the block (the "no meter" arm of an overhead measurement)."""
+        """No NVML calls and no sampler-thread work inside the block (the "no meter" arm of an overhead
+        measurement; estimates integrate the paused time at their next read)."""
+        self._paused = True
         self.gpu.pause(True)
         try:
             yield
         finally:
             self.gpu.pause(False)
+            self._paused = False
 
     def _set_gpu_period(self, period_s: float) -> None:
         self.gpu_sample_period_s = period_s
@@ -178,8 +182,11 @@ class EnergyMonitor:
     def _loop(self) -> None:
         next_samples = next_refresh = 0.0
         while not self._stop.is_set():
-            self.samples += 1
             now = time.perf_counter()
+            if self._paused:
+                self._stop.wait(self.sample_period_s)
+                continue
+            self.samples += 1
             self._sample_once(now)
             if self.gpu.readers and now >= next_samples:
                 self.gpu.read_here()
@@ -265,15 +272,16 @@ class EnergyMonitor:
 
     def cumulative_j(self, times_s: np.ndarray) -> dict[str, np.ndarray]:
         """Energy per component from ``times_s[0]`` to each time (the trace for GPUs), vectorised."""
-        self.refresh()
         times = np.asarray(times_s, dtype=float)
+        self.wait_for_trace(float(np.max(times)))
+        self.refresh()
         out: dict[str, np.ndarray] = {}
         for component in self.components:
-            power = self._power_for(component)
             total = np.zeros_like(times)
-            for p in power:
+            for p in self._power_for(component):
                 total += p.energy_at(times)
-            if not power:
+            if not self._power_for(component) or not np.all(np.isfinite(total)):
+                total = np.zeros_like(times)  # no trace, or times outside its samples: the counters throughout
                 for _, trace in self._group(component):
                     edges = trace.edges()
                     if len(edges):

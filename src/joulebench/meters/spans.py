@@ -48,7 +48,7 @@ class SpanEnergy:
     reading: Reading  # mean energy per span over the mean span duration
     per_span_j: tuple[float, ...]
     ci95_j: float  # half-width over spans (t-distribution); NaN for a single span
-    method: str  # "trace" | "counter-interpolated" | "estimate"
+    method: str  # "trace" | "trace+counter" (some spans outside the samples) | "counter-interpolated" | "estimate"
     gap_s: float = 0.0  # time inside the spans where trace samples were lost
     min_samples: int = -1  # fewest trace samples inside one span; -1 where no trace is used
 
@@ -73,7 +73,7 @@ def mean_ci95(values: np.ndarray) -> tuple[float, float]:
     mean = float(np.mean(values)) if values.size else float("nan")
     if values.size < 2:
         return mean, float("nan")
-    return mean, t95(values.size - 1) * float(np.std(values, ddof=1)) / np.sqrt(values.size)
+    return mean, float(t95(values.size - 1) * np.std(values, ddof=1) / np.sqrt(values.size))
 
 
 def span_energies(spans: np.ndarray, component: str, power: Sequence[PowerTrace], counters: Sequence[EnergyTrace],
@@ -82,13 +82,20 @@ def span_energies(spans: np.ndarray, component: str, power: Sequence[PowerTrace]
     spans = np.asarray(spans, dtype=float).reshape(-1, 2)
     duration = float(np.mean(spans[:, 1] - spans[:, 0]))
     gap_s, min_samples = 0.0, -1
+    def from_counters() -> np.ndarray:
+        return np.sum([[c.energy_between(float(b), float(e)) for b, e in spans] for c in counters], axis=0)
+
     if power:
         per = np.sum([p.span_energies(spans) for p in power], axis=0)
         gap_s = sum(p.gap_overlap_s(float(b), float(e)) for p in power for b, e in spans)
         min_samples = min(len(p.samples_between(float(b), float(e))) for p in power for b, e in spans)
         method = "trace"
+        uncovered = ~np.isfinite(per)
+        if uncovered.any() and counters:  # spans the samples do not reach: the counter, and say so
+            per = np.where(uncovered, from_counters(), per)
+            method = "trace+counter"
     else:
-        per = np.sum([[c.energy_between(float(b), float(e)) for b, e in spans] for c in counters], axis=0)
+        per = from_counters()
         method = "estimate" if estimated else "counter-interpolated"
     mean, ci = mean_ci95(per)
     reading = Reading(component, mean, duration, source, estimated, devices)
