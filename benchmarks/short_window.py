@@ -17,12 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from record_nvml_samples import matmul_chain  # noqa: E402 - the one definition of this workload
 
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.meters.trace import aligned_energy_per_rep
@@ -31,23 +35,10 @@ from joulebench.meters.window import Protocol, run_repeated
 
 def make_workload(target_s: float) -> tuple[Any, float]:
     """A chain of bf16 matmuls sized to last about ``target_s``; returns (fn, measured seconds)."""
-    n = 4096
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-
-    def once(k: int) -> None:
-        for _ in range(k):
-            torch.matmul(a, b)
-        torch.cuda.synchronize()
-
-    once(20)
+    fn, _ = matmul_chain(target_s)
     t0 = time.perf_counter()
-    once(50)
-    per_mm = (time.perf_counter() - t0) / 50
-    k = max(1, round(target_s / per_mm))
-    t0 = time.perf_counter()
-    once(k)
-    return (lambda: once(k)), time.perf_counter() - t0
+    fn()
+    return fn, time.perf_counter() - t0
 
 
 def repeated_spans(fn: Any, duration_s: float) -> np.ndarray:

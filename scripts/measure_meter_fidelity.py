@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from record_nvml_samples import matmul_chain  # the sibling device script's workload: one definition
 
 from joulebench.meters.idle import measure_idle
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
@@ -54,27 +55,6 @@ def elapsed() -> float:
 
 
 # -- short windows --------------------------------------------------------------------------------
-def matmul_chain(target_s: float) -> tuple[Any, float]:
-    import torch
-
-    n = 4096
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-
-    def run(k: int) -> None:
-        for _ in range(k):
-            torch.matmul(a, b)
-        torch.cuda.synchronize()
-
-    run(20)
-    t0 = time.perf_counter()
-    run(50)
-    k = max(1, round(target_s / ((time.perf_counter() - t0) / 50)))
-    t0 = time.perf_counter()
-    run(k)
-    return (lambda: run(k)), time.perf_counter() - t0
-
-
 def back_to_back(fn: Any, seconds: float) -> np.ndarray:
     spans, end = [], time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -108,7 +88,8 @@ def errors_doc(values: list[float], reference: float) -> dict[str, Any]:
 
 def short_windows(monitor: EnergyMonitor, label: str, target_s: float, trials: int, reference_s: float) -> dict[str, Any]:
     device = next(iter(monitor.power))
-    fn, call_s = matmul_chain(target_s)
+    fn, _ = matmul_chain(target_s)
+    call_s = float(np.median([timed(fn) for _ in range(5)]))
     time.sleep(1.5)  # idle, for the step
     step_s = time.perf_counter()
     back_to_back(fn, 3.0)  # reach steady power and clocks
