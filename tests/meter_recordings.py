@@ -66,8 +66,23 @@ def recording(scenario: str) -> dict[str, Any] | None:
     return doc
 
 
-def recorded_offset_s(doc: dict[str, Any], clock: str = "realtime") -> float:
-    """perf - clock, from the reads in the recording (each bracketed by perf_counter)."""
+def recorded_clock(doc: dict[str, Any]) -> str:
+    """The host clock the recorded samples are stamped with: the one in which, at every read, the newest
+    sample is a little in the past (the same rule as `ClockMap.identify`)."""
+    votes: dict[str, int] = {}
+    for poll in doc["polls"]:
+        if poll["ts_us"]:
+            ages = {c: (poll[f"{c}_us"] - max(poll["ts_us"])) * 1e-6 for c in ("realtime", "monotonic", "boottime")}
+            fits = {c: a for c, a in ages.items() if -0.002 <= a <= 10.0}
+            if fits:
+                best = min(fits, key=fits.__getitem__)
+                votes[best] = votes.get(best, 0) + 1
+    return max(votes, key=votes.__getitem__)
+
+
+def recorded_offset_s(doc: dict[str, Any]) -> float:
+    """perf - sample clock, from the reads in the recording (each bracketed by perf_counter)."""
+    clock = recorded_clock(doc)
     values = [0.5 * (p["perf_before_s"] + p["perf_after_s"]) - p[f"{clock}_us"] * 1e-6 for p in doc["polls"]]
     return float(np.median(values))
 

@@ -1,9 +1,10 @@
 """A cumulative-energy trace and the arithmetic on it: update edges, interpolation, alignment.
 
-NVML's energy counter (and RAPL on some CPUs) changes only every ~100 ms. A sampler polls it much
-faster (default 5 ms) and records (time, cumulative energy). An *edge* is the first sample that shows a
-new value; the update happened between the previous sample and that one, so we place it at their
-midpoint (error at most half a poll period). Between edges the counter says nothing, so energy
+NVML's energy counter (and RAPL on some CPUs) changes only every ~100 ms. A sampler polls it (every
+5 ms inside windows measured on counter edges; slowly where a power trace does the measuring, see
+`power_trace`) and records (time, cumulative energy). An *edge* is the first sample that shows a new
+value; the update happened between the previous sample and that one, so we place it at their midpoint
+(error at most half a poll period, kept as the edge's ``uncertainty_s``). Between edges the counter says nothing, so energy
 inside a tick is interpolated linearly between edge points. Windows whose ends are *aligned* on
 edges avoid interpolation altogether, which is what makes a 40 ms phase measurable: repeat it until a
 window holds several ticks, take the energy between the first and last edge inside the run, and divide
