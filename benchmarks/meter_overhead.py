@@ -3,9 +3,10 @@
 
 Batch-1 eager decode is bound by the host launching kernels, so it is the workload most sensitive to
 anything else on the host (a sampler thread competing for the interpreter, NVML queries competing in
-the driver). Three arms run in rotating order, round after round, so that the host's slow drift
-cancels: no meters, meters with NVML polled from a thread, meters with NVML polled from a child
-process (the default). Before every run the host's eager launch cost is probed
+the driver). The arms run in rotating order, round after round, so that the host's slow drift cancels:
+no meters; meters with NVML polled from a thread; the default monitor (a child process reading the
+power-sample buffer and the counter every 0.5 s); a child process polling the counter every
+``--periods-ms``. Before every run the host's eager launch cost is probed
 (`workloads.device.launch_probe_us`), so host drift can be told apart from meter cost. Prints the
 median per-token latency of each arm, the median paired difference against "none" with a bootstrap
 95% interval, and the CPU share of the sampler thread.
@@ -45,7 +46,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--arms", default="thread", help="'thread' adds the thread-polling arm; '' drops it")
-    parser.add_argument("--periods-ms", type=int, nargs="*", default=[5], help="GPU polling periods (child process)")
+    parser.add_argument("--periods-ms", type=int, nargs="*", default=[5],
+                        help="GPU counter polling periods (child process, besides the default arm)")
     parser.add_argument("--out")
     args = parser.parse_args()
     loaded = load_model(args.model, args.dtype, args.device)
@@ -64,9 +66,11 @@ def main() -> None:
     arms: dict[str, MonitorConfig | None] = {"none": None}
     if "thread" in args.arms:
         arms["thread"] = MonitorConfig(gpus=gpus, require_gpu=bool(gpus), gpu_process=False)
+    if gpus:  # the default: power-sample buffer every 0.5 s, counter every 0.5 s
+        arms["default"] = MonitorConfig(gpus=gpus, require_gpu=True)
     for period_ms in args.periods_ms if gpus else []:
         arms[f"process-{period_ms}ms"] = MonitorConfig(gpus=gpus, require_gpu=True, gpu_process=True,
-                                                       sample_period_s=period_ms / 1000.0)
+                                                       counter_period_s=period_ms / 1000.0)
     names = list(arms)
     per_token: dict[str, list[float]] = {name: [] for name in names}
     probe_us: dict[str, list[float | None]] = {name: [] for name in names}

@@ -3,7 +3,8 @@
 
 For each workload: a >= 20 s reference window (back-to-back calls, energy between the first and last
 NVML counter update inside, divided by the calls those updates enclose), then repeated trials of the
-default protocol (`meters.window.Protocol()`), of a plain ~1 s start/stop counter window, and of a
+protocol on counter edges (`meters.window.Protocol(window_method="counter")`; the power-trace method is
+measured by scripts/measure_meter_fidelity.py), of a plain ~1 s start/stop counter window, and of a
 naive single call read with start/stop counter values. Prints the per-call energy and error of each
 against the reference, and the measuring time per point. Writes a JSON summary and one recorded
 counter stream per workload (for the CPU tests) to --out.
@@ -16,12 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from record_nvml_samples import matmul_chain  # noqa: E402 - the one definition of this workload
 
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.meters.trace import aligned_energy_per_rep
@@ -30,23 +35,10 @@ from joulebench.meters.window import Protocol, run_repeated
 
 def make_workload(target_s: float) -> tuple[Any, float]:
     """A chain of bf16 matmuls sized to last about ``target_s``; returns (fn, measured seconds)."""
-    n = 4096
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-
-    def once(k: int) -> None:
-        for _ in range(k):
-            torch.matmul(a, b)
-        torch.cuda.synchronize()
-
-    once(20)
+    fn, _ = matmul_chain(target_s)
     t0 = time.perf_counter()
-    once(50)
-    per_mm = (time.perf_counter() - t0) / 50
-    k = max(1, round(target_s / per_mm))
-    t0 = time.perf_counter()
-    once(k)
-    return (lambda: once(k)), time.perf_counter() - t0
+    fn()
+    return fn, time.perf_counter() - t0
 
 
 def repeated_spans(fn: Any, duration_s: float) -> np.ndarray:
@@ -97,9 +89,9 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    protocol = Protocol()
+    protocol = Protocol(window_method="counter")  # this benchmark is about counter edges (trace: measure_meter_fidelity)
     doc: dict[str, Any] = {"protocol": protocol.to_dict(), "gpu": torch.cuda.get_device_name(0), "workloads": {}}
-    config = MonitorConfig(gpus=[0], require_gpu=True, cpu=False, ram=False, sample_period_s=args.sample_period_ms / 1e3)
+    config = MonitorConfig(gpus=[0], require_gpu=True, cpu=False, ram=False, counter_period_s=args.sample_period_ms / 1e3)
     with EnergyMonitor.open(config) as monitor:
         doc["gpu_state"] = [s.to_dict() for s in monitor.gpu_states]
         for label, target in [(w, {"40ms": 0.040, "5ms": 0.005}[w]) for w in args.workloads.split(",")]:

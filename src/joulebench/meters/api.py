@@ -33,18 +33,21 @@ class Measured:
 def measure(gpus: Sequence[int] | None = None, cpu: bool = True, ram: bool = True) -> Iterator[Measured]:
     """Meter the enclosed block. For GPU work, synchronise the device before leaving the block.
 
-    The block's energy is interpolated between counter updates; for phases shorter than a few
-    hundred milliseconds use `joulebench.meters.window.run_repeated`, which repeats and aligns.
+    GPU energy integrates the ~20 ms power trace (or, without one, interpolates between counter
+    updates); for phases shorter than a few hundred milliseconds use
+    `joulebench.meters.window.run_repeated`, which repeats and aligns.
     """
     monitor = EnergyMonitor.open(MonitorConfig(gpus=gpus, require_gpu=bool(gpus), cpu=cpu, ram=ram))
     monitor.start()
     out = Measured(monitor)
     try:
-        monitor.wait_for_update(time.perf_counter(), timeout_s=0.3)
+        if not monitor.has_trace:
+            monitor.wait_for_update(time.perf_counter(), timeout_s=0.3)
         out.t_start_s = time.perf_counter()
         yield out
         out.t_end_s = time.perf_counter()
-        monitor.wait_for_update(out.t_end_s, timeout_s=0.3)
+        if not monitor.has_trace:
+            monitor.wait_for_update(out.t_end_s, timeout_s=0.3)
         out.readings = monitor.energy_between(out.t_start_s, out.t_end_s)
     finally:
         monitor.close()

@@ -1,4 +1,6 @@
-"""NVIDIA GPU energy through NVML (``nvidia-ml-py``): the total-energy counter and a power trace.
+"""NVIDIA GPU energy through NVML (``nvidia-ml-py``): handles, the total-energy counter, GPU state.
+
+The power trace from the sample buffer lives in `meters.samples` / `meters.power_trace`.
 
 GPU selection follows ``CUDA_VISIBLE_DEVICES`` through UUIDs: the logical CUDA index a user passes
 (``--gpus 0``) is mapped to the device UUID (from torch when CUDA is up, else from the entries of
@@ -164,6 +166,14 @@ class NvmlEnergyMeter:
         except pynvml.NVMLError as exc:
             raise TelemetryUnavailable(f"GPU {uuid} has no NVML energy counter: {exc}") from exc
 
+    @property
+    def nvml(self) -> Any:
+        return self._pynvml
+
+    @property
+    def handle(self) -> Any:
+        return self._handle
+
     def read_energy_j(self, now_s: float) -> float:
         try:
             raw_mj = float(self._pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle))
@@ -173,25 +183,19 @@ class NvmlEnergyMeter:
         self._last_j = self._wrap.update(raw_mj) / 1000.0
         return self._last_j
 
-    def power_w(self) -> float | None:
-        """Instant power (W) where the driver offers it, else the driver's averaged power."""
-        p = self._pynvml
-        try:
-            field = getattr(p, "NVML_FI_DEV_POWER_INSTANT", None)
-            if field is not None:
-                values = p.nvmlDeviceGetFieldValues(self._handle, [field])
-                if values and values[0].nvmlReturn == 0:
-                    return float(values[0].value.uiVal) / 1000.0
-            return float(p.nvmlDeviceGetPowerUsage(self._handle)) / 1000.0
-        except p.NVMLError:
-            self.errors += 1
-            return None
-
     def sm_clock_mhz(self) -> int | None:
         """The SM clock now: launch-bound phases leave the GPU mostly idle, and where the driver then
         lowers clocks each small kernel runs longer; stored per phase to explain latency drift."""
         try:
             return int(self._pynvml.nvmlDeviceGetClockInfo(self._handle, self._pynvml.NVML_CLOCK_SM))
+        except self._pynvml.NVMLError:
+            self.errors += 1
+            return None
+
+    def temperature_c(self) -> int | None:
+        """GPU core temperature now: stored with idle baselines (a warm card idles higher)."""
+        try:
+            return int(self._pynvml.nvmlDeviceGetTemperature(self._handle, self._pynvml.NVML_TEMPERATURE_GPU))
         except self._pynvml.NVMLError:
             self.errors += 1
             return None

@@ -1,9 +1,10 @@
 """A cumulative-energy trace and the arithmetic on it: update edges, interpolation, alignment.
 
-NVML's energy counter (and RAPL on some CPUs) changes only every ~100 ms. A sampler polls it much
-faster (default 5 ms) and records (time, cumulative energy). An *edge* is the first sample that shows a
-new value; the update happened between the previous sample and that one, so we place it at their
-midpoint (error at most half a poll period). Between edges the counter says nothing, so energy
+NVML's energy counter (and RAPL on some CPUs) changes only every ~100 ms. A sampler polls it (every
+5 ms inside windows measured on counter edges; slowly where a power trace does the measuring, see
+`power_trace`) and records (time, cumulative energy). An *edge* is the first sample that shows a new
+value; the update happened between the previous sample and that one, so we place it at their midpoint
+(error at most half a poll period, kept as the edge's ``uncertainty_s``). Between edges the counter says nothing, so energy
 inside a tick is interpolated linearly between edge points. Windows whose ends are *aligned* on
 edges avoid interpolation altogether, which is what makes a 40 ms phase measurable: repeat it until a
 window holds several ticks, take the energy between the first and last edge inside the run, and divide
@@ -19,17 +20,19 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Edges:
-    """Counter update points: estimated update times and the cumulative energy after each update."""
+    """Counter update points: estimated update times, the cumulative energy after each update, and how
+    far each update may lie from its estimated time (half the poll interval around it)."""
 
     t_s: np.ndarray
     energy_j: np.ndarray
+    uncertainty_s: np.ndarray
 
     def __len__(self) -> int:
         return int(self.t_s.size)
 
     def inside(self, t0_s: float, t1_s: float) -> Edges:
         mask = (self.t_s >= t0_s) & (self.t_s <= t1_s)
-        return Edges(self.t_s[mask], self.energy_j[mask])
+        return Edges(self.t_s[mask], self.energy_j[mask], self.uncertainty_s[mask])
 
 
 class EnergyTrace:
@@ -58,15 +61,14 @@ class EnergyTrace:
 
     def edges(self) -> Edges:
         t, e = self.arrays()
-        if t.size == 0:
-            return Edges(t, e)
-        if self.continuous:
-            return Edges(t, e)
+        if t.size == 0 or self.continuous:
+            return Edges(t, e, np.zeros_like(t))
         changed = np.nonzero(np.diff(e) != 0)[0] + 1
         t_edge = 0.5 * (t[changed - 1] + t[changed])
+        half = 0.5 * (t[changed] - t[changed - 1])
         # the first sample anchors the series even though its update time is unknown; it is only used
         # for interpolation far from any window of interest, never for alignment
-        return Edges(np.concatenate([t[:1], t_edge]), np.concatenate([e[:1], e[changed]]))
+        return Edges(np.concatenate([t[:1], t_edge]), np.concatenate([e[:1], e[changed]]), np.concatenate([[0.0], half]))
 
     def energy_at(self, t_s: float) -> float:
         """Cumulative energy at ``t_s`` by linear interpolation between edges (clamped at the ends)."""
@@ -108,19 +110,19 @@ class AlignedEstimate:
     blocks: int
     aligned_s: float  # time between the first and last edge used
     reps_covered: float
-    method: str  # "aligned" | "interpolated"
+    method: str  # "aligned" | "interpolated" (counter edges), "trace-aligned" | "trace-run" | "trace-spans"
 
 
-def _t95(dof: int) -> float:
-    """Two-sided 95% Student-t quantile; a small table is enough and keeps scipy out of the core."""
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-             10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def t95(dof: int) -> float:
+    """Two-sided 95% Student-t quantile; a small table keeps scipy out of the meters. Between rows it
+    takes the row below (fewer degrees of freedom: a slightly wider, never narrower, interval)."""
     if dof <= 0:
         return float("nan")
-    for key in sorted(table):
-        if dof <= key:
-            return table[key]
-    return 1.96
+    return _T95[max(k for k in _T95 if k <= dof)]
 
 
 def aligned_energy_per_rep(trace: EnergyTrace, spans: np.ndarray, max_blocks: int = 5) -> AlignedEstimate:
@@ -147,5 +149,5 @@ def aligned_energy_per_rep(trace: EnergyTrace, spans: np.ndarray, max_blocks: in
             if reps > 0:
                 values.append(float(edges.energy_j[b] - edges.energy_j[a]) / reps)
         if len(values) >= 2:
-            ci = _t95(len(values) - 1) * float(np.std(values, ddof=1)) / np.sqrt(len(values))
+            ci = t95(len(values) - 1) * float(np.std(values, ddof=1)) / np.sqrt(len(values))
     return AlignedEstimate(per_rep, ci, n_blocks, float(edges.t_s[-1] - edges.t_s[0]), total_reps, "aligned")
