@@ -120,7 +120,7 @@ def test_decode_is_measured_inside_the_real_request(tmp_path: Path) -> None:
     assert 0 < decode["latency_s"] < request["latency_s"]
     assert decode["reps"] == request["reps"]
     assert decode["per_token_latency_s"]["n"] == 5  # tokens 2..6 each after the one before
-    assert decode["window_method"]["cpu"] == "inside-request-spans"
+    assert decode["window_method"]["cpu"].startswith("inside-request-spans")
     for phase in ("prefill", "decode", "request"):
         assert point[phase]["peak_memory_bytes"] > 0
     assert point["floors"]["available"] is False  # a CPU has no catalogue entry: said, not invented

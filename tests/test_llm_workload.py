@@ -39,7 +39,7 @@ def test_decode_inside_the_request_for_both_engines(tmp_path: Path, engine: str)
     assert summary["decode"]["latency_s"] < summary["request"]["latency_s"]
     assert summary["decode"]["reps"] == summary["request"]["reps"] >= 2
     ratio = summary["consistency"]["latency_ratio"]
-    assert ratio > 0 and summary["consistency"]["attempts"] == 1  # no re-measuring budget on a CPU
+    assert ratio > 0 and summary["interleaving"]["rounds"] >= 2  # interleaved rounds, not one block per phase
     assert summary["idle_power_w"]["cpu"] > 0
 
 

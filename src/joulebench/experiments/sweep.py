@@ -20,7 +20,6 @@ hears about points and repetitions.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -82,10 +81,10 @@ class SweepContext:
     monitor: Any
     run_id: int
     store: Store
-    cold_idle_w: dict[str, float]
+    cold: Any  # meters.idle.IdleBaseline, or None when no baseline was asked for
     observer: SweepObserver
     cache: dict[str, Any] = field(default_factory=dict)
-    warm_idle_w: dict[str, float] | None = None
+    warm: Any = None
     idle_s: float = IDLE_BASELINE_S
     warm_settle_s: float = WARM_SETTLE_S
 
@@ -95,28 +94,26 @@ class SweepContext:
     def idle_w(self) -> dict[str, float]:
         """The baseline "above idle" subtracts: the warm one, measured now if it is not yet (call after
         the point's warm-ups, so that the card is as warm as it is between measured phases)."""
-        if self.warm_idle_w is None and "warm_idle_w" in self.cache:  # measured by an earlier sweep of this command
-            self.warm_idle_w = dict(self.cache["warm_idle_w"])
+        if self.warm is None and "warm_idle" in self.cache:  # measured by an earlier sweep of this command
+            self.warm = self.cache["warm_idle"]
             self.store.set_baseline(self.run_id, self.baseline_doc())
-        if self.warm_idle_w is None:
-            if self.warm_settle_s > 0 and hasattr(self.monitor, "idle_power_w") and self.idle_s > 0:
-                time.sleep(self.warm_settle_s)
-                self.warm_idle_w = dict(self.monitor.idle_power_w(self.idle_s))
-                self.cache["warm_idle_w"] = self.warm_idle_w
-            else:
-                self.warm_idle_w = dict(self.cold_idle_w)
+        if self.warm is None and self.warm_settle_s > 0 and self.idle_s > 0 and hasattr(self.monitor, "has_trace"):
+            from joulebench.meters.idle import measure_idle
+
+            self.warm = self.cache["warm_idle"] = measure_idle(self.monitor, self.idle_s, self.warm_settle_s, "warm")
             self.store.set_baseline(self.run_id, self.baseline_doc())
-        return self.warm_idle_w
+        chosen = self.warm or self.cold
+        return dict(chosen.power_w) if chosen is not None else {}
 
     def baseline_doc(self) -> dict[str, Any]:
         """The run's baselines as stored: cold (at start), warm (after work, settled) when measured, and
         which one "above idle" subtracts."""
-        warm = self.warm_idle_w if self.warm_settle_s > 0 else None
-        doc: dict[str, Any] = {"idle_power_w": dict(warm or self.cold_idle_w), "duration_s": self.idle_s,
-                               "cold": {"idle_power_w": dict(self.cold_idle_w), "duration_s": self.idle_s}}
-        if warm is not None:
-            doc["warm"] = {"idle_power_w": dict(warm), "duration_s": self.idle_s, "settle_s": self.warm_settle_s}
-        doc["above_idle_uses"] = "warm" if warm is not None else "cold"
+        chosen = self.warm or self.cold
+        doc: dict[str, Any] = {"idle_power_w": dict(chosen.power_w) if chosen else {}, "duration_s": self.idle_s,
+                               "above_idle_uses": chosen.state if chosen else None}
+        for baseline in (self.cold, self.warm):
+            if baseline is not None:
+                doc[baseline.state] = baseline.to_dict()
         return doc
 
 
@@ -221,10 +218,14 @@ def run_sweep(
     try:
         with open_source(meters) as monitor:
             run_id = opened.begin_run(kind, command, plan, capture(monitor if hasattr(monitor, "meters") else None))
-            cold = dict(monitor.idle_power_w(idle_s)) if idle_s > 0 and hasattr(monitor, "idle_power_w") else {}
+            cold = None
+            if idle_s > 0 and hasattr(monitor, "has_trace"):
+                from joulebench.meters.idle import measure_idle
+
+                cold = measure_idle(monitor, idle_s, 0.0, "cold")
             context = SweepContext(monitor, run_id, opened, cold, watcher, cache if cache is not None else {},
                                    idle_s=idle_s, warm_settle_s=warm_settle_s if meters.uses_gpu else 0.0)
-            if cold:
+            if cold is not None:
                 opened.set_baseline(run_id, context.baseline_doc())
             result = SweepResult(run_id, str(db))
             watcher.sweep_started(len(points), monitor)

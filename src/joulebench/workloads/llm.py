@@ -11,20 +11,18 @@ physical floor (`analytic.floors`). "Above idle" energy subtracts the warm idle 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from joulebench.calibration.fits import t_quantile
-from joulebench.meters.base import Reading
-from joulebench.meters.window import PhaseResult, Protocol, run_repeated
+from joulebench.meters.stability import PhaseRun, StablePhase, run_interleaved
+from joulebench.meters.window import PhaseResult, Protocol
 from joulebench.values import Measurement, MeasurementRow
 from joulebench.workloads.common import peak_memory, phase_rows, reset_peak_memory
 from joulebench.workloads.device import launch_probe_us
 from joulebench.workloads.llm_checks import (
-    DEFAULT_CONSISTENCY_BUDGET_S,
+    STABILITY_TARGET_REL_CI,
     below_floor,
     consistency,
     floor_report,
@@ -60,23 +58,20 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def span_phase(monitor: Any, spans: np.ndarray, protocol: Protocol) -> dict[str, Any]:
-    """Latency and energy per span of sub-spans of already measured repetitions (decode inside each
-    request), in the stored phase shape; energy interpolated between meter updates over each span."""
+    """Latency and energy per span of sub-spans of measured repetitions (decode inside each request), in
+    the stored phase shape: the power trace integrated over each span, a 95% CI over the spans."""
     durations = spans[:, 1] - spans[:, 0]
-    per_span = [monitor.energy_between(float(b), float(e)) for b, e in spans]
+    energies = monitor.energy_over_spans(spans)
     doc: dict[str, Any] = {"latency_s": float(durations.mean()), "reps": len(spans), "protocol": protocol.to_dict(),
                            "latency_std_s": float(durations.std(ddof=1)) if len(spans) > 1 else 0.0,
                            "energy_j": {}, "ci95_j": {}, "sources": {}, "estimated": {}, "window_method": {},
-                           "sm_clock_mhz": monitor.gpu_sm_clock_mhz()}
-    for component in per_span[0] if per_span else {}:
-        values = np.array([r[component].energy_j for r in per_span])
-        first: Reading = per_span[0][component]
-        doc["energy_j"][component] = float(values.mean())
-        doc["ci95_j"][component] = (t_quantile(len(values) - 1) * float(values.std(ddof=1)) / np.sqrt(len(values))
-                                    if len(values) > 1 else float("nan"))
-        doc["sources"][component] = first.source
-        doc["estimated"][component] = first.estimated
-        doc["window_method"][component] = "inside-request-spans"
+                           "sm_clock_mhz": monitor.gpu_sm_clock_mhz(), "spans": spans.tolist()}
+    for component, energy in energies.items():
+        doc["energy_j"][component] = energy.mean_j
+        doc["ci95_j"][component] = energy.ci95_j
+        doc["sources"][component] = energy.reading.source
+        doc["estimated"][component] = energy.reading.estimated
+        doc["window_method"][component] = f"inside-request-spans:{energy.method}"
     return doc
 
 
@@ -89,6 +84,27 @@ def _span_rows(phase: str, doc: Mapping[str, Any], spans: np.ndarray) -> list[Me
     return rows
 
 
+def _rounds_doc(stable: StablePhase) -> dict[str, Any]:
+    """One phase over its interleaved rounds, in the stored phase shape: per-repetition means, the 95%
+    CI over rounds (energy) and over all repetitions' spread (latency), the spread per round."""
+    results = stable.results
+    durations = np.concatenate([r.spans[:, 1] - r.spans[:, 0] for r in results])
+    last = results[-1].to_dict()
+    readings = stable.readings
+    doc: dict[str, Any] = {
+        "latency_s": float(durations.mean()), "latency_std_s": float(durations.std(ddof=1)) if durations.size > 1 else 0.0,
+        "reps": int(durations.size), "rounds": len(results), "protocol": last["protocol"],
+        "energy_j": {c: r.energy_j for c, r in readings.items()},
+        "ci95_j": {c: (stable.energy[c].rel_ci95 * abs(stable.energy[c].mean) if c in stable.energy else
+                       last["ci95_j"].get(c)) for c in readings},
+        "sources": {c: r.source for c, r in readings.items()}, "estimated": {c: r.estimated for c, r in readings.items()},
+        "window_method": last["window_method"], "sm_clock_mhz": last["sm_clock_mhz"],
+        "spread": {"latency": stable.latency.to_dict(), "energy": {c: v.to_dict() for c, v in stable.energy.items()}},
+        "checks": [c for r in results for c in r.to_dict()["checks"]],
+    }
+    return doc
+
+
 def _inputs(point: Any, loaded: LoadedModel) -> Any:
     if point.messages:
         from joulebench.data.conversations import read_conversations
@@ -99,55 +115,71 @@ def _inputs(point: Any, loaded: LoadedModel) -> Any:
                             point.seed)
 
 
+def stability_settings(point: Any) -> dict[str, Any]:
+    """Interleaving: rounds until each phase's 95% CI is within the target or the budget is spent."""
+    cuda = point.device.startswith("cuda")
+    defaults = {"target_rel_ci": STABILITY_TARGET_REL_CI, "budget_s": 120.0 if cuda else 5.0,
+                "min_rounds": 3 if cuda else 2, "max_rounds": 50}
+    return defaults | dict(point.protocol_overrides.get("stability", {}))
+
+
 class _PointRun:
-    """Measures the phases of one point, keeping every repetition's figures for the summary."""
+    """Measures the phases of one point in interleaved rounds, keeping every round for the summary."""
 
     def __init__(self, point: Any, context: Any, phases: LLMPhases, protocols: Mapping[str, Protocol]) -> None:
         self.point, self.context, self.phases, self.protocols = point, context, phases, protocols
-        self.results: dict[str, PhaseResult] = {}
         self.docs: dict[str, dict[str, Any]] = {}
         self.rows: list[MeasurementRow] = []
         self.memory: dict[str, dict[str, Any]] = {}
+        self.traces: list[dict[str, Any]] = []
+        self.launch_us: dict[str, list[float]] = {}
+        self.unstable: list[str] = []
 
-    def _progress(self, phase: str) -> Callable[[int, float], None]:
-        return lambda i, dt: self.context.on_rep(phase, i, dt)
-
-    def _repeat(self, name: str, fn: Callable[[], object], prepare: Callable[[], object] | None = None) -> None:
-        reset_peak_memory(self.point.device)
-        result = run_repeated(self.context.monitor, fn, self.protocols[name], prepare=prepare,
-                              on_rep=self._progress(name))
+    def _after_round(self, name: str, index: int, result: PhaseResult) -> None:
+        self.context.on_rep(name, index, result.latency_s)
         self.memory[name] = peak_memory(self.point.device)
-        self.results[name] = result
-        self.docs[name] = result.to_dict()
+        reset_peak_memory(self.point.device)
+        for device, trace in result.traces.items():
+            self.traces.append({"phase": name, "round": index, "device": device} | trace.to_dict())
+        probe = launch_probe_us(self.point.device)
+        if probe is not None:
+            self.launch_us.setdefault(name, []).append(probe)
 
     def measure(self, wanted: set[str]) -> None:
         point, phases = self.point, self.phases
-        if "prefill" in wanted:
-            self._repeat("prefill", phases.prefill)
-        if "decode" in wanted and point.output_tokens > 1 and point.decode_method == "loop":
-            phases.prefill()
-            self._repeat("decode", phases.decode_loop, prepare=phases.prepare_decode)
-            phases.drop_snapshot()
+        loop = "decode" in wanted and point.output_tokens > 1 and point.decode_method == "loop"
         inside = "decode" in wanted and point.output_tokens > 1 and point.decode_method == "request"
+        runs = []
+        if "prefill" in wanted:
+            runs.append(PhaseRun("prefill", phases.prefill))
+        if loop:
+            phases.prefill()
+            runs.append(PhaseRun("decode", phases.decode_loop, prepare=phases.prepare_decode))
         if "request" in wanted or inside:
-            phases.requests.clear()
-            self._repeat("request", phases.request)
-            if inside:
-                stamps = phases.requests[-self.results["request"].reps:]
-                spans = np.array([[r.first_token_s, r.end_s] for r in stamps])
-                self.docs["decode"] = span_phase(self.context.monitor, spans, self.protocols["request"])
-                self.memory["decode"] = self.memory["request"]
-                self.decode_spans = spans
-
-    def rows_for(self, wanted: set[str]) -> list[MeasurementRow]:
-        rows: list[MeasurementRow] = []
-        for name, result in self.results.items():
-            if name == "request" and "request" not in wanted:
-                continue
-            rows += phase_rows(name, result)
-        if "decode" in self.docs and "decode" not in self.results:
-            rows += _span_rows("decode", self.docs["decode"], self.decode_spans)
-        return rows
+            runs.append(PhaseRun("request", phases.request))
+        settings = stability_settings(point)
+        phases.requests.clear()
+        reset_peak_memory(point.device)
+        result = run_interleaved(self.context.monitor, runs, self.protocols, on_rep=self._after_round, **settings)
+        phases.drop_snapshot()
+        self.unstable = list(result.unstable)
+        self.interleaving = {k: v for k, v in result.to_dict().items() if k != "phases"}
+        for name, stable in result.phases.items():
+            self.docs[name] = _rounds_doc(stable)
+            self.rows += [row for r in stable.results for row in phase_rows(name, r)]
+        if inside:
+            measured = np.concatenate([r.spans for r in result.phases["request"].results])
+            timed = [r for r in phases.requests  # warm-up calls are not measured repetitions
+                     if np.any((measured[:, 0] <= r.start_s) & (r.end_s <= measured[:, 1]))]
+            spans = np.array([[r.first_token_s, r.end_s] for r in timed])
+            self.docs["decode"] = span_phase(self.context.monitor, spans, self.protocols["request"])
+            self.memory["decode"] = self.memory.get("request", {})
+            self.rows += _span_rows("decode", self.docs["decode"], spans)
+            if unstable(self.docs["decode"]):
+                self.unstable.append("decode")
+        if "request" not in wanted:
+            self.docs.pop("request", None)
+            self.rows = [r for r in self.rows if r.phase != "request"]
 
 
 def run_llm_point(point: Any, context: Any) -> Measurement:
@@ -167,21 +199,20 @@ def run_llm_point(point: Any, context: Any) -> Measurement:
     run = _PointRun(point, context, phases, protocols)
     run.measure(wanted)
     idle = dict(context.idle_w())
-    flags: list[str] = []
+    flags: list[str] = [f"unstable:{name}" for name in run.unstable]
     summary: dict[str, Any] = {"config": point.to_dict(), "engine": point.engine, "decode_method": point.decode_method,
                                "engine_detail": phases.engine_detail()}
     if {"prefill", "decode", "request"} <= run.docs.keys():
-        summary["consistency"], flags = _gate(run, wanted, context)
+        summary["consistency"] = _consistency(run)
+        if not summary["consistency"]["within_tolerance"]:
+            flags.append("inconsistent")
+    summary["interleaving"] = run.interleaving
     for name, doc in run.docs.items():
-        if name == "request" and "request" not in wanted:
-            continue
         doc = dict(doc) | run.memory.get(name, {})
         if idle:
             doc["above_idle_energy_j"] = {c: e - idle.get(c, 0.0) * doc["latency_s"] for c, e in doc["energy_j"].items()}
             doc["idle_baseline"] = context.baseline_doc().get("above_idle_uses", "cold")
         doc["cv"] = doc["latency_std_s"] / doc["latency_s"] if doc["latency_s"] > 0 else None
-        if unstable(doc):
-            flags.append(f"unstable:{name}")
         summary[name] = doc
     tokens_out = phases.generated[-1] if phases.generated else point.output_tokens
     summary["tokens"] = {
@@ -198,34 +229,26 @@ def run_llm_point(point: Any, context: Any) -> Measurement:
         summary["quantization"] = loaded.quantization
     if launch_us is not None:
         summary["host_launch_us"] = launch_us
-    records: dict[str, list[dict[str, Any]]] = {}
+        summary["host_launch_us_per_round"] = run.launch_us
+    records: dict[str, list[dict[str, Any]]] = {"power_trace": run.traces} if run.traces else {}
     if phases.decode_token_times:
         records["decode_token_times"] = [{"rep": i, "t_s": t} for i, t in enumerate(phases.decode_token_times)]
     if phases.requests:
         records["request_token_times"] = [{"rep": i, "start_s": r.start_s, "t_s": r.token_times_s, "end_s": r.end_s}
                                           for i, r in enumerate(phases.requests)]
-    return Measurement(summary, run.rows_for(wanted), records)
+    return Measurement(summary, run.rows, records)
 
 
-def _gate(run: _PointRun, wanted: set[str], context: Any) -> tuple[dict[str, Any], list[str]]:
-    """Consistency of prefill + decode against the request; re-measure while the gap may be noise."""
-    deadline = time.perf_counter() + float(run.point.protocol_overrides.get("consistency", {}).get(
-        "budget_s", DEFAULT_CONSISTENCY_BUDGET_S if run.point.device.startswith("cuda") else 0.0))
-    attempts = 1
-    while True:
-        ratios = consistency(run.docs["prefill"], run.docs["decode"], run.docs["request"])
-        estimated = dict(run.docs["request"].get("estimated") or {})
-        misses, noisy = inconsistent(ratios, run.docs, estimated)
-        if not misses or not noisy or time.perf_counter() >= deadline:
-            break
-        run.results.clear()
-        run.measure(wanted | {"prefill", "request"})
-        attempts += 1
-    ratios["attempts"] = attempts
+def _consistency(run: _PointRun) -> dict[str, Any]:
+    """Prefill + decode against the request. Interleaved rounds already re-measured until each phase was
+    stable (or the budget ran out), so a gap left now is structural or flagged unstable as well."""
+    ratios = consistency(run.docs["prefill"], run.docs["decode"], run.docs["request"])
+    misses, noisy = inconsistent(ratios, run.docs, dict(run.docs["request"].get("estimated") or {}))
     ratios["within_tolerance"] = not misses
     if misses:
         ratios["outside"] = misses
-    return ratios, ([] if not misses else ["inconsistent"])
+        ratios["cause"] = "noise (phases unstable)" if noisy else "structural (intervals tight, gap is not)"
+    return ratios
 
 
 def _token_times(summary: dict[str, Any], phases: LLMPhases, point: Any) -> None:

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 CONSISTENCY_TOLERANCE = 0.05
-#: seconds a CUDA point may spend re-measuring an inconsistent pair of phases before it is flagged
-DEFAULT_CONSISTENCY_BUDGET_S = 30.0
+#: interleaved rounds go on until each phase's 95% CI half-width is within this share of its mean
+STABILITY_TARGET_REL_CI = 0.02
 #: a gap is "plausibly noise" when it is within this many combined relative 95% half-widths
 NOISE_FACTOR = 3.0
 
@@ -78,17 +78,14 @@ def below_floor(report: Mapping[str, Any]) -> bool:
     return any(report.get(k, 2.0) < 1.0 for k in ("latency_ratio_to_floor", "energy_ratio_to_floor"))
 
 
-#: a phase whose 95% interval is wider than this share of its mean is flagged ``unstable``
-STABILITY_TARGET = 0.05
-
 
 def unstable(phase: Mapping[str, Any]) -> bool:
     """Whether the phase's latency or any metered energy is known only to worse than the target: shown
     flagged rather than plain (a decode of 5.8 s +- 4.2 s over two repetitions is not a figure)."""
     if int(phase.get("reps") or 0) < 2:
         return False
-    if _relative_halfwidth(phase, None) > STABILITY_TARGET:
+    if _relative_halfwidth(phase, None) > STABILITY_TARGET_REL_CI:
         return True
     estimated = phase.get("estimated") or {}
-    return any(_relative_halfwidth(phase, c) > STABILITY_TARGET for c in (phase.get("energy_j") or {})
+    return any(_relative_halfwidth(phase, c) > STABILITY_TARGET_REL_CI for c in (phase.get("energy_j") or {})
                if not estimated.get(c, False))
