@@ -153,7 +153,7 @@ def serving(arm_views: Sequence[ArmView]) -> list[FigureSpec]:
     if with_dist:
         fig, ax = plt.subplots(figsize=(10, 1.0 + 0.4 * len(with_dist)))
         _hbox(ax, [list(a.request_energies_j) for a in with_dist],
-              [_text(f"{a.point.store}: {a.arm} [{a.law}]") for a in with_dist])
+              [_text(f"{a.point.store}: {a.arm} [{a.arrival}]") for a in with_dist])
         ax.set_xscale("log")
         ax.set_xlabel("attributed energy per completed request (J, all components)")
         ax.tick_params(axis="y", labelsize=7)
@@ -172,7 +172,8 @@ def serving(arm_views: Sequence[ArmView]) -> list[FigureSpec]:
                 continue
             below = any(f.startswith(BELOW_FLOOR) for f in a.point.all_flags())
             ax.scatter([x], [y], s=40, marker="X" if below else "o", color="red" if below else None)
-            ax.annotate(_text(a.law), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            ax.annotate(_text(f"{a.arrival} ({a.point.store})"), (x, y), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
