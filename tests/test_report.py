@@ -217,3 +217,38 @@ def test_committed_validation_stores_give_every_section(tmp_path: Path) -> None:
         assert f'data-figure="{name}"' in text
     assert "run-to-run (floor)" in text and "gCO2e/kWh" in text
     assert {p: digest(Path(p)) for p in dbs} == digests
+
+
+def test_live_carbon_intensity_from_a_real_loopback_server_and_fallback() -> None:
+    """The optional live source (off by default) against a real HTTP server answering like the GB API, then
+    against a closed port: the offline table is used and the note says why."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from joulebench.report.impact import grid_with_live
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = json.dumps({"data": [{"from": "2026-12-02T12:00Z", "intensity": {"forecast": 140, "actual": 132}}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/intensity"
+        grid, note = grid_with_live(ImpactParams(), True, url)
+        assert grid["GBR"].g_co2e_per_kwh == 132.0 and "live" in (note or "")
+    finally:
+        server.shutdown()
+        server.server_close()
+    grid, note = grid_with_live(ImpactParams(), True, url)  # the server is gone now
+    assert grid["GBR"] == carbon_table()["GBR"] and "offline table was used" in (note or "")
+    assert grid_with_live(ImpactParams(), False) == (carbon_table(), None)
