@@ -10,12 +10,7 @@ dbs=()
 while IFS= read -r db; do dbs+=(--db "$db"); done < <(find docs/validation -name '*.db' | sort)
 cals=()
 for cal in docs/validation/calibration/*.yaml; do cals+=(--calibration "$cal"); done
-# (registers the report family itself until cli._FAMILIES lists it)
-python3 -c 'import sys
-from joulebench import cli
-from joulebench.commands import report
-"report" in cli._FAMILIES or report.register(cli.app)
-cli.main(sys.argv[1:])' report "${dbs[@]}" "${cals[@]}" --out "$out/index.html" --figures "$out/figures" \
+python3 -m joulebench report "${dbs[@]}" "${cals[@]}" --out "$out/index.html" --figures "$out/figures" \
   --title "joulebench: the validation stores (docs/validation)"
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT

@@ -100,7 +100,14 @@ class StoredRun:
     @property
     def gpu_name(self) -> str | None:
         gpus = self.env.get("gpus") or []
-        return gpus[0].get("name") if gpus and isinstance(gpus[0], Mapping) else None
+        name = gpus[0].get("name") if gpus and isinstance(gpus[0], Mapping) else None
+        return str(name) if name else None
+
+    @property
+    def idle_power_w(self) -> Mapping[str, float]:
+        """Idle power per component (W) that "above idle" used; empty when none was taken."""
+        value = self.baseline.get("idle_power_w") or {}
+        return {str(k): float(v) for k, v in value.items() if isinstance(v, (int, float))}
 
 
 @dataclass(frozen=True)

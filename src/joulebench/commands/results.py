@@ -89,19 +89,9 @@ def export(out: str = typer.Argument(..., help="output file (format from its suf
            db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
            kind: str | None = typer.Option(None, help="only points of this kind (llm, video, serving)")) -> None:
     """One row per point (configuration and per-phase figures flattened)."""
-    from pathlib import Path
+    from joulebench.report.export import export_format, export_points
 
-    from joulebench.errors import UsageError
-    from joulebench.parsing import choice
-    from joulebench.report.export import EXPORT_FORMATS, export_points
-
-    suffix = Path(out).suffix.lower().lstrip(".")
-    if fmt is None and suffix not in EXPORT_FORMATS:
-        raise UsageError.bad("format", None, f"not given and the suffix of {out!r} names none; allowed: "
-                             f"{', '.join(EXPORT_FORMATS)}")
-    fmt = choice("format", fmt or suffix, EXPORT_FORMATS)
-    if kind is not None:
-        choice("kind", kind, ("llm", "video", "serving"))
+    export_format(out, fmt)  # the format is known (or refused) before the database is opened
     with Store.open_read(db) as store:
         n = export_points(store, out, fmt, kind)
     make_console(stderr=True).print(f"{n} point(s) written to {out}", markup=False)

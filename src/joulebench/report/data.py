@@ -9,49 +9,26 @@ values (`StoreData`, `RunData`, `PointData`) and never SQL; when the store chang
 is the one place to adapt.
 
 The read methods are `joulebench.store.Store`'s own (``runs``, ``points``, ``measurements``,
-``records``), bound to the read-only connection.
+``records``) on a store opened with `Store.open_read`.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from joulebench.errors import UsageError
-from joulebench.store import SCHEMA_VERSION, Store
+from joulebench.store import Store
+from joulebench.values import StoredRun
 
-#: the tables every joulebench results database has (store.py's schema)
-REQUIRED_TABLES = ("meta", "runs", "points", "measurements", "records")
 #: the most records of one kind read per point (a serving arm keeps one per request; 10k is plenty to draw)
 MAX_RECORDS_PER_KIND = 10_000
 
 
-@dataclass(frozen=True)
-class RunData:
-    """One stored run: the command, its environment (GPU, driver, libraries) and idle baseline."""
-
-    id: int
-    kind: str
-    command: str
-    created_at: float
-    env: Mapping[str, Any]
-    plan: Mapping[str, Any]
-    baseline: Mapping[str, Any]
-
-    @property
-    def idle_power_w(self) -> Mapping[str, float]:
-        """Idle power per component (W), as measured before the run; empty when none was taken."""
-        value = self.baseline.get("idle_power_w") or {}
-        return {str(k): float(v) for k, v in value.items() if isinstance(v, (int, float))}
-
-    @property
-    def gpu_name(self) -> str | None:
-        gpus = self.env.get("gpus") or []
-        return str(gpus[0].get("name")) if gpus and isinstance(gpus[0], Mapping) and gpus[0].get("name") else None
+#: one stored run, as the store reads it back (the one vocabulary: `values.StoredRun`)
+RunData = StoredRun
 
 
 @dataclass(frozen=True)
@@ -96,62 +73,8 @@ class StoreData:
 
 
 def open_read_only(path: str | Path, field_name: str = "db") -> Store:
-    """A `Store` whose connection is read-only, after checking that ``path`` is a joulebench database.
-
-    `UsageError` (naming ``field_name``) for a missing file, a directory, a file SQLite cannot read, or a
-    database without joulebench's tables or with a newer schema."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise UsageError.bad(field_name, str(path), "no such results database")
-    if not p.is_file():
-        raise UsageError.bad(field_name, str(path), "not a regular file; give a results database")
-    conn = _connect(p, field_name)
-    try:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        missing = [t for t in REQUIRED_TABLES if t not in names]
-        if missing:
-            raise UsageError.bad(field_name, str(path), f"not a joulebench results database (no table {missing[0]})")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row["value"]) if row is not None and str(row["value"]).isdigit() else None
-        if version is None:
-            raise UsageError.bad(field_name, str(path), "not a joulebench results database (no schema version)")
-        if version > SCHEMA_VERSION:
-            raise UsageError.bad(field_name, str(path), f"schema version {version} is newer than this joulebench "
-                                 f"({SCHEMA_VERSION}); upgrade joulebench")
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise UsageError.bad(field_name, str(path), f"not a readable SQLite database ({exc})") from None
-    except UsageError:
-        conn.close()
-        raise
-    store = object.__new__(Store)  # Store's own read methods on our connection; its __init__ would write
-    store.path = p
-    store._conn = conn  # noqa: SLF001 - see the module docstring: the lead replaces this with a read-only opener
-    return store
-
-
-def _connect(path: Path, field_name: str) -> sqlite3.Connection:
-    """Read-only, and without creating anything beside the file.
-
-    A database in WAL mode opened ``mode=ro`` makes SQLite create ``-wal``/``-shm`` side files when they are
-    absent; so when there is no ``-wal`` file (no writer has it open, nothing un-checkpointed) the file is
-    opened ``immutable=1``, which reads the main file alone and creates nothing. When a ``-wal`` exists, its
-    pages are part of the database and ``mode=ro`` reads them (its side files already exist)."""
-    uri = f"file:{quote(str(path.resolve()))}"
-    wal = path.with_name(path.name + "-wal")
-    queries = ("?mode=ro", "?mode=ro&immutable=1") if wal.exists() else ("?mode=ro&immutable=1",)
-    last: Exception | None = None
-    for query in queries:
-        try:
-            conn = sqlite3.connect(uri + query, uri=True, timeout=5.0)
-            conn.row_factory = sqlite3.Row
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.DatabaseError as exc:  # OperationalError is a subclass
-            last = exc
-            if "not a database" in str(exc) or "malformed" in str(exc):
-                break
-    raise UsageError.bad(field_name, str(path), f"not a readable SQLite database ({last})")
+    """The store opened read-only (`Store.open_read`: checked to be joulebench's, nothing created)."""
+    return Store.open_read(path, field_name)
 
 
 def parse_run_selection(specs: Sequence[str], labels: Sequence[str]) -> dict[str, set[int]] | None:
@@ -197,7 +120,7 @@ def load_stores(paths: Sequence[str], runs: Sequence[str] = ()) -> list[StoreDat
     stores = [open_read_only(p) for p in paths]
     try:
         selection = parse_run_selection(runs, labels)
-        run_lists = [[_run(r) for r in s.runs()] for s in stores]
+        run_lists = [list(s.runs()) for s in stores]
         if selection is not None:
             known = {(label, r.id) for label, rl in zip(labels, run_lists, strict=True) for r in rl}
             for spec in runs:
@@ -215,11 +138,6 @@ def load_stores(paths: Sequence[str], runs: Sequence[str] = ()) -> list[StoreDat
     finally:
         for s in stores:
             s.close()
-
-
-def _run(row: Mapping[str, Any]) -> RunData:
-    return RunData(int(row["id"]), str(row["kind"]), str(row["command"]), float(row["created_at"]),
-                   _mapping(row.get("env")), _mapping(row.get("plan")), _mapping(row.get("baseline")))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
