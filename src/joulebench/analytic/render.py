@@ -14,7 +14,7 @@ from typing import Any
 from joulebench import __version__
 from joulebench.analytic.params import DEFAULTS_UNCERTAINTY
 from joulebench.analytic.precision import Precision
-from joulebench.analytic.predict import ATTENTION_FLOPS_CONVENTION, LLMPrediction, PhaseResult
+from joulebench.analytic.predict import ATTENTION_FLOPS_CONVENTION, LLMPrediction, PhasePrediction
 
 SCHEMA_VERSION = 1
 
@@ -87,7 +87,7 @@ def console():
     return Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
 
 
-def phase_table(title: str, phase: PhaseResult):
+def phase_table(title: str, phase: PhasePrediction):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
