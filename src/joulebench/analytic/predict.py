@@ -114,6 +114,13 @@ class _Setup:
         )
 
 
+def op_options(arch: LLMArch, acc: Accelerator, prec: Precision, params: ModelParams,
+               kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The op-model keywords (`forward_ops`) of prefill and of a decode step for these options."""
+    setup = _Setup.of(arch, acc, prec, params, kw)
+    return setup.prefill_kw, setup.decode_kw
+
+
 def _decode_affine(arch: LLMArch, prec: Precision, b: Any, **kw: Any) -> list[tuple[Op, Op]]:
     """(value at keys = 0, slope per key) of every decode op: all decode quantities are affine in keys."""
     at0 = decode_step_ops(arch, prec, 0.0, b, **kw)
