@@ -57,7 +57,11 @@ def envelope_sums(a: list[ArrayLike], b: list[ArrayLike], lo: ArrayLike, hi: Arr
             num = lines_a[j] - lines_a[i]
             x = np.divide(num, slope, out=start.copy(), where=slope != 0)
             points.append(np.clip(x, start, stop))
-    cuts = np.sort(np.stack(points), axis=0)
+    if k == 2:  # one crossing, clipped into [start, stop]: already in order (no sort: the hot path)
+        cuts = np.stack([points[0], points[2], points[1]])
+        points = [points[0], points[2], points[1]]
+    else:
+        cuts = np.sort(np.stack(points), axis=0)
     whole = np.clip(np.ceil(cuts), start, stop)
     out = [np.zeros_like(start) for _ in range(k)]
     for m in range(len(points) - 1):
@@ -179,6 +183,11 @@ def op_time_over_range(
     With a sliding ``window`` the op sees ``min(k, window)`` keys: the range is split in an affine
     part and a constant part. ``category`` selects the compute efficiency as in `op_time`.
     """
+    if _is_zero(flops1) and _is_zero(bytes1):  # constant over keys (linears, norms): one point times the count
+        count = np.maximum(np.asarray(hi, dtype=float) - lo + 1.0, 0.0)
+        t = op_time(flops0, bytes0, n_kernels, ceil, params, graphs, category)
+        return TimeSplit(t.compute_s * count, t.memory_s * count, t.launch_s * count, t.compute_busy * count,
+                         t.gpu_busy * count)
     fc = 1.0 / (params.mu_for(category) * ceil.peak_flops_per_s)
     fm = 1.0 / (params.mu_memory * ceil.bandwidth_bytes_per_s)
     launch = _launch_s(n_kernels, params, graphs)
@@ -203,6 +212,10 @@ def op_time_over_range(
         total = piece if total is None else total + piece
     assert total is not None
     return total
+
+
+def _is_zero(x: ArrayLike) -> bool:
+    return not np.any(np.asarray(x) != 0.0)
 
 
 @dataclass(frozen=True)
