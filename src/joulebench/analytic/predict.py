@@ -192,23 +192,19 @@ def _phase_split(
     return pre, dec, setup
 
 
-def _phase_work(
-    pre: list[tuple[Op, TimeSplit]], dec: list[_DecodeOp], g: np.ndarray, params: ModelParams
-) -> tuple[Work, Work]:
-    """FLOPs (as the energy model charges them), bytes and kernels of prefill and of all decode steps."""
+def _phase_work(pre: list[tuple[Op, TimeSplit]], dec: list[_DecodeOp], g: np.ndarray) -> tuple[Work, Work]:
+    """FLOPs, bytes and kernel launches of prefill and of all decode steps (tokens 2..G), over the grid.
+
+    The work energy model charges *counted* FLOPs in every cost model: padded tile rows and idle SMs
+    of a partial wave cost time, not FLOP energy (refitting the committed eager sweeps with executed
+    FLOPs here raised H100 fp32 held-out decode energy MAPE from 14% to 23%:
+    ``benchmarks/calibration_ablation.py --cost-models``)."""
     zero = np.zeros_like(g)
     n_steps = np.maximum(g - 1.0, 0.0)
-    executed = params.cost_model != LEGACY_COST_MODEL
-    prefill = Work(
-        sum(((op.time_flops if executed else op.flops) for op, _ in pre), zero),
-        sum((op.bytes for op, _ in pre), zero),
-        sum((op.n_kernels for op, _ in pre), zero),
-    )
-    decode = Work(
-        sum(((d.exec_flops if executed else d.flops) for d in dec), zero),
-        sum((d.bytes for d in dec), zero),
-        sum((d.op.n_kernels for d in dec), zero) * n_steps,
-    )
+    prefill = Work(sum((op.flops for op, _ in pre), zero), sum((op.bytes for op, _ in pre), zero),
+                   sum((op.n_kernels for op, _ in pre), zero))
+    decode = Work(sum((d.flops for d in dec), zero), sum((d.bytes for d in dec), zero),
+                  sum((d.op.n_kernels for d in dec), zero) * n_steps)
     return prefill, decode
 
 
@@ -238,7 +234,7 @@ def predict_llm_grid(
     pre, dec, _ = _phase_split(arch, prec, accelerator, params, s, g, b, graphs, kw)
     pre_split = _total([t for _, t in pre], s).plus_host(params.t_step_s)
     dec_split = _total([d.split for d in dec], s).plus_host(params.t_step_s * np.maximum(g - 1.0, 0.0))
-    pre_work, dec_work = _phase_work(pre, dec, g, params)
+    pre_work, dec_work = _phase_work(pre, dec, g)
     out = {
         "prefill_latency_s": pre_split.latency_s,
         "prefill_energy_j": energy_j(pre_split, params, pre_work),
@@ -267,7 +263,7 @@ def llm_features(
     that ``compute_bound_s / mu_compute + memory_bound_s / mu_memory + n_kernels * t_launch_s``
     reproduces `predict_llm_grid` exactly for overlap "sum", those mu and ``t_step_s = 0`` (with
     ``mu_attention`` unset; when set, attention ops are classified with it and their compute seconds
-    still summed at mu = 1). ``params.cost_model`` selects counted or executed FLOPs.
+    still summed at mu = 1). ``params.cost_model`` selects the time model (counted or executed FLOPs).
     """
     params = params or ModelParams()
     s, g, b = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (prompt_tokens, output_tokens, batch)))
@@ -302,7 +298,7 @@ def llm_features(
             forwards,
         )
 
-    pw, dw = _phase_work(pre, dec, g, params)
+    pw, dw = _phase_work(pre, dec, g)
     return {
         "prefill": feats(pw, [t for _, t in pre], [op for op, _ in pre], np.ones_like(s)),
         "decode": feats(dw, [d.split for d in dec], [d.op for d in dec], np.maximum(g - 1.0, 0.0)),
@@ -381,11 +377,7 @@ def _phase(name: str, steps: int, ops: tuple[OpResult, ...], params: ModelParams
     )
     executed = sum(float(o.executed_flops or 0.0) for o in ops)
     counted = sum(o.flops for o in ops)
-    work = Work(
-        executed if params.cost_model != LEGACY_COST_MODEL else counted,
-        sum(o.bytes for o in ops),
-        sum(o.n_kernels for o in ops),
-    )
+    work = Work(counted, sum(o.bytes for o in ops), sum(o.n_kernels for o in ops))  # as in _phase_work
     return PhasePrediction(
         name=name,
         steps=steps,

@@ -114,7 +114,7 @@ class PhaseFeatures:
     (overlap "sum"), and ``flops_s`` / ``bytes_s`` are the plain totals over the peaks.
     """
 
-    flops: np.ndarray  # the FLOPs the energy model charges: executed in cost model v2, counted in v1
+    flops: np.ndarray  # counted FLOPs (what the work energy model charges)
     bytes: np.ndarray
     n_kernels: np.ndarray
     flops_s: np.ndarray  # total FLOPs / peak FLOP/s

@@ -69,9 +69,15 @@ def calibration_plans(dtype: str, device: str = "cuda", models: tuple[str, ...] 
     from joulebench.hardware.dtypes import TORCH_DTYPES, get
 
     dtype = get(dtype, "dtype", TORCH_DTYPES).torch_name or dtype
-    if models is None:
-        models = (STATIC_TRAIN_MODELS + STATIC_HELD_OUT_MODELS) if engine == "static" else TRAIN_MODELS + HELD_OUT_MODELS
+    models = default_models(engine) if models is None else models
     return [plan for model in models for plan in _model_plans(model, dtype, device, engine)]
+
+
+def default_models(engine: str = "eager") -> tuple[str, ...]:
+    """The designed models of an engine, training models first."""
+    if engine == "static":
+        return STATIC_TRAIN_MODELS + STATIC_HELD_OUT_MODELS
+    return TRAIN_MODELS + HELD_OUT_MODELS
 
 
 def _model_plans(model: str, dtype: str, device: str, engine: str) -> list[LLMPlan]:

@@ -49,9 +49,10 @@ def calibrate(
         raise UsageError("--db: a sweep measures into one database; several are allowed with --fit-only")
     chosen = tuple(m.strip() for m in models.split(",")) if models else None
     if estimate:
-        from joulebench.calibration.design import estimate_seconds
+        from joulebench.calibration.design import default_models, estimate_seconds
 
-        plans = calibration_plans(dtype, "cpu", chosen, engine="eager")  # priced only: no device needed
+        # priced only, no device needed: plans of the engine's models, built as eager plans
+        plans = calibration_plans(dtype, "cpu", chosen or default_models(eng.name), engine="eager")
         gpu = "h200" if gpu_name == "auto" else gpu_name
         make_console().print(f"estimated {estimate_seconds(plans, gpu, eng.name):.0f} s of {gpu} time "
                              f"for the {eng.name} design")
