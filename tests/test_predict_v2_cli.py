@@ -8,23 +8,13 @@ from pathlib import Path
 import pytest
 
 from joulebench.analytic.params import ModelParams, params_from_mapping
-from joulebench.cli import main
 from joulebench.hardware import get_accelerator
 from joulebench.profiles import read_profile
+from tests.test_predict_cli import run
 
 CAL = Path(__file__).resolve().parent.parent / "docs" / "validation" / "calibration"
 BIG = ("predict", "llm", "llama-3.1-70b", "--gpu", "rtx-4090", "--dtype", "fp16", "--batch", "32",
        "--prompt-tokens", "1200", "--output-tokens", "256")
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def small(*extra: str) -> tuple[str, ...]:
