@@ -40,6 +40,10 @@ TOL = 0.01
         "gemma-3-1b",
         "phi-3-mini-4k",
         "qwen1.5-moe-a2.7b",
+        "qwen3-30b-a3b",
+        "olmo-2-1124-7b",
+        "deepseek-v2-lite",
+        "deepseek-v3",
     ],
 )
 def test_llm_prefill_and_decode_step(model):

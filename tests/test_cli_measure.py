@@ -89,8 +89,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         points = list(store.points(status="ok"))
         assert len(points) == 6
         runs = store.runs()
-        assert runs[0]["baseline"]["idle_power_w"]["cpu"] > 0
-        assert runs[0]["env"]["libraries"]["torch"]
+        assert runs[0].baseline["idle_power_w"]["cpu"] > 0
+        assert runs[0].env["libraries"]["torch"]
 
 
 def test_chat_messages_go_through_the_chat_template(tmp_path: Path) -> None:

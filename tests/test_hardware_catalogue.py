@@ -148,3 +148,25 @@ def test_user_yaml_with_missing_field(tmp_path):
     path.write_text("accelerators:\n  x:\n    peak_flops_per_s: {bf16: 1.0}\n")
     with pytest.raises(UsageError, match="memory_bandwidth_bytes_per_s"):
         get_accelerator("x", path)
+
+
+def test_sm_counts_and_idle_ranges_have_sources():
+    for acc in catalogue().values():
+        assert acc.sm_count and acc.sm_count > 0 and acc.sources.get("sm_count"), acc.name
+        lo, hi = acc.idle_power_range_w
+        assert 0 < lo < acc.idle_power_w < hi < acc.tdp_w, acc.name
+    assert get_accelerator("h100-sxm").sm_count == 132 and get_accelerator("a100-80gb-sxm").sm_count == 108
+
+
+def test_user_yaml_sm_count_and_idle_range(tmp_path):
+    path = tmp_path / "hw.yaml"
+    path.write_text(
+        "accelerators:\n  my-gpu:\n    peak_flops_per_s: {bf16: 1.0e+15}\n    memory_bandwidth_bytes_per_s: 2.0e+12\n"
+        "    memory_bytes: 4.0e+10\n    tdp_w: 300\n    idle_power_w: 40\n    sm_count: 100\n"
+        "    idle_power_range_w: [30, 60]\n"
+    )
+    acc = get_accelerator("my-gpu", path)
+    assert acc.sm_count == 100 and acc.idle_power_range_w == (30.0, 60.0)
+    path.write_text(path.read_text().replace("[30, 60]", "[60, 30]"))
+    with pytest.raises(UsageError, match="idle_power_range_w"):
+        get_accelerator("my-gpu", path)

@@ -101,7 +101,7 @@ def test_tiny_dit_measured_end_to_end_on_cpu(tmp_path) -> None:
         aggregate = [r for r in rows if r["repetition"] == -1]
         assert all(r["estimated"] == 1 for r in aggregate)
         assert all(r["protocol"]["min_window_s"] == 0.15 for r in rows)
-        assert store.runs()[0]["baseline"]["idle_power_w"]
+        assert store.runs()[0].baseline["idle_power_w"]
     # re-running the same plan resumes: nothing new is measured
     again = run_video_plan(plan, db, "test", idle_s=0.1)
     assert [p["point_id"] for p in again] == [p["point_id"] for p in points]

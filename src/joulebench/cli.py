@@ -82,7 +82,7 @@ def _flags() -> frozenset[str]:
 def usage_message(exc: UsageError) -> str:
     if exc.field is None:
         return str(exc)
-    flag = "--" + exc.field.replace("_", "-")
+    flag = "--" + exc.field.lstrip("-").replace("_", "-")
     return exc.with_flag(flag if flag in _flags() else None)
 
 

@@ -56,6 +56,8 @@ class UsageError(ValueError):
             head = ""
         elif label is not None and label.startswith("--"):
             head = f"{label} {shown(self.value)}: "
+        elif self.field.startswith("--"):  # a field already named by its flag
+            head = f"{self.field} {shown(self.value)}: "
         else:
             head = f"{self.field}={shown(self.value)}: "
         return f"{self.where + ': ' if self.where else ''}{head}{self.reason}"

@@ -94,9 +94,6 @@ class StoredRun:
     plan: Mapping[str, Any]
     baseline: Mapping[str, Any]
 
-    def __getitem__(self, key: str) -> Any:  # MERGE-TODO: drop once every reader uses attributes
-        return getattr(self, key)
-
     @property
     def gpu_name(self) -> str | None:
         gpus = self.env.get("gpus") or []
@@ -196,6 +193,9 @@ class LLMPoint:
     engine: str = "eager"
     decode_method: str = "request"
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: static engine: the static KV cache's length (one per model in a sweep, so one compiled graph
+    #: serves all its points; decode attends all of it), resolved by the plan
+    static_cache_len: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -209,6 +209,8 @@ class LLMPoint:
             doc["messages"] = self.messages
         if self.protocol_overrides:
             doc["protocol_overrides"] = {k: dict(v) for k, v in self.protocol_overrides.items()}
+        if self.static_cache_len is not None:
+            doc["static_cache_len"] = self.static_cache_len
         return doc
 
     @classmethod
@@ -227,6 +229,7 @@ class LLMPoint:
             phases=tuple(doc.get("phases") or LLM_PHASES), messages=doc.get("messages"),
             engine=str(doc.get("engine", "eager")), decode_method=str(doc.get("decode_method", "loop")),
             protocol_overrides=dict(doc.get("protocol_overrides") or {}),
+            static_cache_len=None if doc.get("static_cache_len") is None else int(doc["static_cache_len"]),
         )
 
     def label(self) -> str:

@@ -5,7 +5,8 @@ Nothing here touches a GPU: inputs are a model config (``joulebench.models.confi
 
 Entry points:
 
-* `predict_llm` / `predict_llm_grid` / `llm_features` (``analytic.predict``)
+* `predict_llm` / `predict_llm_grid` / `llm_features` (``analytic.predict``; values in ``analytic.results``)
+* `memory_fit` (``analytic.memory``), engines (``analytic.engines``), families (``analytic.families``)
 * `predict_video` (``analytic.video``)
 * `ModelParams.defaults_for`, `load_params` (``analytic.params``)
 """
@@ -13,11 +14,13 @@ Entry points:
 from __future__ import annotations
 
 from joulebench.analytic.llm import LLMArch, arch_from_config
+from joulebench.analytic.memory import MemoryFit, memory_fit
 from joulebench.analytic.params import ModelParams, load_params
 from joulebench.analytic.precision import Precision, precision_for
 from joulebench.analytic.predict import (
     LLMPrediction,
     PhaseFeatures,
+    PhasePrediction,
     llm_features,
     predict_llm,
     predict_llm_grid,
@@ -27,6 +30,8 @@ from joulebench.analytic.service import llm_arch, llm_prediction, resolve_params
 __all__ = [
     "LLMArch",
     "LLMPrediction",
+    "MemoryFit",
+    "PhasePrediction",
     "ModelParams",
     "PhaseFeatures",
     "Precision",
@@ -35,6 +40,7 @@ __all__ = [
     "llm_features",
     "llm_prediction",
     "load_params",
+    "memory_fit",
     "precision_for",
     "predict_llm",
     "predict_llm_grid",

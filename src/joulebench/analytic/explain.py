@@ -26,7 +26,7 @@ from joulebench.analytic.llm import LLMArch
 from joulebench.analytic.ops import total
 from joulebench.analytic.params import ModelParams
 from joulebench.analytic.precision import Precision
-from joulebench.analytic.predict import ceilings, decode_step_ops, predict_llm_grid, prefill_ops
+from joulebench.analytic.predict import ceilings, decode_step_ops, op_options, predict_llm_grid, prefill_ops
 from joulebench.analytic.roofline import TimeSplit, Work, energy_j, op_time
 from joulebench.hardware.catalogue import Accelerator
 
@@ -36,10 +36,10 @@ def _step_time(arch, acc, params, prec, keys, b, graphs, kw) -> tuple[float, flo
     split: TimeSplit | None = None
     ops = decode_step_ops(arch, prec, keys, b, **kw)
     for op in ops:
-        t = op_time(op.flops, op.bytes, op.n_kernels, ceil, params, graphs, op.category)
+        t = op_time(op.time_flops, op.bytes, op.n_kernels, ceil, params, graphs, op.category)
         split = t if split is None else split + t
     assert split is not None
-    work = Work(total(ops, "flops"), total(ops, "bytes"), total(ops, "n_kernels"))
+    work = Work(total(ops, "time_flops"), total(ops, "bytes"), total(ops, "n_kernels"))
     return float(split.latency_s), float(energy_j(split, params, work))
 
 
@@ -57,8 +57,9 @@ def explain_llm(
 ) -> dict[str, Any]:
     """Coefficients and regime boundaries at (s, g, b), as a JSON-able mapping."""
     ceil = ceilings(acc, prec)
+    pre_kw, dec_kw = op_options(arch, acc, prec, params, kw)
     # prefill FLOPs are an exact quadratic in s: three points determine it
-    fl = [float(total(prefill_ops(arch, prec, x, b, **kw), "flops")) for x in (1.0, 2.0, 3.0)]
+    fl = [float(total(prefill_ops(arch, prec, x, b, **pre_kw), "flops")) for x in (1.0, 2.0, 3.0)]
     f2 = (fl[2] - 2 * fl[1] + fl[0]) / 2.0
     f1 = fl[1] - fl[0] - 3.0 * f2
     f0 = fl[0] - f1 - f2
@@ -69,8 +70,8 @@ def explain_llm(
     e2, e1, e0 = np.polyfit(xs, grid["prefill_energy_j"], 2)
     # decode: per-step time affine in keys
     k0 = float(s + 1)
-    t_a, e_a = _step_time(arch, acc, params, prec, k0, b, graphs, kw)
-    t_b, e_b = _step_time(arch, acc, params, prec, k0 + 1000.0, b, graphs, kw)
+    t_a, e_a = _step_time(arch, acc, params, prec, k0, b, graphs, dec_kw)
+    t_b, e_b = _step_time(arch, acc, params, prec, k0 + 1000.0, b, graphs, dec_kw)
     tau1 = (t_b - t_a) / 1000.0
     tau0 = t_a - tau1 * k0
     eta, theta, phi = tau0 + tau1 / 2.0, tau1, tau1 / 2.0

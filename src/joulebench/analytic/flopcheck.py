@@ -13,6 +13,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+#: families whose default experts loop calls nonzero() (not on meta): counted with batched_mm
+MOE_TYPES = ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
+
 
 def _flop_counter():
     from torch.utils.flop_counter import FlopCounterMode
@@ -29,6 +32,8 @@ def shrink_llm_config(cfg: dict[str, Any], n_layers: int) -> dict[str, Any]:
     out["num_hidden_layers"] = n_layers
     if out.get("layer_types"):
         out["layer_types"] = out["layer_types"][:n_layers]
+    if out.get("first_k_dense_replace"):  # DeepSeek: keep a dense and a sparse layer when shrinking
+        out["first_k_dense_replace"] = min(int(out["first_k_dense_replace"]), max(n_layers - 1, 0))
     return out
 
 
@@ -41,7 +46,7 @@ def count_llm_flops(cfg: dict[str, Any], prompt_tokens: int, batch: int = 1) -> 
     model_type = clean.pop("model_type")
     config = AutoConfig.for_model(model_type, **clean)
     kwargs: dict[str, Any] = {}
-    if model_type in ("mixtral", "qwen2_moe"):
+    if model_type in MOE_TYPES:
         kwargs["experts_implementation"] = "batched_mm"  # the default loop calls nonzero(): not on meta
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, **kwargs)

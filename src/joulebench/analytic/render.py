@@ -1,7 +1,10 @@
 """JSON documents and rich tables of predictions: the stable contract other tools read.
 
-LLM document keys: ``prefill`` and ``decode`` ({flops, bytes, latency_s, energy_j, ops[...]}),
-``request`` (totals), ``attention_flops_convention``, ``params``, ``params_source``.
+LLM document keys: ``prefill`` and ``decode`` ({flops, executed_flops, bytes, latency_s, energy_j,
+ops[...]}), ``request`` (totals), ``attention_flops_convention`` and ``flops_convention`` (what
+``flops`` and ``executed_flops`` count), ``cost_model``, ``energy_model``, ``params``,
+``params_source``, ``engine``, ``memory`` (the fit: bytes needed and the card's), ``floors`` (per phase
+time and energy floors, ``below_floor`` flagged), ``family_approximate`` when no family parser read it.
 Video document keys: ``components`` ({text_encoder, dit, vae_decoder, ...} each with flops,
 latency_s, energy_j; dit also flops_per_forward) and ``total`` {flops, latency_s, energy_j}.
 """
@@ -14,7 +17,7 @@ from typing import Any
 from joulebench import __version__
 from joulebench.analytic.params import DEFAULTS_UNCERTAINTY
 from joulebench.analytic.precision import Precision
-from joulebench.analytic.predict import ATTENTION_FLOPS_CONVENTION, LLMPrediction, PhaseResult
+from joulebench.analytic.predict import ATTENTION_FLOPS_CONVENTION, FLOPS_CONVENTION, LLMPrediction, PhasePrediction
 
 SCHEMA_VERSION = 1
 
@@ -41,11 +44,15 @@ def llm_document(
         "batch": pred.batch,
         "graphs": pred.graphs,
         "attention_flops_convention": ATTENTION_FLOPS_CONVENTION,
+        "flops_convention": FLOPS_CONVENTION,
+        "cost_model": pred.params.cost_model,
+        "energy_model": pred.params.energy_model,
         "phases_note": "prefill produces token 1; decode produces tokens 2..G over a cache of s+t-1 tokens",
         "prefill": pred.prefill.to_dict(),
         "decode": decode,
         "request": {
             "flops": pred.prefill.flops + pred.decode.flops,
+            "executed_flops": (pred.prefill.executed_flops or 0.0) + (pred.decode.executed_flops or 0.0),
             "bytes": pred.prefill.bytes + pred.decode.bytes,
             "latency_s": pred.latency_s,
             "energy_j": pred.energy_j,
@@ -87,7 +94,7 @@ def console():
     return Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
 
 
-def phase_table(title: str, phase: PhaseResult):
+def phase_table(title: str, phase: PhasePrediction):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -123,13 +130,25 @@ def phase_table(title: str, phase: PhaseResult):
 def print_llm(doc: dict[str, Any], pred: LLMPrediction, explain_text: str | None = None) -> None:
     out = console()
     out.print(
-        f"[bold]{pred.model}[/] on [bold]{pred.gpu}[/], {pred.dtype}, prompt {pred.prompt_tokens}, "
-        f"output {pred.output_tokens}, batch {pred.batch}  (params: {doc['params_source']})"
+        f"[bold]{pred.model}[/] on [bold]{pred.gpu}[/], {pred.dtype}, engine {pred.engine}, prompt "
+        f"{pred.prompt_tokens}, output {pred.output_tokens}, batch {pred.batch}  (params: {doc['params_source']}, "
+        f"cost model {pred.params.cost_model})"
     )
+    for key in ("family_approximate",):
+        if key in doc:
+            out.print(f"[yellow]{doc[key]}[/]")
+    memory = doc.get("memory")
+    if memory:
+        line = f"memory: {memory['total_bytes'] / 1e9:.1f} GB of {memory['device_bytes'] / 1e9:.1f} GB"
+        out.print(line + (" [yellow](tight)[/]" if memory["tight"] else "")
+                  + (f" [red]{memory['offload']}[/]" if "offload" in memory else ""))
     out.print(phase_table("prefill (token 1)", pred.prefill))
     out.print(
         phase_table(f"decode (tokens 2..{pred.output_tokens}, {pred.decode.steps} steps)", pred.decode)
     )
+    for phase, floor in (doc.get("floors") or {}).items():
+        if floor["below_floor"]:
+            out.print(f"[red]{phase} is below its physical floor ({_time(floor['time_s'])}): check the profile[/]")
     req = doc["request"]
     out.print(
         f"[bold]request[/]: {_time(req['latency_s'])}, {req['energy_j']:.4g} J "

@@ -15,7 +15,9 @@ exact closed form (split at the crossings), which makes a prediction cost O(ops)
 O(ops x steps), and lets 100k configurations run in about a second.
 
 Each op's time is attributed to the class that set it (compute, memory, launch); the "bound"
-energy model uses that split, the "work" model the FLOPs, bytes and kernels (`ModelParams`).
+energy model uses that split, the "work" model the FLOPs, bytes and kernels (`ModelParams`), the
+"continuous" model the busy times ``c`` and ``max(c, m)`` summed regardless of the bound
+(`TimeSplit.busy_compute_s`, `TimeSplit.busy_gpu_s`), so that no bound switch makes it jump.
 """
 
 from __future__ import annotations
@@ -55,7 +57,11 @@ def envelope_sums(a: list[ArrayLike], b: list[ArrayLike], lo: ArrayLike, hi: Arr
             num = lines_a[j] - lines_a[i]
             x = np.divide(num, slope, out=start.copy(), where=slope != 0)
             points.append(np.clip(x, start, stop))
-    cuts = np.sort(np.stack(points), axis=0)
+    if k == 2:  # one crossing, clipped into [start, stop]: already in order (no sort: the hot path)
+        cuts = np.stack([points[0], points[2], points[1]])
+        points = [points[0], points[2], points[1]]
+    else:
+        cuts = np.sort(np.stack(points), axis=0)
     whole = np.clip(np.ceil(cuts), start, stop)
     out = [np.zeros_like(start) for _ in range(k)]
     for m in range(len(points) - 1):
@@ -86,15 +92,37 @@ class TimeSplit:
     compute_s: np.ndarray
     memory_s: np.ndarray
     launch_s: np.ndarray
+    #: sum of F / (mu F_peak) whatever the bound (None: not tracked, taken as compute_s)
+    busy_compute_s: np.ndarray | None = None
+    #: sum of max(c, m), the GPU's busy time (None: compute_s + memory_s, exact in "sum" overlap)
+    busy_gpu_s: np.ndarray | None = None
 
     @property
     def latency_s(self) -> np.ndarray:
         return self.compute_s + self.memory_s + self.launch_s
 
+    @property
+    def compute_busy(self) -> np.ndarray:
+        return self.compute_s if self.busy_compute_s is None else self.busy_compute_s
+
+    @property
+    def gpu_busy(self) -> np.ndarray:
+        return self.compute_s + self.memory_s if self.busy_gpu_s is None else self.busy_gpu_s
+
     def __add__(self, other: TimeSplit) -> TimeSplit:
+        tracked = self.busy_compute_s is not None or other.busy_compute_s is not None
         return TimeSplit(
-            self.compute_s + other.compute_s, self.memory_s + other.memory_s, self.launch_s + other.launch_s
+            self.compute_s + other.compute_s,
+            self.memory_s + other.memory_s,
+            self.launch_s + other.launch_s,
+            self.compute_busy + other.compute_busy if tracked else None,
+            self.gpu_busy + other.gpu_busy if tracked else None,
         )
+
+    def plus_host(self, seconds: ArrayLike) -> TimeSplit:
+        """The same split with ``seconds`` of host time (no GPU work) added to the launch class."""
+        return TimeSplit(self.compute_s, self.memory_s, self.launch_s + seconds, self.busy_compute_s,
+                         self.busy_gpu_s)
 
     def bound(self) -> np.ndarray:
         """'compute', 'memory' or 'launch': the class holding most of the time."""
@@ -127,12 +155,13 @@ def op_time(
     m = np.asarray(bytes_, dtype=float) / (params.mu_memory * ceil.bandwidth_bytes_per_s)
     launch = _launch_s(n_kernels, params, graphs)
     c, m, launch = np.broadcast_arrays(c, m, launch)
+    gpu = np.maximum(c, m)
     if params.launch_overlap == "sum":
-        return TimeSplit(np.where(c >= m, c, 0.0), np.where(m > c, m, 0.0), launch.astype(float))
-    top = np.maximum(np.maximum(c, m), launch)
+        return TimeSplit(np.where(c >= m, c, 0.0), np.where(m > c, m, 0.0), launch.astype(float), c, gpu)
+    top = np.maximum(gpu, launch)
     is_c = (c >= m) & (c >= launch)
     is_m = ~is_c & (m >= launch)
-    return TimeSplit(np.where(is_c, top, 0.0), np.where(is_m, top, 0.0), np.where(~is_c & ~is_m, top, 0.0))
+    return TimeSplit(np.where(is_c, top, 0.0), np.where(is_m, top, 0.0), np.where(~is_c & ~is_m, top, 0.0), c, gpu)
 
 
 def op_time_over_range(
@@ -154,6 +183,11 @@ def op_time_over_range(
     With a sliding ``window`` the op sees ``min(k, window)`` keys: the range is split in an affine
     part and a constant part. ``category`` selects the compute efficiency as in `op_time`.
     """
+    if _is_zero(flops1) and _is_zero(bytes1):  # constant over keys (linears, norms): one point times the count
+        count = np.maximum(np.asarray(hi, dtype=float) - lo + 1.0, 0.0)
+        t = op_time(flops0, bytes0, n_kernels, ceil, params, graphs, category)
+        return TimeSplit(t.compute_s * count, t.memory_s * count, t.launch_s * count, t.compute_busy * count,
+                         t.gpu_busy * count)
     fc = 1.0 / (params.mu_for(category) * ceil.peak_flops_per_s)
     fm = 1.0 / (params.mu_memory * ceil.bandwidth_bytes_per_s)
     launch = _launch_s(n_kernels, params, graphs)
@@ -166,15 +200,22 @@ def op_time_over_range(
         parts.append((flops0 + flops1 * w, 0.0, bytes0 + bytes1 * w, 0.0, np.maximum(lo, w + 1.0), hi))
     total: TimeSplit | None = None
     for f0, f1, d0, d1, a, z in parts:
+        busy_c = sum_affine(f0 * fc, f1 * fc, a, z)
         if params.launch_overlap == "sum":
             cs, ms = envelope_sums([f0 * fc, d0 * fm], [f1 * fc, d1 * fm], a, z)
             ls = sum_affine(launch, 0.0, a, z)
+            gpu = cs + ms
         else:
             cs, ms, ls = envelope_sums([f0 * fc, d0 * fm, launch], [f1 * fc, d1 * fm, 0.0], a, z)
-        piece = TimeSplit(cs, ms, np.asarray(ls, dtype=float))
+            gpu = sum(envelope_sums([f0 * fc, d0 * fm], [f1 * fc, d1 * fm], a, z))
+        piece = TimeSplit(cs, ms, np.asarray(ls, dtype=float), busy_c, gpu)
         total = piece if total is None else total + piece
     assert total is not None
     return total
+
+
+def _is_zero(x: ArrayLike) -> bool:
+    return not np.any(np.asarray(x) != 0.0)
 
 
 @dataclass(frozen=True)
@@ -187,8 +228,16 @@ class Work:
 
 
 def energy_j(split: TimeSplit, params: ModelParams, work: Work | None = None) -> np.ndarray:
-    """Idle power over the whole time plus either the active power of each bound class ("bound") or
-    the energy of the work done ("work"); see `ModelParams`."""
+    """Idle power over the whole time plus the active power of each bound class ("bound"), of the busy
+    units ("continuous") or the energy of the work done ("work"); see `ModelParams`."""
+    if params.energy_model == "continuous":
+        gpu = split.gpu_busy
+        return (
+            params.p_idle_w * split.latency_s
+            + params.p_memory_w * gpu
+            + (params.p_compute_w - params.p_memory_w) * split.compute_busy
+            + params.p_launch_w * (split.latency_s - gpu)
+        )
     if params.energy_model == "work":
         if work is None:
             raise ValueError("the work energy model needs the phase's FLOPs, bytes and kernels")

@@ -1,17 +1,23 @@
 """From user strings (model name, gpu name, dtype, file paths) to a prediction document.
 
 The CLI and the Python API share this one path, so that both validate the same way and produce
-the same JSON.
+the same JSON. Everything is checked before the first FLOP is priced: dtype, card, model, engine,
+the profile's bounds (read once through `joulebench.profiles`), the request's lengths and whether
+it fits in the card's memory (`analytic.memory`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from joulebench.analytic.llm import LLMArch, arch_from_config
-from joulebench.analytic.params import ModelParams, load_params
+from joulebench.analytic.engines import get_engine
+from joulebench.analytic.families import arch_from_config
+from joulebench.analytic.llm import LLMArch
+from joulebench.analytic.memory import check_fit, memory_fit
+from joulebench.analytic.params import LATEST_COST_MODEL, LEGACY_COST_MODEL, ModelParams, params_from_mapping
 from joulebench.analytic.precision import precision_for
-from joulebench.analytic.predict import LLMPrediction, predict_llm
+from joulebench.analytic.predict import LLMPrediction, predict_llm, validate_request
+from joulebench.errors import UsageError
 from joulebench.hardware.catalogue import Accelerator, get_accelerator
 from joulebench.models.configs import resolve
 
@@ -22,12 +28,24 @@ def llm_arch(reference: str) -> LLMArch:
     return arch_from_config(ref.config, ref.name)
 
 
-def resolve_params(acc: Accelerator, dtype: str, calibration: str | None) -> tuple[ModelParams, str]:
-    """Catalogue defaults, overridden field by field by a calibration file when given."""
-    base = ModelParams.defaults_for(acc, dtype)
+def resolve_params(acc: Accelerator, dtype: str, calibration: str | None,
+                   cost_model: str = LEGACY_COST_MODEL) -> tuple[ModelParams, str]:
+    """Catalogue defaults (of ``cost_model``), overridden field by field by a calibration file when
+    given; the file's bounds (and idle power against the card) are checked on the way in."""
+    return _resolve(acc, dtype, calibration, cost_model)[:2]
+
+
+def _resolve(acc: Accelerator, dtype: str, calibration: str | None,
+             cost_model: str) -> tuple[ModelParams, str, str | None]:
+    """(params, where they came from, the profile's engine or None)."""
+    base = ModelParams.defaults_for(acc, dtype, cost_model=cost_model)
     if calibration is None:
-        return base, "catalogue-defaults"
-    return load_params(calibration, base), str(calibration)
+        return base, "catalogue-defaults", None
+    from joulebench.profiles import read_profile
+
+    profile = read_profile(calibration)
+    params = params_from_mapping(dict(profile.params), base, str(calibration), acc)
+    return params, str(calibration), profile.engine
 
 
 def llm_prediction(
@@ -43,11 +61,18 @@ def llm_prediction(
     graphs: bool = False,
     kv_dtype: str | None = None,
     attn_impl: str | None = None,
-    cache: str = "dynamic",
+    cache: str | None = None,
+    engine: str | None = None,
+    mla_absorbed: bool = False,
+    static_cache_len: int | None = None,
+    allow_offload: bool = False,
     explain: bool = False,
     command: str | None = None,
 ) -> tuple[dict[str, Any], LLMPrediction, str | None]:
-    """Validate everything first, then predict; returns (JSON document, prediction, explain text)."""
+    """Validate everything first, then predict; returns (JSON document, prediction, explain text).
+
+    ``engine`` None takes the profile's engine (eager without a profile); a profile of another engine
+    is refused. Uncalibrated predictions use the latest cost model; a profile its own."""
     from joulebench.analytic.render import llm_document
 
     prec = precision_for(dtype, kv_dtype=kv_dtype)
@@ -55,8 +80,20 @@ def llm_prediction(
     acc.peak_flops(prec.compute)  # fail early when the card lacks the precision
     ref = resolve(model, "models")
     arch = arch_from_config(ref.config, ref.name)
-    params, source = resolve_params(acc, prec.dtype, calibration)
-    kw = {"attn_impl": attn_impl, "cache": cache}
+    params, source, profile_engine = _resolve(acc, prec.dtype, calibration, LATEST_COST_MODEL)
+    chosen = get_engine(engine if engine is not None else profile_engine)
+    if profile_engine is not None and get_engine(profile_engine).name != chosen.name:
+        raise UsageError.bad("engine", engine, f"the profile {calibration} was fitted on engine "
+                             f"{get_engine(profile_engine).name}; predict with that engine or another profile")
+    validate_request(arch, prompt_tokens, output_tokens, batch)
+    fit = memory_fit(arch, prec, acc, prompt_tokens, output_tokens, batch, attn_impl,
+                     static_cache_len if chosen.decode_full_cache else None)
+    check_fit(fit, acc, allow_offload)
+    kw: dict[str, Any] = {"attn_impl": attn_impl, "engine": chosen.name, "mla_absorbed": mla_absorbed}
+    if cache is not None:
+        kw["cache"] = cache
+    if static_cache_len is not None:
+        kw["static_cache_len"] = static_cache_len
     pred = predict_llm(arch, acc, params, prec, prompt_tokens, output_tokens, batch, graphs=graphs, **kw)
     info = text = None
     if explain:
@@ -66,4 +103,24 @@ def llm_prediction(
         text = explain_text(info)
     doc = llm_document(pred, prec, source, command=command, explain=info)
     doc["model_source"] = ref.kind
+    doc["engine"] = {"name": chosen.name, "approximate": chosen.approximate}
+    doc["memory"] = fit.to_dict()
+    if not fit.fits:
+        doc["memory"]["offload"] = ("does not fit: priced as if it did; offload transfers are not modelled, "
+                                    "so the figures are a lower bound")
+    if arch.approximate:
+        doc["family_approximate"] = (f"model_type {arch.family.split(':', 1)[-1]} has no family parser: read from "
+                                     "the standard config fields as a Llama-like decoder, approximate")
+    doc["floors"] = _floors(pred, acc, prec, params)
     return doc, pred, text
+
+
+def _floors(pred: LLMPrediction, acc: Accelerator, prec: Any, params: ModelParams) -> dict[str, Any]:
+    """Physics floors per phase: time >= max(counted FLOPs / peak, bytes / bandwidth), energy >= idle x that."""
+    out: dict[str, Any] = {}
+    peak, bw = acc.peak_flops(prec.compute), acc.memory_bandwidth_bytes_per_s
+    for phase in (pred.prefill, pred.decode):
+        floor_s = max(phase.flops / peak, phase.bytes / bw)
+        out[phase.name] = {"time_s": floor_s, "energy_j": params.p_idle_w * floor_s,
+                           "below_floor": phase.latency_s < floor_s * (1 - 1e-9)}
+    return out

@@ -32,31 +32,24 @@ Choices, and why:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.table import Table
-from rich.text import Text
-from scipy import stats
 
+from joulebench.calibration.fits import CONFIDENCE, t_quantile, weighted_lstsq
 from joulebench.errors import UsageError
 from joulebench.store import Store
 
 J_PER_WH = 3600.0
-CONFIDENCE = 0.95
 
 STATUS_FITTED = "fitted"
 STATUS_EXACT = "exact"
 STATUS_UNDERDETERMINED = "underdetermined"
 STATUS_NO_DATA = "no data"
 
-STUDY_CARD = "NVIDIA H100 SXM 80GB"  # the study's _about: "All on one NVIDIA H100 SXM 80GB unless noted"
-STUDY_CASE = "case_I_thank_you"
 
 
 @dataclass(frozen=True)
@@ -199,8 +192,8 @@ def _collect(db_paths: Iterable[str], model: str, dtype: str, component: str, ba
     gpu_names: list[str] = []
     want = model.lower()
     for path in db_paths:
-        with Store.open_existing(path) as store:
-            runs = {r["id"]: r for r in store.runs()}
+        with Store.open_read(path) as store:
+            runs = {r.id: r for r in store.runs()}
             for p in store.points(kind="llm", status="ok"):
                 cfg = p.config
                 if (str(cfg.get("model", "")).lower() != want or cfg.get("dtype") != dtype
@@ -221,7 +214,7 @@ def _collect(db_paths: Iterable[str], model: str, dtype: str, component: str, ba
                                              None if energy is None else float(energy), estimated))
                     used = True
                 if used:
-                    gpus = (runs.get(p.run_id, {}).get("env") or {}).get("gpus") or []
+                    gpus = (runs[p.run_id].env if p.run_id in runs else {}).get("gpus") or []
                     name = gpus[0].get("name") if gpus else None
                     if name and name not in gpu_names:
                         gpu_names.append(name)
@@ -233,8 +226,8 @@ def _collect(db_paths: Iterable[str], model: str, dtype: str, component: str, ba
 def fit_form(spec: FormSpec, s: Sequence[float], g: Sequence[float], y: Sequence[float]) -> FormFit:
     """OLS of one form on (s, g, y) with t-based 95% intervals, or the reason it is not identified.
 
-    Columns are scaled to unit norm before solving because s^2 reaches 1e7 while the intercept
-    column is 1; without it the rank test and (X'X)^-1 are at the mercy of rounding."""
+    The arithmetic (columns scaled to unit norm, rank test, ``s^2 (X'X)^-1``) is the one helper of
+    `calibration.fits`: s^2 reaches 1e7 while the intercept column is 1."""
     s_arr, g_arr, y_arr = (np.asarray(v, dtype=float) for v in (s, g, y))
     p = len(spec.coefs)
     n = int(y_arr.size)
@@ -242,38 +235,27 @@ def fit_form(spec: FormSpec, s: Sequence[float], g: Sequence[float], y: Sequence
     if n == 0:
         return FormFit(spec, STATUS_NO_DATA, f"no {spec.phase} points with this quantity", 0, 0, 0, None)
     x = _design(spec, s_arr, g_arr)
-    norms = np.linalg.norm(x, axis=0)
-    norms[norms == 0] = 1.0
-    xs = x / norms
-    rank = int(np.linalg.matrix_rank(xs, tol=1e-10 * max(1.0, float(np.linalg.norm(xs, 2)))))
-    if rank < p:
-        why = (f"{p} coefficients but the {len(distinct)} distinct (s, g) point(s) only determine {rank}: "
+    fit = weighted_lstsq(x, y_arr)
+    if not fit.identified:
+        why = (f"{p} coefficients but the {len(distinct)} distinct (s, g) point(s) only determine {fit.rank}: "
                f"{_describe(spec, distinct)}; not fitted")
         return FormFit(spec, STATUS_UNDERDETERMINED, why, n, len(distinct), 0, None, points=distinct)
-    beta_s, *_ = np.linalg.lstsq(xs, y_arr, rcond=None)
-    beta = beta_s / norms
-    resid = y_arr - x @ beta
-    rss = float(resid @ resid)
     tss = float(((y_arr - y_arr.mean()) ** 2).sum())
-    r2 = 1.0 - rss / tss if tss > 0 else None
-    dof = n - p
-    if dof == 0:
-        coefs = {c: Coefficient(c, float(b), None, None, u) for c, b, u in zip(spec.coefs, beta, spec.units,
+    r2 = 1.0 - fit.rss / tss if tss > 0 else None
+    if fit.dof == 0:
+        coefs = {c: Coefficient(c, float(b), None, None, u) for c, b, u in zip(spec.coefs, fit.coef, spec.units,
                                                                                 strict=True)}
         return FormFit(spec, STATUS_EXACT, f"exactly determined ({n} observations, {p} coefficients): the "
                        "curve passes through the points, no residual to estimate an interval from",
                        n, len(distinct), 0, None, coefs, distinct)
-    sigma2 = rss / dof
-    cov_s = sigma2 * np.linalg.inv(xs.T @ xs)
-    se = np.sqrt(np.clip(np.diag(cov_s), 0.0, None)) / norms
-    tq = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof))
+    tq = t_quantile(fit.dof, CONFIDENCE)
     coefs = {c: Coefficient(c, float(b), float(tq * e), float(e), u)
-             for c, b, e, u in zip(spec.coefs, beta, se, spec.units, strict=True)}
-    message = f"OLS, {n} observations at {len(distinct)} distinct points, {dof} residual dof"
+             for c, b, e, u in zip(spec.coefs, fit.coef, fit.stderr, spec.units, strict=True)}
+    message = f"OLS, {n} observations at {len(distinct)} distinct points, {fit.dof} residual dof"
     if len(distinct) == p:
         message += ("; saturated (as many distinct points as coefficients): the interval reflects only "
                     "repeat scatter, not whether the form fits")
-    return FormFit(spec, STATUS_FITTED, message, n, len(distinct), dof, r2, coefs, distinct)
+    return FormFit(spec, STATUS_FITTED, message, n, len(distinct), fit.dof, r2, coefs, distinct)
 
 
 def _describe(spec: FormSpec, distinct: Sequence[tuple[int, int]]) -> str:
@@ -304,141 +286,18 @@ def fit_closed_forms(db_paths: list[str], model: str, dtype: str, component: str
     return ClosedForms(model, dtype, component, batch, tuple(db_paths), tuple(gpu_names), estimated, forms)
 
 
-# -- the study ----------------------------------------------------------------------------------
+# the study's side (reference figures, differences of conditions, the rich table) lives in
+# closed_forms_report; re-exported so that callers keep one import place
+from joulebench.calibration.closed_forms_report import (  # noqa: E402
+    STUDY_CARD,
+    STUDY_CASE,
+    load_study_reference,
+    render_table,
+    study_coefficient,
+    study_differences,
+)
 
-def load_study_reference(path: str | Path | None = None) -> dict[str, Any] | None:
-    """The study's case I figures (`seed_figures.json`), or None when the file is not there.
-
-    Without ``path`` it looks for ``../shared/reference/seed_figures.json`` beside the checkout (where
-    CI keeps a read-only copy), first relative to this source tree, then to the working directory.
-    The table works without it, so absence is not an error; a present but unreadable file is."""
-    if path is not None:
-        candidates = [Path(path)]
-    else:
-        repo = Path(__file__).resolve().parents[3]
-        rel = Path("..") / "shared" / "reference" / "seed_figures.json"
-        candidates = [repo / rel, Path.cwd() / rel]
-    for candidate in candidates:
-        if candidate.is_file():
-            try:
-                doc = json.loads(candidate.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise UsageError(f"study reference {candidate}: cannot read ({exc})") from exc
-            case = doc.get(STUDY_CASE) if isinstance(doc, Mapping) else None
-            return dict(case) if isinstance(case, Mapping) else None
-    return None
-
-
-def _study_case(study: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """Accept either the whole seed_figures document or its case I entry."""
-    if study is None:
-        return None
-    case = study.get(STUDY_CASE, study)
-    return case if isinstance(case, Mapping) else None
-
-
-def _norm_model(name: str) -> str:
-    return name.lower().removesuffix("-instruct")
-
-
-def study_differences(cf: ClosedForms, case: Mapping[str, Any]) -> list[str]:
-    """How the study's conditions differ from ours, so nobody reads a card or dtype gap as an error."""
-    diffs: list[str] = []
-    study_model = str(case.get("model", ""))
-    if study_model and _norm_model(study_model) != _norm_model(cf.model):
-        diffs.append(f"model ({study_model} vs {cf.model})")
-    study_dtype = case.get("dtype")
-    if study_dtype and study_dtype != cf.dtype:
-        diffs.append(f"dtype ({study_dtype} vs {cf.dtype})")
-    study_card = str(case.get("gpu", STUDY_CARD))
-    ours = ", ".join(cf.gpu_names) or "unknown card"
-    if not cf.gpu_names or any(not _same_card(study_card, n) for n in cf.gpu_names):
-        diffs.append(f"card ({study_card} vs {ours})")
-    study_batch = case.get("batch")
-    if study_batch is not None and int(study_batch) != cf.batch:
-        diffs.append(f"batch ({study_batch} vs {cf.batch})")
-    if cf.component != "gpu":
-        diffs.append(f"the study's fits are GPU energy, ours is {cf.component}")
-    return diffs
-
-
-def _same_card(study_card: str, ours: str) -> bool:
-    """H100 SXM vs 'NVIDIA H100 80GB HBM3' are the same part; H100 PCIe or H200 are not."""
-    a, b = study_card.lower(), ours.lower()
-    if "h100" not in a or "h100" not in b:
-        return a == b
-    return "pcie" not in b and "nvl" not in b
-
-
-def _study_value(case: Mapping[str, Any] | None, spec: FormSpec, key: str) -> float | None:
-    if case is None:
-        return None
-    block = case.get("energy_fit" if spec.quantity == "energy" else "latency_fit") or {}
-    value = block.get(key)
-    return float(value) if isinstance(value, int | float) else None
-
-
-def study_coefficient(study: Mapping[str, Any] | None, form: str, coef: str) -> float | None:
-    """The study's value of one coefficient of one form (Wh for energies, s for times), None if absent."""
-    spec = next(f for f in FORMS if f.name == form)
-    key = dict(zip(spec.coefs, spec.study_keys, strict=True))[coef]
-    return _study_value(_study_case(study), spec, key)
-
-
-def _fmt(x: float | None) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.3g}"
-
-
-def render_table(cf: ClosedForms, study: Mapping[str, Any] | None = None) -> Table:
-    """Each coefficient: ours ± 95% CI in the study's units (Wh for energy), energies also in J, the study's.
-
-    The study column appears only when ``study`` (case I, or the whole seed_figures document) is given;
-    the caption lists every condition that differs (card, dtype, model, batch) because the study's
-    coefficients are per-model, per-card and per-dtype and are not expected to match ours."""
-    case = _study_case(study)
-    cards = ", ".join(cf.gpu_names) or "unknown card"
-    table = Table(title=f"Closed forms: {cf.model} {cf.dtype} batch {cf.batch} on {cards} ({cf.component})")
-    table.add_column("form")
-    table.add_column("coef")
-    table.add_column("ours ± 95% CI", justify="right")
-    table.add_column("unit")
-    table.add_column("ours (J)", justify="right")
-    if case is not None:
-        table.add_column("study", justify="right")
-        table.add_column("ours/study", justify="right")
-    blank = ("", "") if case is not None else ()
-    for spec in FORMS:
-        fit = cf.forms[spec.name]
-        r2 = "" if fit.r2 is None else f", R²={fit.r2:.4f}"
-        header = f"{spec.name}: {spec.equation}"
-        info = f"{fit.status}: n={fit.n} ({fit.n_distinct} distinct){r2}"
-        table.add_row(f"[bold]{header}[/bold]", "", info, "", "", *blank)
-        if fit.status != STATUS_FITTED:
-            style = "dim" if fit.identified else "yellow"
-            table.add_row("", "", Text(fit.message, style=style), "", "", *blank)
-        for coef_name, unit_si, key in zip(spec.coefs, spec.units, spec.study_keys, strict=True):
-            study_v = _study_value(case, spec, key)
-            coef = fit.coefficients.get(coef_name)
-            if coef is None:
-                ours = "not identified"
-                unit = unit_si.replace("J", "Wh", 1) if unit_si.startswith("J") else unit_si
-                si = "—"
-                ratio = "—"
-            else:
-                v, ci, unit = coef.in_wh()
-                ours = _fmt(v) + ("" if ci is None else f" ± {_fmt(ci)}")
-                si = f"{_fmt(coef.value)} {coef.unit}" if coef.is_energy else "—"
-                ratio = _fmt(v / study_v) if study_v not in (None, 0.0) else "—"
-            extra = (_fmt(study_v), ratio) if case is not None else ()
-            table.add_row("", coef_name, ours, unit, si, *extra)
-    notes = ["g = output_tokens - 1 (decode = tokens 2..G)",
-             "CI: OLS, t-distribution, equal-variance residuals"]
-    if cf.component_estimated:
-        notes.append(f"{cf.component} energy is partly estimated, not metered")
-    if case is not None:
-        diffs = study_differences(cf, case)
-        head = f"study: {case.get('model', '?')} {case.get('dtype', '?')} on {case.get('gpu', STUDY_CARD)}"
-        notes.append(head + ("; differs in " + ", ".join(diffs) + ": compare magnitudes, not values"
-                             if diffs else ""))
-    table.caption = "; ".join(notes)
-    return table
+__all__ = [
+    "FORMS", "STUDY_CARD", "STUDY_CASE", "ClosedForms", "Coefficient", "FormFit", "FormSpec", "fit_closed_forms",
+    "fit_form", "load_study_reference", "render_table", "study_coefficient", "study_differences",
+]

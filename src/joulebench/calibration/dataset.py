@@ -30,6 +30,8 @@ class PhasePoint:
     gpu_name: str | None
     driver: str | None
     repeats: int = 1  # measurements averaged into this point (several sweeps of one design)
+    engine: str = "eager"  # the point config's ``engine`` (missing: "eager", every sweep before the field)
+    cache_len: int | None = None  # static engine: the static cache's length when the point recorded it
 
     def same_config(self) -> tuple[str, str, int, int, int]:
         return (self.model, self.phase, self.prompt_tokens, self.output_tokens, self.batch)
@@ -70,18 +72,28 @@ class Dataset:
         return Dataset(points, self.idle_power_w, self.environments)
 
 
-def load_llm_points(db_paths: Iterable[str], dtype: str, gpu_name: str | None = None) -> Dataset:
-    """Every ok LLM point of ``dtype`` metered on a GPU (optionally of one device name)."""
+def load_llm_points(db_paths: Iterable[str], dtype: str, gpu_name: str | None = None,
+                    engine: str = "eager") -> Dataset:
+    """Every ok LLM point of ``dtype`` and ``engine`` metered on a GPU (optionally of one device name).
+
+    Dtypes compare in the one vocabulary (``bf16`` and ``bfloat16`` are the same); a point without an
+    ``engine`` in its config ran the eager engine (the only one before the field)."""
+    from joulebench.analytic.engines import get_engine
+    from joulebench.hardware.dtypes import canonical
+
+    want_dtype, want_engine = canonical(dtype), get_engine(engine).name
     data = Dataset()
     for path in db_paths:
-        with Store.open_existing(path) as store:
-            runs = {r["id"]: r for r in store.runs()}
+        with Store.open_read(path) as store:
+            runs = {r.id: r for r in store.runs()}
             used_runs: set[int] = set()
             for p in store.points(kind="llm", status="ok"):
                 cfg = p.config
-                env = runs[p.run_id]["env"]
+                env = runs[p.run_id].env
                 gpus = env.get("gpus") or []
-                if cfg.get("dtype") != dtype or not gpus or cfg.get("device") != "cuda":
+                if not gpus or cfg.get("device") != "cuda" or _canonical_or_none(cfg.get("dtype")) != want_dtype:
+                    continue
+                if get_engine(cfg.get("engine")).name != want_engine:
                     continue
                 name = gpus[0].get("name")
                 if gpu_name is not None and name != gpu_name:
@@ -93,14 +105,24 @@ def load_llm_points(db_paths: Iterable[str], dtype: str, gpu_name: str | None = 
                     data.points.append(PhasePoint(
                         p.id, cfg["model"], dtype, phase, int(cfg["prompt_tokens"]), int(cfg["output_tokens"]),
                         int(cfg["batch"]), float(doc["latency_s"]), float(doc["energy_j"]["gpu"]), name,
-                        gpus[0].get("driver")))
+                        gpus[0].get("driver"), engine=want_engine,
+                        cache_len=None if cfg.get("static_cache_len") is None else int(cfg["static_cache_len"])))
                 if p.run_id not in used_runs:
                     used_runs.add(p.run_id)
-                    idle = runs[p.run_id]["baseline"].get("idle_power_w", {}).get("gpu")
+                    idle = runs[p.run_id].baseline.get("idle_power_w", {}).get("gpu")
                     if idle is not None:
                         data.idle_power_w.append(float(idle))
                     data.environments.append(env)
     if not data.points:
-        raise UsageError(f"no stored GPU LLM points with dtype {dtype}"
+        raise UsageError(f"no stored GPU LLM points with dtype {dtype} and engine {want_engine}"
                          + (f" on {gpu_name}" if gpu_name else "") + " in the given database(s)")
     return data
+
+
+def _canonical_or_none(text: Any) -> str | None:
+    from joulebench.hardware.dtypes import canonical
+
+    try:
+        return canonical(text)
+    except ValueError:
+        return None

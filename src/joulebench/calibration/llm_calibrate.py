@@ -7,29 +7,35 @@ from collections.abc import Sequence
 from typing import Any
 
 from joulebench.analytic import ModelParams
+from joulebench.analytic.params import LATEST_COST_MODEL
 from joulebench.calibration.dataset import Dataset
 from joulebench.calibration.llm_fit import fit_llm, predict_points
 from joulebench.hardware import Accelerator
 
 
-def calibrate_from_store(db: str | Sequence[str], dtype: str, engine: str = "transformers-eager",
-                         gpu_name: str = "auto", out: str | None = None, command: str = "") -> dict[str, Any]:
-    """Fit on the designed training subset of the stored points, validate on the held-out subset, and
-    write ``<profile>.yaml`` plus ``<profile>-validation.md/.json/.png`` (beside ``out``).
+def calibrate_from_store(db: str | Sequence[str], dtype: str, engine: str = "eager",
+                         gpu_name: str = "auto", out: str | None = None, command: str = "",
+                         cost_model: str = LATEST_COST_MODEL) -> dict[str, Any]:
+    """Fit on the designed training subset of the stored points of ``engine``, validate on the held-out
+    subset, and write ``<profile>.yaml`` plus ``<profile>-validation.md/.json/.png`` (beside ``out``).
 
     Several stores holding sweeps of the same design are averaged point by point before the fit
-    (`Dataset.merged`), and their run-to-run disagreement is reported beside the model's errors."""
+    (`Dataset.merged`), and their run-to-run disagreement is reported beside the model's errors, per
+    row for the same points (`validate.floor_rows`). The fitted idle power must lie in the card's
+    plausible range, like every profile's."""
     import json
     from pathlib import Path
 
+    from joulebench.analytic.engines import get_engine
     from joulebench.calibration.dataset import load_llm_points
     from joulebench.calibration.profile import build_profile, profile_name, write_profile
-    from joulebench.calibration.validate import error_table, figure, markdown_table, repeatability_rows, split
+    from joulebench.calibration.validate import error_table, figure, floor_rows, markdown_table, repeatability_rows, split
     from joulebench.hardware import get_accelerator
     from joulebench.hardware.catalogue import name_for_device
 
+    eng = get_engine(engine)
     paths = [db] if isinstance(db, str) else list(db)
-    measured = load_llm_points(paths, dtype)
+    measured = load_llm_points(paths, dtype, engine=eng.name)
     repeat_rows = repeatability_rows(measured)
     data = measured.merged()
     device_name = data.points[0].gpu_name or ""
@@ -42,10 +48,11 @@ def calibrate_from_store(db: str | Sequence[str], dtype: str, engine: str = "tra
         gpu_name = detected
     acc = get_accelerator(gpu_name)
     train, held_out = split(data)
-    fit = fit_llm(train, acc, dtype)
-    name = profile_name(gpu_name, engine, dtype)
+    fit = fit_llm(train, acc, dtype, cost_model=cost_model)
+    fit.params.check_idle(acc)
+    name = profile_name(gpu_name, eng.profile_name, dtype)
     target = Path(out) if out else Path(f"{name}.yaml")
-    profile = build_profile(fit, train, gpu_name, engine, dtype, command)
+    profile = build_profile(fit, train, gpu_name, eng.profile_name, dtype, command)
     rows_train, arr_train = error_table(train, acc, fit.params, "train")
     rows = rows_train
     arrays = {"train": arr_train}
@@ -54,19 +61,23 @@ def calibrate_from_store(db: str | Sequence[str], dtype: str, engine: str = "tra
         rows = rows_train + rows_hold
         arrays["held-out"] = arr_hold
     rows = rows + repeat_rows
+    floors = floor_rows(measured, {"train": train, "held-out": held_out})
     profile["validation"] = [r.to_dict() for r in rows]
+    profile["validation_floors"] = [r.to_dict() for r in floors]
     write_profile(profile, target)
     stem = target.with_suffix("")
     Path(f"{stem}-validation.md").write_text(
         f"# {name}: fit on {len(train.points)} phase points, validated on {len(held_out.points)} held out\n\n"
         + (f"Each point is the mean of {len(paths)} sweeps; 'run-to-run' rows compare the sweeps with each other.\n\n"
            if repeat_rows else "")
-        + markdown_table(rows) + "\n")
+        + markdown_table(rows, floors) + "\n")
     Path(f"{stem}-validation.json").write_text(json.dumps({"profile": name, "rows": [r.to_dict() for r in rows],
+                                                            "floors": [r.to_dict() for r in floors],
                                                             "points": _point_table(train, held_out, acc, fit.params)},
                                                            indent=2))
     figure(arrays, f"{name}: predicted vs measured", Path(f"{stem}-validation.png"))
-    return {"profile": str(target), "rows": [r.to_dict() for r in rows], "params": fit.params.to_dict()}
+    return {"profile": str(target), "rows": [r.to_dict() for r in rows], "floors": [r.to_dict() for r in floors],
+            "params": fit.params.to_dict()}
 
 
 def _point_table(train: Dataset, held_out: Dataset, acc: Accelerator, params: ModelParams) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from joulebench.analytic import ModelParams
 from joulebench.calibration.dataset import Dataset
-from joulebench.calibration.design import HELD_OUT_MODELS, TRAIN_MODELS
+from joulebench.calibration.design import HELD_OUT_BATCHES, HELD_OUT_LENGTHS, HELD_OUT_MODELS, TRAIN_MODELS
 from joulebench.calibration.llm_fit import predict_points
 from joulebench.hardware import Accelerator
 
@@ -18,16 +18,18 @@ from joulebench.hardware import Accelerator
 HELD_OUT_PREFILL_LENGTHS = (1024, 2048)
 
 
-def is_training_point(model: str, phase: str, prompt_tokens: int) -> bool:
-    """The split is fixed by design, not random: other models, and two prefill lengths of the
-    training models, are held out."""
-    if model not in TRAIN_MODELS:
+def is_training_point(model: str, phase: str, prompt_tokens: int, batch: int = 1) -> bool:
+    """The split is fixed by design, not random: other models, two aligned prefill lengths of the
+    training models, the unaligned lengths (`design.HELD_OUT_LENGTHS`, any phase) and the held-out
+    batch sizes are held out. (The unaligned lengths and batches are absent from the sweeps before
+    them, so those splits are unchanged.)"""
+    if model not in TRAIN_MODELS or prompt_tokens in HELD_OUT_LENGTHS or batch in HELD_OUT_BATCHES:
         return False
     return not (phase == "prefill" and prompt_tokens in HELD_OUT_PREFILL_LENGTHS)
 
 
 def split(data: Dataset) -> tuple[Dataset, Dataset]:
-    train = [is_training_point(p.model, p.phase, p.prompt_tokens) for p in data.points]
+    train = [is_training_point(p.model, p.phase, p.prompt_tokens, p.batch) for p in data.points]
     return data.select(train), data.select([not t for t in train])
 
 
@@ -83,6 +85,24 @@ def repeatability_rows(data: Dataset) -> list[ErrorRow]:
     return rows
 
 
+def floor_rows(measured: Dataset, subsets: dict[str, Dataset]) -> list[ErrorRow]:
+    """The run-to-run floor *of the same points* as each (subset, phase) row of the error table: the
+    mean pairwise disagreement of the repeated measurements of exactly those configurations (``n`` =
+    pairs; no row where no configuration was measured twice). A MAPE is judged against this."""
+    groups = measured.groups()
+    out = []
+    for subset, part in subsets.items():
+        for phase in ("prefill", "decode"):
+            keys = {p.same_config() for p in part.points if p.phase == phase}
+            values = [(_rel_diff(a.latency_s, b.latency_s), _rel_diff(a.gpu_energy_j, b.gpu_energy_j))
+                      for key in keys for i, a in enumerate(groups.get(key, [])) for b in groups[key][i + 1:]]
+            if values:
+                arr = np.asarray(values)
+                out.append(ErrorRow(phase, subset, len(arr), float(arr[:, 0].mean()), float(arr[:, 0].max()),
+                                    float(arr[:, 1].mean()), float(arr[:, 1].max())))
+    return out
+
+
 def _rel_diff(a: float, b: float) -> float:
     return abs(a - b) / ((a + b) / 2.0)
 
@@ -123,13 +143,25 @@ def figure(arrays_by_subset: dict[str, dict[str, np.ndarray]], title: str, out: 
     plt.close(fig)
 
 
-def markdown_table(rows: list[ErrorRow]) -> str:
-    lines = ["| subset | phase | n | latency MAPE | latency max APE | energy MAPE | energy max APE |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+def markdown_table(rows: list[ErrorRow], floors: list[ErrorRow] | None = None) -> str:
+    """One row per (subset, phase); with ``floors`` each MAPE has the run-to-run floor of the same
+    points beside it (``-`` where those points were measured once)."""
+    if floors is None:
+        lines = ["| subset | phase | n | latency MAPE | latency max APE | energy MAPE | energy max APE |",
+                 "|---|---|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            lines.append(f"| {r.subset} | {r.phase} | {r.n} | {r.latency_mape:.1%} | {r.latency_max_ape:.1%} | "
+                         f"{r.energy_mape:.1%} | {r.energy_max_ape:.1%} |")
+        return "\n".join(lines)
+    by_key = {(f.subset, f.phase): f for f in floors}
+    lines = ["| subset | phase | n | latency MAPE | (floor) | latency max APE | energy MAPE | (floor) | energy max APE |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r.subset} | {r.phase} | {r.n} | {r.latency_mape:.1%} | {r.latency_max_ape:.1%} | "
-                     f"{r.energy_mape:.1%} | {r.energy_max_ape:.1%} |")
+        f = by_key.get((r.subset, r.phase))
+        lf, ef = ("-", "-") if f is None else (f"{f.latency_mape:.1%}", f"{f.energy_mape:.1%}")
+        lines.append(f"| {r.subset} | {r.phase} | {r.n} | {r.latency_mape:.1%} | {lf} | {r.latency_max_ape:.1%} | "
+                     f"{r.energy_mape:.1%} | {ef} | {r.energy_max_ape:.1%} |")
     return "\n".join(lines)
 
 
-__all__ = ["HELD_OUT_MODELS", "error_table", "figure", "markdown_table", "repeatability_rows", "split"]
+__all__ = ["HELD_OUT_MODELS", "error_table", "figure", "floor_rows", "markdown_table", "repeatability_rows", "split"]

@@ -111,9 +111,9 @@ def load_samples(
 
     ``gpu_name`` is a catalogue name (``h100-sxm``) or a substring of the device name; ``model``
     defaults to the model with the most points."""
-    store = Store.open_existing(store_path)
+    store = Store.open_read(store_path)
     try:
-        runs = {r["id"]: r for r in store.runs()}
+        runs = {r.id: r for r in store.runs()}
         points = list(store.points(kind="video", status="ok"))
     finally:
         store.close()
@@ -130,8 +130,8 @@ def load_samples(
     env: dict[str, Any] = {}
     sources: set[str] = set()
     for p in points:
-        run = runs.get(p.run_id, {})
-        gpus = (run.get("env") or {}).get("gpus") or []
+        run = runs.get(p.run_id)
+        gpus = (run.env if run is not None else {}).get("gpus") or []
         device_name = gpus[0]["name"] if gpus else None
         if p.config["model"] != model or (dtype is not None and p.config["dtype"] != dtype):
             continue

@@ -11,7 +11,6 @@ from typing import Any
 import typer
 
 from joulebench.commands import command_line
-from joulebench.errors import UsageError
 from joulebench.experiments.llm_plan import LLMPlan
 from joulebench.experiments.sweep import SweepResult
 from joulebench.hardware.dtypes import allowed
@@ -106,6 +105,8 @@ def measure_llm(
                                "torch.compile / CUDA graphs; CUDA only)"),
     decode_method: str = typer.Option("request", help="request (decode inside the real generate call) or loop "
                                       "(a hand-written forward loop, for comparison)"),
+    static_cache_len: int | None = typer.Option(None, help="static engine: one KV cache length for every point "
+                                                "(one compiled graph); default: each point's tokens rounded up to 256"),
     gpus: str | None = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)"),
     messages: str | None = typer.Option(None, help="JSON/JSONL file of chat conversations (uses the chat template)"),
     stop: str = typer.Option("exact", help="exact (EOS ignored) or natural"),
@@ -127,10 +128,8 @@ def measure_llm(
         device=device, random_weights=weights == "random", stop=stop, messages=messages,
         prompt_spread=prompt_spread, seed=seed, phases=parse_choices("phases", phases, LLM_PHASES),
         engine=choice("engine", engine, LLM_ENGINES), decode_method=choice("decode_method", decode_method, DECODE_METHODS),
+        static_cache_len=static_cache_len,
     )
-    if engine == "static" and decode_method == "loop":
-        raise UsageError.bad("decode_method", "loop", "the hand loop runs eager forwards; the static engine is "
-                             "measured inside its compiled generate: use --decode-method request")
     gpu_list = parse_int_list("gpus", gpus, minimum=0) if gpus else None
     print_notes([plan])
     with json_stdout_guard(as_json):

@@ -27,19 +27,28 @@ def _emit(doc: dict, out: Path | None, as_json: bool) -> None:
 def llm(
     model: str = typer.Argument(..., help="bundled name, hub id or local folder with config.json"),
     gpu: str = typer.Option(..., "--gpu", help="catalogue name, 'auto', or a probe .yaml"),
-    dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16, fp16, fp8, int8, int4"),
+    dtype: str = typer.Option("bf16", "--dtype", help="any spelling of joulebench.hardware.dtypes: fp32, bf16, fp16, "
+                              "bnb-int8, bnb-nf4, torchao-int8/int4/fp8, fp8, int8, int4"),
     prompt_tokens: int = typer.Option(..., "--prompt-tokens", help="prompt length s (batch padded to it)"),
-    output_tokens: int = typer.Option(
-        ..., "--output-tokens", help="generated tokens G (prefill makes the 1st)"
-    ),
-    batch: int = typer.Option(1, "--batch"),
-    calibration: str = typer.Option(None, "--calibration", help="YAML/JSON with a 'params' mapping"),
+    output_tokens: int = typer.Option(..., "--output-tokens", help="generated tokens G (prefill makes the 1st)"),
+    batch: int = typer.Option(1, "--batch", help="sequences per batch"),
+    engine: str = typer.Option(None, "--engine", help="eager (transformers generate, default), static (static cache "
+                               "+ compiled decode), server (continuous batching, approximate); default: the "
+                               "profile's engine"),
+    calibration: str = typer.Option(None, "--calibration", help="profile YAML/JSON with a 'params' mapping "
+                                    "(bounds checked: 0 < mu <= 1, energies >= 0, idle within the card's range)"),
     hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
     kv_dtype: str = typer.Option(None, "--kv-dtype", help="KV-cache dtype when it differs"),
     attn: str = typer.Option(None, "--attn", help="sdpa or eager (default: what transformers uses)"),
-    cache: str = typer.Option("dynamic", "--cache", help="dynamic (transformers default) or static"),
+    cache: str = typer.Option(None, "--cache", help="dynamic or static: overrides the engine's cache"),
+    static_cache_len: int = typer.Option(None, "--static-cache-len", help="static engine: the cache length "
+                                         "(default s + G - 1, as generate sizes it)"),
+    mla_absorbed: bool = typer.Option(False, "--mla-absorbed", help="DeepSeek MLA in the absorbed form (what "
+                                      "serving engines run) instead of transformers' re-expansion"),
+    allow_offload: bool = typer.Option(False, "--allow-offload", help="price a configuration that does not fit in "
+                                       "the card's memory (labelled; offload transfers not modelled)"),
     graphs: bool = typer.Option(False, "--graphs/--eager", help="CUDA graphs / compiled: no launch term"),
-    as_json: bool = typer.Option(False, "--json", help="print the JSON document"),
+    as_json: bool = typer.Option(False, "--json", help="print the JSON document (keys: analytic.render)"),
     explain: bool = typer.Option(False, "--explain", help="closed forms and regime boundaries"),
     out: Path = typer.Option(None, "--out", help="also write the JSON document to this file"),
 ) -> None:
@@ -48,20 +57,9 @@ def llm(
     from joulebench.analytic.service import llm_prediction
 
     doc, pred, text = llm_prediction(
-        model,
-        gpu,
-        dtype,
-        prompt_tokens,
-        output_tokens,
-        batch,
-        calibration=calibration,
-        hardware_file=hardware_file,
-        graphs=graphs,
-        kv_dtype=kv_dtype,
-        attn_impl=attn,
-        cache=cache,
-        explain=explain,
-        command=command_line(),
+        model, gpu, dtype, prompt_tokens, output_tokens, batch, calibration=calibration, hardware_file=hardware_file,
+        graphs=graphs, kv_dtype=kv_dtype, attn_impl=attn, cache=cache, engine=engine, mla_absorbed=mla_absorbed,
+        static_cache_len=static_cache_len, allow_offload=allow_offload, explain=explain, command=command_line(),
     )
     _emit(doc, out, as_json)
     if not as_json:

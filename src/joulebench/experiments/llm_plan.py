@@ -64,6 +64,8 @@ class LLMPlan:
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     engine: str = "eager"
     decode_method: str = "request"
+    #: static engine: one cache length for every point (default: each point's tokens rounded up to 256)
+    static_cache_len: int | None = None
 
     def __post_init__(self) -> None:
         choice("device", self.device, DEVICES)
@@ -82,6 +84,16 @@ class LLMPlan:
         if self.engine == "static" and self.device != "cuda":
             raise UsageError.bad("engine", "static", "compiles CUDA graphs and needs --device cuda; use --engine eager")
         choice("decode_method", self.decode_method, DECODE_METHODS)
+        if self.engine == "static" and self.decode_method == "loop":
+            raise UsageError.bad("decode_method", "loop", "the hand loop runs eager forwards; the static engine is "
+                                 "measured inside its compiled generate: use --decode-method request")
+        if self.static_cache_len is not None:
+            if self.engine != "static":
+                raise UsageError.bad("static_cache_len", self.static_cache_len, "applies to --engine static only")
+            longest = max(self.prompt_tokens) + max(self.output_tokens)
+            if self.messages is None and self.static_cache_len < longest:
+                raise UsageError.bad("static_cache_len", self.static_cache_len,
+                                     f"shorter than the longest point's {longest} tokens")
         choice("stop", self.stop, STOPS)
         if not 0.0 <= self.prompt_spread < 1.0:
             raise UsageError.bad("prompt_spread", self.prompt_spread, "must be in [0, 1)")
@@ -151,8 +163,16 @@ class LLMPlan:
                 seed=self.seed, prompt_spread=self.prompt_spread, phases=tuple(self.phases), messages=messages,
                 engine=self.engine, decode_method=self.decode_method,
                 protocol_overrides={k: dict(v) for k, v in self.protocol_overrides.items()},
+                static_cache_len=self._cache_len(s, g),
             ))
         return out
+
+    def _cache_len(self, prompt: int | None, output: int) -> int | None:
+        from joulebench.workloads.llm_model import static_cache_len
+
+        if self.engine != "static":
+            return None
+        return self.static_cache_len or static_cache_len((prompt or self._longest_conversation()) + output)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.__dict__.items()}

@@ -18,7 +18,15 @@ Users add entries in a YAML file (``JOULEBENCH_HARDWARE`` or ``--hardware-file``
         memory_bytes: 8.0e10
         tdp_w: 700
         idle_power_w: 100
+        sm_count: 132                      # optional: streaming multiprocessors (wave quantization)
+        idle_power_range_w: [20, 350]      # optional: what a profile's idle power may be
         sources: {peak_flops_per_s: "my measurement"}
+
+``sm_count`` feeds the tile-and-wave GEMM model (`analytic.matmul`): a GEMM of ``t`` output tiles runs
+in ``ceil(t / sm_count)`` waves. Unknown (None, e.g. CPUs): no wave quantization.
+``idle_power_range_w`` bounds the idle power a calibration profile may carry; by default
+[2%, 50%] of TDP, which holds every listed card's idle reading (RTX 4090 about 20 W of 450 W, L4
+about 16 W of 72 W, H200 79-144 W of 700 W measured).
 
 ``joulebench hardware probe`` writes exactly that shape.
 """
@@ -38,6 +46,8 @@ HARDWARE_ENV = "JOULEBENCH_HARDWARE"
 
 TERA = 1e12
 GIGA = 1e9
+#: default plausible idle power, as fractions of TDP (module docstring)
+IDLE_RANGE_TDP_FRACTIONS = (0.02, 0.5)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,16 @@ class Accelerator:
     kind: str = "gpu"  # "gpu" or "cpu"
     sources: dict[str, str] = field(default_factory=dict)
     match: tuple[str, ...] = ()  # substrings of the driver's device name that identify this entry
+    sm_count: int | None = None  # streaming multiprocessors (AMD: compute units); None: unknown
+    idle_range_w: tuple[float, float] | None = None  # None: IDLE_RANGE_TDP_FRACTIONS of tdp_w
+
+    @property
+    def idle_power_range_w(self) -> tuple[float, float]:
+        """The idle power a calibration profile may carry for this card (W)."""
+        if self.idle_range_w is not None:
+            return self.idle_range_w
+        lo, hi = IDLE_RANGE_TDP_FRACTIONS
+        return (lo * self.tdp_w, hi * self.tdp_w)
 
     def peak_flops(self, precision: str) -> float:
         """Dense peak for ``precision``; `UsageError` when the card has none (e.g. fp8 on an A100)."""
@@ -62,9 +82,7 @@ class Accelerator:
         value = self.peak_flops_per_s.get(precision)
         if value is None:
             have = [p for p in PRECISIONS if self.peak_flops_per_s.get(p)]
-            raise UsageError(
-                f"gpu '{self.name}' has no {precision} peak in the catalogue; it has: {', '.join(have)}"
-            )
+            raise UsageError(f"gpu '{self.name}' has no {precision} peak in the catalogue; it has: {', '.join(have)}")
         return float(value)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +94,8 @@ class Accelerator:
             "idle_power_w": self.idle_power_w,
             "vendor": self.vendor,
             "kind": self.kind,
+            "sm_count": self.sm_count,
+            "idle_power_range_w": list(self.idle_power_range_w),
             "sources": dict(self.sources),
         }
 
@@ -91,19 +111,13 @@ class Accelerator:
         )
         missing = [k for k in required if k not in data]
         if missing:
-            raise UsageError(
-                f"hardware entry '{name}' lacks {', '.join(missing)}; required: {', '.join(required)}"
-            )
+            raise UsageError(f"hardware entry '{name}' lacks {', '.join(missing)}; required: {', '.join(required)}")
         peaks = data["peak_flops_per_s"]
         if not isinstance(peaks, dict):
-            raise UsageError(
-                f"hardware entry '{name}': peak_flops_per_s must be a mapping precision -> FLOP/s"
-            )
+            raise UsageError(f"hardware entry '{name}': peak_flops_per_s must be a mapping precision -> FLOP/s")
         unknown = [p for p in peaks if p not in PRECISIONS]
         if unknown:
-            raise UsageError(
-                f"hardware entry '{name}': precision {unknown[0]!r} unknown; allowed: {', '.join(PRECISIONS)}"
-            )
+            raise UsageError(f"hardware entry '{name}': precision {unknown[0]!r} unknown; allowed: {', '.join(PRECISIONS)}")
         return cls(
             name=name,
             peak_flops_per_s={p: (None if peaks.get(p) is None else float(peaks[p])) for p in PRECISIONS},
@@ -115,7 +129,17 @@ class Accelerator:
             kind=str(data.get("kind", "gpu")),
             sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
             match=tuple(data.get("match", ())),
+            sm_count=None if data.get("sm_count") is None else int(data["sm_count"]),
+            idle_range_w=_range(name, data.get("idle_power_range_w")),
         )
+
+
+def _range(name: str, value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or float(value[0]) > float(value[1]):
+        raise UsageError(f"hardware entry '{name}': idle_power_range_w must be [low, high] in W")
+    return (float(value[0]), float(value[1]))
 
 
 def _peaks(fp32, tf32, bf16, fp16, fp8, int8) -> dict[str, float | None]:
@@ -123,8 +147,10 @@ def _peaks(fp32, tf32, bf16, fp16, fp8, int8) -> dict[str, float | None]:
     return {p: (None if v is None else v * TERA) for p, v in zip(PRECISIONS, vals, strict=True)}
 
 
-def _src(datasheet: str, idle: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def _src(datasheet: str, idle: str, extra: dict[str, str] | None = None, sms: str | None = None) -> dict[str, str]:
     out = {
+        "sm_count": sms or datasheet,
+        "idle_power_range_w": "rule: 2%-50% of TDP (module docstring)",
         "peak_flops_per_s": datasheet + " (dense; sparse tensor figures halved)",
         "memory_bandwidth_bytes_per_s": datasheet,
         "memory_bytes": datasheet + " (decimal GB as printed)",
@@ -149,8 +175,10 @@ _ROWS: list[Accelerator] = [
         sources=_src(
             "NVIDIA H100 Tensor Core GPU datasheet, H100 SXM column",
             "study reproduced by joulebench (H100 SXM idle about 120 W, seed_figures.json)",
+            sms="NVIDIA H100 datasheet / Hopper whitepaper: 132 SMs (SXM5)",
         ),
         match=("H100 80GB HBM3", "H100 SXM"),
+        sm_count=132,
     ),
     Accelerator(
         "h100-pcie",
@@ -159,8 +187,13 @@ _ROWS: list[Accelerator] = [
         80 * GIGA,
         350,
         50,
-        sources=_src("NVIDIA H100 Tensor Core GPU datasheet, H100 PCIe column", _IDLE_ESTIMATE),
+        sources=_src(
+            "NVIDIA H100 Tensor Core GPU datasheet, H100 PCIe column",
+            _IDLE_ESTIMATE,
+            sms="NVIDIA Hopper whitepaper: 114 SMs (H100 PCIe)",
+        ),
         match=("H100 PCIe",),
+        sm_count=114,
     ),
     Accelerator(
         "h200",
@@ -172,8 +205,10 @@ _ROWS: list[Accelerator] = [
         sources=_src(
             "NVIDIA H200 Tensor Core GPU datasheet, H200 SXM column",
             "measured on joulebench's H200 test machines (DESIGN.md: about 144 W)",
+            sms="H200 uses the GH100 of H100 SXM: 132 SMs",
         ),
         match=("H200",),
+        sm_count=132,
     ),
     Accelerator(
         "a100-40gb-sxm",
@@ -182,8 +217,13 @@ _ROWS: list[Accelerator] = [
         40 * GIGA,
         400,
         55,
-        sources=_src("NVIDIA A100 Tensor Core GPU datasheet, A100 40GB SXM column", _IDLE_ESTIMATE),
+        sources=_src(
+            "NVIDIA A100 Tensor Core GPU datasheet, A100 40GB SXM column",
+            _IDLE_ESTIMATE,
+            sms="NVIDIA A100 whitepaper: 108 SMs",
+        ),
         match=("A100-SXM4-40GB", "A100 40GB", "A100-40GB"),
+        sm_count=108,
     ),
     Accelerator(
         "a100-80gb-sxm",
@@ -192,8 +232,13 @@ _ROWS: list[Accelerator] = [
         80 * GIGA,
         400,
         60,
-        sources=_src("NVIDIA A100 Tensor Core GPU datasheet, A100 80GB SXM column", _IDLE_ESTIMATE),
+        sources=_src(
+            "NVIDIA A100 Tensor Core GPU datasheet, A100 80GB SXM column",
+            _IDLE_ESTIMATE,
+            sms="NVIDIA A100 whitepaper: 108 SMs",
+        ),
         match=("A100-SXM4-80GB", "A100 80GB", "A100-80GB"),
+        sm_count=108,
     ),
     Accelerator(
         "l4",
@@ -202,8 +247,11 @@ _ROWS: list[Accelerator] = [
         24 * GIGA,
         72,
         16,
-        sources=_src("NVIDIA L4 Tensor Core GPU datasheet", _IDLE_ESTIMATE),
+        sources=_src(
+            "NVIDIA L4 Tensor Core GPU datasheet", _IDLE_ESTIMATE, sms="NVIDIA Ada whitepaper: L4 7,424 CUDA cores = 58 SMs"
+        ),
         match=("NVIDIA L4",),
+        sm_count=58,
     ),
     Accelerator(
         "l40s",
@@ -212,8 +260,9 @@ _ROWS: list[Accelerator] = [
         48 * GIGA,
         350,
         35,
-        sources=_src("NVIDIA L40S GPU datasheet", _IDLE_ESTIMATE),
+        sources=_src("NVIDIA L40S GPU datasheet", _IDLE_ESTIMATE, sms="NVIDIA L40S datasheet: 18,176 CUDA cores = 142 SMs"),
         match=("L40S",),
+        sm_count=142,
     ),
     Accelerator(
         "a10g",
@@ -226,8 +275,10 @@ _ROWS: list[Accelerator] = [
             "NVIDIA A10 Tensor Core GPU datasheet (A10G is AWS's variant; A10 figures assumed)",
             _IDLE_ESTIMATE,
             {"tdp_w": "AWS g5 A10G power limit reported by nvidia-smi (300 W)"},
+            sms="A10 figure assumed: 9,216 CUDA cores = 72 SMs",
         ),
         match=("A10G",),
+        sm_count=72,
     ),
     Accelerator(
         "rtx-4090",
@@ -240,8 +291,10 @@ _ROWS: list[Accelerator] = [
             "NVIDIA Ada Lovelace architecture whitepaper, GeForce RTX 4090 column "
             "(tensor rates with FP32 accumulate, dense)",
             _IDLE_ESTIMATE,
+            sms="NVIDIA Ada whitepaper: RTX 4090 128 SMs",
         ),
         match=("RTX 4090",),
+        sm_count=128,
         vendor="nvidia",
     ),
     Accelerator(
@@ -252,11 +305,12 @@ _ROWS: list[Accelerator] = [
         1000,
         180,
         sources=_src(
-            "NVIDIA DGX B200 datasheet, system figures divided by 8 GPUs (FP32 non-tensor not "
-            "published there)",
+            "NVIDIA DGX B200 datasheet, system figures divided by 8 GPUs (FP32 non-tensor not published there)",
             _IDLE_ESTIMATE,
+            sms="NVIDIA Blackwell: B200 148 SMs (two dies)",
         ),
         match=("B200",),
+        sm_count=148,
     ),
     Accelerator(
         "mi300x",
@@ -265,8 +319,13 @@ _ROWS: list[Accelerator] = [
         192 * GIGA,
         750,
         140,
-        sources=_src("AMD Instinct MI300X accelerator datasheet", _IDLE_ESTIMATE),
+        sources=_src(
+            "AMD Instinct MI300X accelerator datasheet",
+            _IDLE_ESTIMATE,
+            sms="AMD CDNA 3 whitepaper: MI300X 304 compute units",
+        ),
         match=("MI300X",),
+        sm_count=304,
         vendor="amd",
     ),
 ]
@@ -349,17 +408,13 @@ def get_accelerator(name: str, hardware_file: str | os.PathLike[str] | None = No
     if key.endswith((".yaml", ".yml", ".json")) and Path(name).expanduser().is_file():
         entries = load_user_entries(name)
         if len(entries) != 1:
-            raise UsageError(
-                f"gpu file '{name}' holds {len(entries)} entries; pass --hardware-file and a name"
-            )
+            raise UsageError(f"gpu file '{name}' holds {len(entries)} entries; pass --hardware-file and a name")
         return next(iter(entries.values()))
     entries = catalogue(hardware_file)
     if key == "auto":
         device = detect_name()
         if device is None:
-            raise UsageError(
-                "gpu 'auto': no GPU visible; pass a catalogue name or a probe file (hardware probe)"
-            )
+            raise UsageError("gpu 'auto': no GPU visible; pass a catalogue name or a probe file (hardware probe)")
         found = name_for_device(device, entries)
         if found is None:
             raise UsageError(
@@ -368,7 +423,5 @@ def get_accelerator(name: str, hardware_file: str | os.PathLike[str] | None = No
             )
         return entries[found]
     if key not in entries:
-        raise UsageError(
-            f"unknown gpu '{name}'; allowed: auto, {', '.join(sorted(entries))}, or a probe .yaml"
-        )
+        raise UsageError(f"unknown gpu '{name}'; allowed: auto, {', '.join(sorted(entries))}, or a probe .yaml")
     return entries[key]

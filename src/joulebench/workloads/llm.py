@@ -192,7 +192,8 @@ def run_llm_point(point: Any, context: Any) -> Measurement:
     loaded: LoadedModel = cache.get((point.model, point.dtype, point.device, point.random_weights),
                                     lambda: load_model(point.model, point.dtype, point.device, point.random_weights))
     inputs = _inputs(point, loaded)
-    phases = LLMPhases(loaded, inputs, point.output_tokens, point.stop == "natural", engine=point.engine)
+    phases = LLMPhases(loaded, inputs, point.output_tokens, point.stop == "natural", engine=point.engine,
+                       static_cache_len=point.static_cache_len)
     protocols = protocols_for(point.protocol_overrides)
     launch_us = launch_probe_us(point.device)
     wanted = set(point.phases)

@@ -55,6 +55,7 @@ class LLMPhases:
     output_tokens: int
     natural_stop: bool
     engine: str = "eager"
+    static_cache_len: int | None = None
     requests: list[RequestStamps] = field(default_factory=list)
     decode_token_times: list[list[float]] = field(default_factory=list)
     generated: list[int] = field(default_factory=list)
@@ -64,7 +65,8 @@ class LLMPhases:
 
     @property
     def cache_len(self) -> int:
-        return static_cache_len(int(self.inputs.input_ids.shape[-1]) + self.output_tokens)
+        needed = int(self.inputs.input_ids.shape[-1]) + self.output_tokens
+        return max(self.static_cache_len or 0, static_cache_len(needed) if self.static_cache_len is None else needed)
 
     def engine_detail(self) -> dict[str, Any]:
         """What the engine did, stored with the point: cache kind and length, whether decode was compiled."""
