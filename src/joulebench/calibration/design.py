@@ -48,6 +48,9 @@ CALIBRATION_PROTOCOLS = {
     "prefill": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},
     "decode": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},
     "request": {"warmup_reps": 1, "min_window_s": 1.0, "min_reps": 2},  # decode is measured inside requests
+    # two interleaved rounds per point: the fit pools many points, so each needs its spread on record,
+    # not its own +-2% (the design's budget would not hold 3+ rounds of every point)
+    "stability": {"min_rounds": 2, "budget_s": 4.0},
 }
 BUDGET_S = 360.0
 #: assumptions of `estimate_seconds`, not measurements: loading a random-weight model, and one
