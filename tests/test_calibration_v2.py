@@ -90,3 +90,21 @@ def test_validate_prints_the_floor_of_the_same_points():
     table = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert "(floor)" in table
     assert np.isfinite([f["energy_mape"] for f in doc["floors"]]).all()
+
+
+def test_static_design_builds_valid_plans_with_one_cache_length_per_model(monkeypatch) -> None:
+    """The static engine needs CUDA, so its plans are built here with the device check answered yes:
+    every point of a model must share one cache length that holds its longest point."""
+    import joulebench.experiments.llm_plan as llm_plan
+    from joulebench.calibration.design import calibration_plans
+
+    monkeypatch.setattr(llm_plan, "cuda_available", lambda: True)
+    monkeypatch.setattr(llm_plan, "device_memory_bytes", lambda device: None)
+    plans = calibration_plans("bf16", "cuda", engine="static")
+    by_model: dict[str, set[int]] = {}
+    for plan in plans:
+        for point in plan.points():
+            assert point.engine == "static" and point.static_cache_len is not None
+            assert point.static_cache_len >= point.prompt_tokens + point.output_tokens
+            by_model.setdefault(point.model, set()).add(point.static_cache_len)
+    assert by_model and all(len(lengths) == 1 for lengths in by_model.values())

@@ -15,7 +15,7 @@ identifiable and shared by all models, within a few minutes of GPU time per (GPU
 
 The static engine compiles its decode forward once per (model, batch, cache length): its plans keep
 two decode batches and one cache length per model (`static_cache_len`, the largest ``s + G`` of
-the model's decode points; the measurement records it per point as ``static_cache_len``), and fewer
+the model's points; the measurement records it per point as ``static_cache_len``), and fewer
 models. `estimate_seconds` prices a sweep with the predictor to keep it within `BUDGET_S`.
 """
 
@@ -107,9 +107,10 @@ def _model_plans(model: str, dtype: str, device: str, engine: str) -> list[LLMPl
 
 
 def static_cache_len(plans: list[LLMPlan]) -> int:
-    """The one static cache length of a model's plans: the largest ``s + G`` among decode points (what
-    ``generate`` allocates for its longest call), so every point of the model replays one graph per batch."""
-    return max(max(p.prompt_tokens) + max(p.output_tokens) for p in plans if "decode" in p.phases)
+    """The one static cache length of a model's plans: the largest ``s + G`` among its points (what
+    ``generate`` allocates for its longest call, prefill points included: they fill the same cache), so
+    every point of the model replays one graph per batch."""
+    return max(max(p.prompt_tokens) + max(p.output_tokens) for p in plans)
 
 
 def estimate_seconds(plans: list[LLMPlan], gpu: str, engine: str = "eager") -> float:
