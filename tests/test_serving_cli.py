@@ -7,8 +7,8 @@ import json
 import pytest
 
 from joulebench.cli import main
-from joulebench.serving.testserver import ServerConfig, StreamingTestServer
 from joulebench.store import Store
+from tests.loopback_server import ServerConfig, StreamingTestServer
 
 
 def run_cli(argv: list[str]) -> int:

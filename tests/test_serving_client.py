@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from joulebench.serving.arrivals import parse_arrival, schedule
-from joulebench.serving.client import ClientConfig, _split_by_length, run_load
+from joulebench.serving.client import ClientConfig, run_load
 from joulebench.serving.metrics import itl_per_token_s, parse_slo, summarize
 from joulebench.serving.prompts import parse_lengths, parse_prompts
-from joulebench.serving.testserver import ServerConfig, StreamingTestServer
+from joulebench.serving.stream import split_by_length
+from tests.loopback_server import ServerConfig, StreamingTestServer
 
 
 def _run(
@@ -33,9 +34,8 @@ def server():
         yield srv
 
 
-@pytest.mark.parametrize("transport", ["native", "httpx"])
-def test_completions_stream_records_every_token(server, transport: str) -> None:
-    result = _run(server, transport=transport)
+def test_completions_stream_records_every_token(server) -> None:
+    result = _run(server)
     assert [r.status for r in result.records] == ["ok"] * 4
     for r in result.records:
         assert r.output_tokens == 5 and r.output_tokens_source == "usage"
@@ -138,5 +138,5 @@ def test_goodput_under_slo(server) -> None:
 
 
 def test_split_by_length_is_exact() -> None:
-    assert sum(_split_by_length(10, [4, 4, 8])) == 10
-    assert _split_by_length(2, [3, 3, 3]) == [1, 1, 0]
+    assert sum(split_by_length(10, [4, 4, 8])) == 10
+    assert split_by_length(2, [3, 3, 3]) == [1, 1, 0]
