@@ -55,6 +55,8 @@ def print_arm(summary: Mapping[str, Any]) -> None:
     floor = summary.get("floor") or {}
     if floor and not floor.get("available", True):
         console.print(f"floor: not computed ({escape(str(floor.get('reason')))})")
+    for error in (summary.get("metrics") or {}).get("errors_sample", [])[:3]:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
     for warning in summary.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
     for failure in summary.get("check_failures", []):

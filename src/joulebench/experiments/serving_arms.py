@@ -53,10 +53,16 @@ class FloorSpec:
         from joulebench.serving.floors import floor_arch
 
         dtypes.get(self.dtype, "floor_dtype", among=dtypes.TORCH_DTYPES)
-        if self.model is not None:
-            floor_arch(self.model, allow_hub=True)
-        if self.gpu is not None:
-            get_accelerator(self.gpu)
+        for field, value, check in (("floor_model", self.model, lambda v: floor_arch(v, allow_hub=True)),
+                                    ("floor_gpu", self.gpu, get_accelerator)):
+            if value is None:
+                continue
+            try:
+                check(value)
+            except UsageError as exc:
+                if exc.field is not None:
+                    raise
+                raise UsageError.bad(field, value, exc.reason) from None
         for path in self.profiles:
             read_profile(path, "floor_profile")
 

@@ -100,6 +100,8 @@ class StreamAccount:
                     self.text_lengths.append(len(text))
                     return
         if text:
+            if len(self.record.chunk_tokens) >= self.asked:
+                raise StreamBoundExceeded(f"server streamed more content events than the {self.asked} tokens asked")
             self.record.add_chunk(now_s, 1)
             self.text_lengths.append(len(text))
 
