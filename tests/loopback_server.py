@@ -46,6 +46,7 @@ MISBEHAVIOURS = {
     "endless": "stream one token every 10 ms, forever",
     "endless-line": "send one SSE line that never ends",
     "empty-events": "send data events with no content, forever",
+    "cached": "report half of each prompt as prefix-cache hits (usage.prompt_tokens_details.cached_tokens)",
 }
 
 
@@ -179,8 +180,10 @@ class _Handler:
         if include_usage and cfg.report_usage:
             completion = {"huge-usage": 10**9, "lying-usage": 3 * max_tokens, "low-usage": 1,
                           "negative-usage": -5}.get(model, max_tokens)
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-                     "total_tokens": prompt_tokens + completion}
+            usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                                     "total_tokens": prompt_tokens + completion}
+            if model == "cached":
+                usage["prompt_tokens_details"] = {"cached_tokens": prompt_tokens // 2}
             writer.write(_chunk(frame({"id": "cmpl-test", "model": model, "choices": [], "usage": usage})))
         done = b"data: [DONE]\r\n\r\n" if model == "crlf" else b"data: [DONE]\n\n"
         writer.write(_chunk(done) + b"0\r\n\r\n")

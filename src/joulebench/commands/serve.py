@@ -31,6 +31,7 @@ from joulebench.serving.specs import MAX_DURATION_S, MAX_REQUESTS, parse_duratio
 _FLAGS = {
     "max_duration_s": "--max-duration", "request_timeout_s": "--request-timeout", "ramp_up_s": "--ramp-up",
     "server_timeout_s": "--server-timeout", "floor_profile": "--floor-profile", "engine_knob": "--engine-knob",
+    "shared_prefix_tokens": "--shared-prefix",
 }
 _PLAIN = (
     "url", "model", "engine", "dtype", "device", "arrival", "requests", "prompts", "output_tokens", "text_unit",
@@ -82,6 +83,7 @@ def serve_bench(
     ),
     output_tokens: str = typer.Option(DEFAULT_OUTPUTS, "--output-tokens", help="N | LO-HI | LO-HI,mean=M"),
     text_unit: str = typer.Option("word", "--text-unit", help="synthetic text: word (1 token/word) | byte (1/letter)"),
+    shared_prefix: int = typer.Option(0, "--shared-prefix", help="same first N tokens in every prompt (prefix cache)"),
     max_duration: str = typer.Option("600s", "--max-duration", help=f"hard bound on the run (at most {MAX_DURATION_S:g} s)"),
     request_timeout: str = typer.Option("600s", "--request-timeout", help="per-request timeout (--url)"),
     max_concurrency: int | None = typer.Option(None, "--max-concurrency", help="cap on requests in flight"),
@@ -175,6 +177,7 @@ def _plan(opts: dict[str, Any]) -> tuple[list[ArmSpec], float, list[int] | None]
         slo=opts["slo"], prefill_weight=opts["prefill_weight"], url=url, model=opts["model"] if url else None,
         api=opts["api"], request_timeout_s=parse_duration_s(opts["request_timeout"], "request_timeout_s", False),
         length_control=opts["length_control"], continuous_usage=opts["continuous_usage"], text_unit=opts["text_unit"],
+        shared_prefix_tokens=opts["shared_prefix"],
         server=server_spec, engine=engine_config, floor=floor, tag=opts["tag"],
     )
     arms = [arm]

@@ -97,6 +97,7 @@ class ArmSpec:
     length_control: str = "vllm"
     continuous_usage: bool = False
     text_unit: str = "word"
+    shared_prefix_tokens: int = 0  # the same first tokens in every prompt, for a prefix cache to hit
     server: ServerSpec | None = None
     engine: EngineConfig | None = None
     floor: FloorSpec = FloorSpec()
@@ -124,6 +125,7 @@ class ArmSpec:
         if self.text_unit not in TEXT_UNITS:
             raise UsageError.bad("text_unit", self.text_unit, f"allowed: {', '.join(TEXT_UNITS)}")
         check_int(self.requests, "requests", 1, MAX_REQUESTS)
+        check_int(self.shared_prefix_tokens, "shared_prefix_tokens", 0, 1 << 20)
         check_int(self.seed, "seed", 0, 2**63 - 1)
         check_finite(self.max_duration_s, "max_duration_s", 1e-3, MAX_DURATION_S)
         check_finite(self.request_timeout_s, "request_timeout_s", 1e-3, MAX_DURATION_S)
@@ -135,6 +137,9 @@ class ArmSpec:
         prompts = parse_prompts(self.prompts)
         outputs = parse_lengths(self.output_tokens, "output_tokens")
         slo = parse_slo(self.slo)
+        if self.shared_prefix_tokens and (prompts.lengths is None or self.shared_prefix_tokens > prompts.lengths.low):
+            raise UsageError.bad("shared_prefix_tokens", self.shared_prefix_tokens,
+                                 "needs synthetic prompts at least that long (LO of --prompts)")
         schedule(law, self.requests, self.seed, self.ramp_up_s)  # trace length check
         check_memory(self.requests, prompts.max_prompt_tokens, prompts.max_output_tokens(outputs))
         self.floor.validate()

@@ -80,12 +80,14 @@ def execute_arm(
     server_log: list[dict[str, str]] = []
     if arm.engine is not None:
         engine = (engines or EngineCache()).engine(arm.engine)
-        specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, vocab_size=_vocab(engine))
+        specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, vocab_size=_vocab(engine),
+                                    shared_prefix_tokens=arm.shared_prefix_tokens)
         result: LoadResult = engine.run(specs, targets, arm.max_duration_s)
         knobs = engine.knobs()
     else:
         assert arm.url is not None and arm.model is not None
-        specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, text_unit=arm.text_unit)
+        specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, text_unit=arm.text_unit,
+                                    shared_prefix_tokens=arm.shared_prefix_tokens)
         config = ClientConfig(
             arm.url, arm.model, arm.api, arm.request_timeout_s, arm.max_concurrency, arm.max_duration_s,
             arm.length_control, arm.continuous_usage,
@@ -161,6 +163,11 @@ def build_result(
         "prompts": arm.prompts,
         "output_tokens_spec": arm.output_tokens,
         "engine_knobs": dict(knobs),
+        "prefix_cache": {
+            "shared_prefix_tokens": arm.shared_prefix_tokens,
+            "cached_prompt_tokens_reported": metrics["cached_prompt_tokens"],
+            "engine_block_sharing": (knobs.get("cache") or {}).get("use_prefix_sharing"),
+        },
         "metrics": metrics,
         "energy": energy,
         "floor": floor,

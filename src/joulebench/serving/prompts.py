@@ -120,24 +120,35 @@ class PromptSource:
         return max([outputs.high, *asked])
 
     def build(
-        self, count: int, outputs: LengthLaw, seed: int, vocab_size: int | None = None, text_unit: str = "word"
+        self, count: int, outputs: LengthLaw, seed: int, vocab_size: int | None = None, text_unit: str = "word",
+        shared_prefix_tokens: int = 0,
     ) -> list[RequestSpec]:
-        """``count`` request specs. With ``vocab_size`` the prompts are token ids (in-process engines)."""
+        """``count`` request specs. With ``vocab_size`` the prompts are token ids (in-process engines).
+
+        ``shared_prefix_tokens``: the first tokens of every synthetic prompt are the same (a system prompt),
+        so that a server's prefix cache has something to hit; 0 (default) draws every token afresh, so that
+        prompts share no prefix and a cache cannot make a request cheaper than its floor."""
         rng = np.random.default_rng([seed, 1])
         out_lengths = outputs.sample(count, np.random.default_rng([seed, 2]))
         specs: list[RequestSpec] = []
         if self.lengths is not None:
             lengths = self.lengths.sample(count, rng)
+            prefix_rng = np.random.default_rng([seed, 3])
+            high = max(4, vocab_size or 4)
+            prefix = {"ids": prefix_rng.integers(3, high, size=shared_prefix_tokens),
+                      "byte": prefix_rng.choice(len(_LETTERS), size=shared_prefix_tokens),
+                      "word": prefix_rng.choice(len(_WORDS), size=shared_prefix_tokens)}
             for i in range(count):
                 n = int(lengths[i])
+                fresh = max(0, n - shared_prefix_tokens)
                 if vocab_size is not None:
-                    ids = rng.integers(3, max(4, vocab_size), size=n).tolist()
-                    specs.append(RequestSpec(i, n, int(out_lengths[i]), token_ids=ids))
+                    ids = np.concatenate([prefix["ids"][:n], rng.integers(3, high, size=fresh)]).tolist()
+                    specs.append(RequestSpec(i, n, int(out_lengths[i]), token_ids=[int(t) for t in ids]))
                 elif text_unit == "byte":
-                    letters = rng.choice(len(_LETTERS), size=n)
+                    letters = np.concatenate([prefix["byte"][:n], rng.choice(len(_LETTERS), size=fresh)])
                     specs.append(RequestSpec(i, n, int(out_lengths[i]), text="".join(_LETTERS[c] for c in letters)))
                 else:
-                    words = rng.choice(len(_WORDS), size=n)
+                    words = np.concatenate([prefix["word"][:n], rng.choice(len(_WORDS), size=fresh)])
                     specs.append(
                         RequestSpec(i, n, int(out_lengths[i]), text=" ".join(_WORDS[w] for w in words))
                     )
