@@ -314,6 +314,8 @@ def _steady_report(records: Sequence[RequestRecord], source: EnergySource, t_ref
     tokens = 0
     prompt_tokens = 0  # prompts whose prefill ended (first token) inside the window
     for r in records:
+        if not r.ok:  # tokens of failed requests were not served
+            continue
         for t, k in zip(r.chunk_times_s, r.chunk_tokens, strict=True):
             if window.t_start_s <= t <= window.t_end_s:
                 tokens += k

@@ -7,6 +7,10 @@ proportion to each event's text length and the record says so (``chunk_tokens_es
 ``continuous_usage`` (vLLM's ``continuous_usage_stats``) every event carries usage and per-event counts
 are exact.
 
+A stream is complete at ``data: [DONE]`` (OpenAI, vLLM, TGI) or, once the HTTP body ended cleanly, after
+an event with a ``finish_reason`` (``transformers serve`` sends no ``[DONE]``); a body cut mid-way is a
+transport error before this point.
+
 Why cross-check: a server's ``usage`` is a claim. Each content event carries at least one token and a
 server with exact lengths never sends more than ``max_tokens``, so a usage count outside
 [content events, max_tokens] is impossible; it is then *flagged* on the record and the tokens streamed
@@ -57,6 +61,7 @@ class StreamAccount:
         self.exact_counts = False
         self.continuous_usage = continuous_usage
         self.done = False
+        self.finish_reason: str | None = None
         self.server_error: str | None = None
 
     def feed(self, data: bytes, now_s: float) -> None:
@@ -88,6 +93,7 @@ class StreamAccount:
             self.server_error = str(obj["error"])[:300]
             return
         text = _event_text(obj)
+        self.finish_reason = _finish_reason(obj) or self.finish_reason
         usage = obj.get("usage")
         if isinstance(usage, dict):
             self._usage(usage)
@@ -120,11 +126,11 @@ class StreamAccount:
         rec = self.record
         if self.server_error is not None:
             return f"server reported an error in the stream: {self.server_error}"
-        if not self.done:
+        if not self.done and self.finish_reason is None:
             if self.sse.events == 0 and self.sse.stray_lines:
                 return (f"no SSE 'data:' events in the response ({self.sse.stray_lines} lines without a field "
                         "name the spec knows)")
-            return "stream ended without [DONE]"
+            return "stream ended without [DONE] or a finish_reason"
         counted = sum(rec.chunk_tokens)
         if counted == 0:
             detail = f"; {self.sse.stray_lines} lines without a 'data:' prefix" if self.sse.stray_lines else ""
@@ -173,6 +179,14 @@ class StreamAccount:
         if rec.cached_prompt_tokens is not None and rec.cached_prompt_tokens > value:
             rec.flags.append(f"cached_tokens={rec.cached_prompt_tokens} exceeds prompt_tokens={value}; dropped")
             rec.cached_prompt_tokens = None
+
+
+def _finish_reason(obj: dict[str, Any]) -> str | None:
+    choices = obj.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+            return str(choice["finish_reason"])
+    return None
 
 
 def _event_text(obj: dict[str, Any]) -> str:
