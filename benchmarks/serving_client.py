@@ -74,7 +74,8 @@ def main() -> None:
     server = start_server(args.port)
     url = f"http://127.0.0.1:{args.port}"
     print(
-        f"cores: {os.cpu_count()}, server: local process, 4 output tokens a request, {args.seconds} s a rate"
+        f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, server: local process, "
+        f"4 output tokens a request, {args.seconds} s a rate"
     )
     try:
         for transport in ["aiohttp"]:  # the label of the printed lines

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from joulebench.serving.arrivals import parse_arrival, schedule
@@ -119,16 +118,6 @@ def test_api_key_is_sent_but_never_recorded(server, monkeypatch) -> None:
     assert server.stats.authorized >= 2
     blob = json.dumps([r.to_dict(result.t0_s) for r in result.records])
     assert "sk-secret" not in blob
-
-
-def test_dispatch_is_on_time_at_moderate_rate() -> None:
-    with StreamingTestServer(ServerConfig()) as srv:
-        result = _run(srv, n=200, arrival="fixed:5ms", outputs="2")
-    lateness = np.array([r.send_s - r.target_s for r in result.records])
-    assert all(r.ok for r in result.records)
-    assert (
-        np.percentile(lateness, 90) < 0.005
-    )  # loose: CI machines are noisy; benchmarks measure the real figure
 
 
 def test_goodput_under_slo(server) -> None:

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import yaml
 
-from joulebench.cli import main
 from joulebench.errors import UsageError
 from joulebench.experiments.serving_arms import ArmSpec, FloorSpec
 from joulebench.experiments.serving_bench import build_result
@@ -17,6 +16,7 @@ from joulebench.serving.client import LoadResult
 from joulebench.serving.figures import FigureSetting, compare, figure_floor
 from joulebench.serving.floors import _context_sum, card_energy, floor_arch, request_floors
 from joulebench.serving.records import RequestRecord
+from tests.serving_helpers import run_cli
 
 H100_PEAK, H100_BW, H100_TDP, H100_IDLE = 989.5e12, 3.35e12, 700.0, 120.0
 
@@ -74,9 +74,7 @@ def test_an_imported_figure_below_its_floor_is_flagged(tmp_path, capsys) -> None
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"case_II_system_levers": {"serving": {"llama_8b_Wh_per_request": {
         "transformers_sequential_baseline": 0.5, "tgi_fixed_50ms": 1e-4}}}}))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve-floor", "--study", str(seed), "--json"])
-    assert exit_info.value.code == 1
+    assert run_cli(["serve-floor", "--study", str(seed), "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     by_name = {r["figure"]: r for r in doc["rows"]}
     assert by_name["study:tgi_fixed_50ms"]["below_floor"] and not by_name["study:transformers_sequential_baseline"][

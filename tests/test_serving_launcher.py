@@ -9,20 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from joulebench.cli import main
 from joulebench.errors import UsageError
 from joulebench.serving.launcher import ServerFailed, ServerProcess, ServerSpec
 from joulebench.store import Store
+from tests.serving_helpers import run_cli
 
 SERVER = Path(__file__).parent / "loopback_server.py"
 
-
-def run_cli(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def free_port() -> int:

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from joulebench.cli import main
 from joulebench.errors import UsageError
 from joulebench.experiments.serving_arms import ArmSpec, knob_sweep, rate_sweep
 from joulebench.serving.pareto import pareto
 from joulebench.workloads.engine import PRESETS, EngineConfig, parse_knobs
 from tests.loopback_server import ServerConfig, StreamingTestServer
+from tests.serving_helpers import run_cli
 
 
 def summary(arm: str, rate: float, wh: float, ttft: float, tpot: float, failed: bool = False) -> dict:
@@ -71,10 +71,7 @@ def test_rates_sweep_end_to_end_prints_the_pareto(tmp_path, capsys) -> None:
         argv = ["serve-bench", "--url", srv.url, "--model", "m", "--requests", "6", "--rates", "50/s,100/s",
                 "--rate-law", "fixed", "--prompts", "synthetic:8", "--output-tokens", "3", "--slo", "ttft:1s,tpot:1s",
                 "--db", str(tmp_path / "r.db"), "--json"]
-        try:
-            main(argv)
-        except SystemExit as exc:  # main returns on success; exit 1 would be a failed check
-            assert not exc.code
+        assert run_cli(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [a["arrival"]["spec"] for a in doc["arms"]] == ["fixed:0.02s", "fixed:0.01s"]
     assert {p["arm"] for p in doc["pareto"]["points"]} == {"arm@50per_s", "arm@100per_s"}
@@ -92,10 +89,7 @@ def test_prefix_cache_is_controllable_and_recorded(tmp_path, capsys) -> None:
     with StreamingTestServer(ServerConfig()) as srv:
         argv = ["serve-bench", "--url", srv.url, "--model", "cached", "--requests", "3", "--prompts", "synthetic:20",
                 "--output-tokens", "2", "--shared-prefix", "12", "--db", str(tmp_path / "r.db"), "--json"]
-        try:
-            main(argv)
-        except SystemExit as exc:
-            assert not exc.code
+        assert run_cli(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["prefix_cache"] == {"shared_prefix_tokens": 12, "cached_prompt_tokens_reported": 30,
                                    "engine_block_sharing": None}

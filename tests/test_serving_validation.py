@@ -7,17 +7,10 @@ import json
 
 import pytest
 
-from joulebench.cli import main
+from tests.serving_helpers import run_cli
 
 BASE = ["--url", "http://127.0.0.1:9", "--model", "m"]
 
-
-def run_cli(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _files(tmp_path):

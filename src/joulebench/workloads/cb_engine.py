@@ -137,7 +137,8 @@ class ContinuousBatchingEngine:
         try:
             if self.config.warmup:
                 self._submit(manager, "warmup", [3] * 8, 2, timestamps)
-                self._collect_one(manager, time.perf_counter() + WARMUP_TIMEOUT_S)
+                bound = WARMUP_TIMEOUT_S if max_duration_s is None else min(WARMUP_TIMEOUT_S, max_duration_s)
+                self._collect_one(manager, time.perf_counter() + bound)
             self._record_resolved(manager)
             return self._run_timed(manager, specs, targets_s, max_duration_s, timestamps)
         finally:
