@@ -10,6 +10,7 @@ failed its own checks (no request served, server died, a figure below its floor)
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ def _check_db(db: str) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError.bad("db", db, f"folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError.bad("db", db, "not writable")
 
 
 def serve_bench(
