@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 
@@ -97,7 +98,7 @@ def test_negative_usage_keeps_the_arm_and_its_records(server, tmp_path, capsys) 
 @pytest.mark.parametrize("model, outputs, max_s, fragment", [
     ("endless", "4000", 1.5, "cut by max duration"),  # slower than the bound: the wall clock ends it
     ("endless", "4", 30.0, "more content events than the 4 tokens asked"),
-    ("endless-line", "4", 30.0, "line grew past"),
+    ("endless-line", "4", 30.0, "line grew past|bytes for 4 tokens asked"),  # whichever bound comes first
     ("empty-events", "4", 30.0, "more than 80 events"),
 ])
 def test_endless_servers_are_bounded_in_time_and_memory(server, model, outputs, max_s, fragment) -> None:
@@ -105,7 +106,7 @@ def test_endless_servers_are_bounded_in_time_and_memory(server, model, outputs, 
     result = load(server, model, n=2, outputs=outputs, max_duration_s=max_s)
     assert result.end_s - started < max_s + CANCEL_GRACE_S + 5.0  # the hard bound, with its own grace
     assert all(r.status in ("incomplete", "error") for r in result.records)
-    assert all(fragment in (r.error or "") for r in result.records), [r.error for r in result.records]
+    assert all(re.search(fragment, r.error or "") for r in result.records), [r.error for r in result.records]
     assert all(len(r.chunk_times_s) <= int(outputs) for r in result.records)
 
 
