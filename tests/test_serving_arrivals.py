@@ -72,8 +72,12 @@ def test_gamma_mean_and_burstiness(shape: float) -> None:
 
 def test_trace_csv_and_jsonl(tmp_path) -> None:
     csv_path = tmp_path / "t.csv"
-    csv_path.write_text("time_s,other\n10.5,a\n10.0,b\n11.0,c\n")
+    csv_path.write_text("time_s,other\n10.0,b\n10.5,a\n11.0,c\n")
     assert schedule(parse_arrival(f"trace:{csv_path}"), 3) == pytest.approx([0.0, 0.5, 1.0])
+    unsorted = tmp_path / "u.csv"
+    unsorted.write_text("time_s,other\n10.5,a\n10.0,b\n11.0,c\n")  # refused, not silently sorted (issue 16)
+    with pytest.raises(UsageError, match="line 3.*sorted"):
+        parse_arrival(f"trace:{unsorted}")
     jl = tmp_path / "t.jsonl"
     jl.write_text("\n".join(json.dumps({"timestamp": t}) for t in (2.0, 2.25, 3.0)))
     assert schedule(parse_arrival(f"trace:{jl}"), 2) == pytest.approx([0.0, 0.25])

@@ -6,17 +6,9 @@ import json
 
 import pytest
 
-from joulebench.cli import main
-from joulebench.serving.testserver import ServerConfig, StreamingTestServer
 from joulebench.store import Store
-
-
-def run_cli(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from tests.loopback_server import ServerConfig, StreamingTestServer
+from tests.serving_helpers import run_cli
 
 
 @pytest.mark.parametrize(

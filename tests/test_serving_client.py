@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from joulebench.serving.arrivals import parse_arrival, schedule
-from joulebench.serving.client import ClientConfig, _split_by_length, run_load
+from joulebench.serving.client import ClientConfig, run_load
 from joulebench.serving.metrics import itl_per_token_s, parse_slo, summarize
 from joulebench.serving.prompts import parse_lengths, parse_prompts
-from joulebench.serving.testserver import ServerConfig, StreamingTestServer
+from joulebench.serving.stream import split_by_length
+from tests.loopback_server import ServerConfig, StreamingTestServer
 
 
 def _run(
@@ -33,9 +33,8 @@ def server():
         yield srv
 
 
-@pytest.mark.parametrize("transport", ["native", "httpx"])
-def test_completions_stream_records_every_token(server, transport: str) -> None:
-    result = _run(server, transport=transport)
+def test_completions_stream_records_every_token(server) -> None:
+    result = _run(server)
     assert [r.status for r in result.records] == ["ok"] * 4
     for r in result.records:
         assert r.output_tokens == 5 and r.output_tokens_source == "usage"
@@ -121,16 +120,6 @@ def test_api_key_is_sent_but_never_recorded(server, monkeypatch) -> None:
     assert "sk-secret" not in blob
 
 
-def test_dispatch_is_on_time_at_moderate_rate() -> None:
-    with StreamingTestServer(ServerConfig()) as srv:
-        result = _run(srv, n=200, arrival="fixed:5ms", outputs="2")
-    lateness = np.array([r.send_s - r.target_s for r in result.records])
-    assert all(r.ok for r in result.records)
-    assert (
-        np.percentile(lateness, 90) < 0.005
-    )  # loose: CI machines are noisy; benchmarks measure the real figure
-
-
 def test_goodput_under_slo(server) -> None:
     result = _run(server, n=4)
     assert summarize(result.records, parse_slo("ttft:1s,tpot:1s"))["good_requests"] == 4
@@ -138,5 +127,5 @@ def test_goodput_under_slo(server) -> None:
 
 
 def test_split_by_length_is_exact() -> None:
-    assert sum(_split_by_length(10, [4, 4, 8])) == 10
-    assert _split_by_length(2, [3, 3, 3]) == [1, 1, 0]
+    assert sum(split_by_length(10, [4, 4, 8])) == 10
+    assert split_by_length(2, [3, 3, 3]) == [1, 1, 0]

@@ -12,7 +12,7 @@ from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.serving.dcgm import DcgmPoller, parse_energy_mj
 from joulebench.serving.energy import energy_report, steady_window
 from joulebench.serving.records import RequestRecord
-from joulebench.serving.testserver import ServerConfig, StreamingTestServer
+from tests.loopback_server import ServerConfig, StreamingTestServer
 
 
 class PiecewisePower:

@@ -24,9 +24,8 @@ def _specs(n: int):
 
 @pytest.mark.parametrize("engine", ["sequential", "transformers"])
 def test_engine_serves_exact_lengths_with_token_times(loaded, engine: str) -> None:
-    config = EngineConfig(
-        "tiny-llama", engine, device="cpu", max_batch_tokens=128, num_blocks=32, page_size=16
-    )
+    knobs = {"max_batch_tokens": 128, "num_blocks": 32, "page_size": 16} if engine == "transformers" else {}
+    config = EngineConfig("tiny-llama", engine, device="cpu", knobs=knobs)
     eng = open_engine(config, loaded)
     specs = _specs(3)
     result = eng.run(specs, schedule(parse_arrival("fixed:20ms"), 3), max_duration_s=60)
@@ -56,9 +55,9 @@ def test_sequential_serves_in_arrival_order(loaded) -> None:
 
 
 def test_engine_config_validation() -> None:
-    with pytest.raises(UsageError, match="--engine"):
+    with pytest.raises(UsageError, match="engine"):
         EngineConfig("tiny-llama", "vllm").validate()
-    with pytest.raises(UsageError, match="--dtype"):
+    with pytest.raises(UsageError, match="dtype"):
         EngineConfig("tiny-llama", dtype="int3").validate()
-    with pytest.raises(UsageError, match="--num-blocks"):
-        EngineConfig("tiny-llama", num_blocks=0).validate()
+    with pytest.raises(UsageError, match="num_blocks"):
+        EngineConfig("tiny-llama", knobs={"num_blocks": 0}).validate()

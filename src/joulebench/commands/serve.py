@@ -1,169 +1,245 @@
-"""CLI commands: serve-bench (serving benchmark under a controlled arrival law).
+"""CLI commands: serve-bench (serving benchmark under a controlled arrival law) and serve-floor.
 
-Thin: parses options into a `experiments.serving_bench.ArmSpec`, which validates everything before any model is
-loaded or any request sent, then `run_arms` does the work.
+Thin: parses options into `experiments.serving_arms.ArmSpec` values (one, or several for a rate or
+knob sweep), which validate everything before any model is loaded, server launched, request sent
+or file written; `run_arms` does the work; this module prints. Library errors name fields
+(``max_duration_s=...``); `_flagged` turns them into this command's flags. Exit codes: 0 ok, 1 an arm
+failed its own checks (no request served, server died, a figure below its floor), 2 bad input.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from joulebench.commands import command_line
-from joulebench.errors import UsageError
-from joulebench.experiments.serving_bench import DEFAULT_OUTPUTS, DEFAULT_PROMPTS, ArmSpec, run_arms
-from joulebench.report.console import console as make_console
-from joulebench.serving.specs import parse_duration_s
-from joulebench.workloads.engine import EngineConfig
+from joulebench.errors import EXIT_CHECK_FAILED, UsageError
+from joulebench.experiments.serving_arms import (
+    DEFAULT_OUTPUTS,
+    DEFAULT_PROMPTS,
+    ArmSpec,
+    FloorSpec,
+    check_arms,
+    knob_sweep,
+    rate_sweep,
+)
+from joulebench.serving.specs import MAX_DURATION_S, MAX_REQUESTS, parse_duration_s
+
+_FLAGS = {
+    "max_duration_s": "--max-duration", "request_timeout_s": "--request-timeout", "ramp_up_s": "--ramp-up",
+    "server_timeout_s": "--server-timeout", "floor_profile": "--floor-profile", "engine_knob": "--engine-knob",
+    "shared_prefix_tokens": "--shared-prefix",
+}
+_PLAIN = (
+    "url", "model", "engine", "dtype", "device", "arrival", "requests", "prompts", "output_tokens", "text_unit",
+    "max_concurrency", "slo", "prefill_weight", "api", "length_control", "engine_preset", "sweep", "rates",
+    "rate_law", "server", "floor_model", "floor_gpu", "floor_dtype", "gpus", "dcgm_url", "idle", "seed", "name", "db",
+)
+_FLAGS.update({f: "--" + f.replace("_", "-") for f in _PLAIN})
+
+
+def _flagged(exc: UsageError) -> UsageError:
+    """The library's field-named error with this command's flag (one line, exit 2 from the CLI)."""
+    return UsageError(exc.with_flag(_FLAGS.get(exc.field or "")))
 
 
 def _gpus(text: str | None) -> list[int] | None:
     if text is None:
         return None
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UsageError(f"--gpus '{text}': use comma-separated GPU indices, e.g. 0,1") from None
+        raise UsageError.bad("gpus", text, "use comma-separated GPU indices, e.g. 0,1") from None
+    if any(v < 0 for v in values):
+        raise UsageError.bad("gpus", text, "GPU indices are >= 0")
+    return values
+
+
+def _check_db(db: str) -> None:
+    """The results file must be creatable before any work starts (nothing is created here)."""
+    path = Path(db).expanduser()
+    if path.is_dir():
+        raise UsageError.bad("db", db, "is a directory; give a file path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError.bad("db", db, f"folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError.bad("db", db, "not writable")
 
 
 def serve_bench(
     url: str | None = typer.Option(None, "--url", help="OpenAI-compatible server, e.g. http://host:8000"),
-    model: str | None = typer.Option(
-        None, "--model", help="served model name (--url) or model to load (--engine)"
-    ),
+    model: str | None = typer.Option(None, "--model", help="served model name (--url) or model to load (--engine)"),
     engine: str | None = typer.Option(None, "--engine", help="in-process engine: transformers | sequential"),
-    dtype: str = typer.Option("bfloat16", "--dtype", help="float32 | float16 | bfloat16 (--engine)"),
+    dtype: str = typer.Option("bf16", "--dtype", help="fp32|float32, bf16|bfloat16, fp16|float16 (--engine)"),
     device: str = typer.Option("cuda", "--device", help="cpu | cuda | cuda:N (--engine)"),
     arrival: str = typer.Option(
-        "burst",
-        "--arrival",
-        help="fixed:50ms | uniform:0s,1s | poisson:20/s | gamma:20/s,0.5 | burst | trace:FILE",
+        "burst", "--arrival", help="fixed:50ms | uniform:0s,1s | poisson:20/s | gamma:20/s,0.5 | burst | trace:FILE"
     ),
-    requests: int = typer.Option(100, "--requests", help="number of requests"),
+    requests: int = typer.Option(100, "--requests", help=f"number of requests (at most {MAX_REQUESTS:,}, and memory)"),
     prompts: str = typer.Option(
-        DEFAULT_PROMPTS,
-        "--prompts",
-        help="synthetic:N | synthetic:LO-HI | synthetic:LO-HI,mean=M | FILE.jsonl",
+        DEFAULT_PROMPTS, "--prompts", help="synthetic:N | synthetic:LO-HI | synthetic:LO-HI,mean=M | FILE.jsonl"
     ),
     output_tokens: str = typer.Option(DEFAULT_OUTPUTS, "--output-tokens", help="N | LO-HI | LO-HI,mean=M"),
-    max_duration: str = typer.Option("600s", "--max-duration", help="hard bound on the run"),
+    text_unit: str = typer.Option("word", "--text-unit", help="synthetic text: word (1 token/word) | byte (1/letter)"),
+    shared_prefix: int = typer.Option(0, "--shared-prefix", help="same first N tokens in every prompt (prefix cache)"),
+    max_duration: str = typer.Option("600s", "--max-duration", help=f"hard bound on the run (at most {MAX_DURATION_S:g} s)"),
     request_timeout: str = typer.Option("600s", "--request-timeout", help="per-request timeout (--url)"),
     max_concurrency: int | None = typer.Option(None, "--max-concurrency", help="cap on requests in flight"),
     ramp_up: str = typer.Option("0s", "--ramp-up", help="rate grows linearly from 0 over this time"),
-    slo: str | None = typer.Option(None, "--slo", help="goodput SLOs, e.g. ttft:0.5s,tpot:50ms"),
-    prefill_weight: float = typer.Option(
-        1.0, "--prefill-weight", help="cost of a prefill token vs a decode token"
-    ),
+    slo: str | None = typer.Option(None, "--slo", help="goodput SLOs, e.g. ttft:0.5s,tpot:50ms (p90 for --rates)"),
+    prefill_weight: float = typer.Option(1.0, "--prefill-weight", help="cost of a prefill token vs a decode token"),
     api: str = typer.Option("auto", "--api", help="auto | completions | chat (--url)"),
-    transport: str = typer.Option("native", "--transport", help="native | httpx (--url)"),
-    ignore_eos: bool = typer.Option(
-        True, "--ignore-eos/--no-ignore-eos", help="ask the server for exact lengths"
+    length_control: str = typer.Option(
+        "vllm", "--length-control", help="exact lengths via: vllm (ignore_eos, SGLang too) | transformers | none"
     ),
     continuous_usage: bool = typer.Option(False, "--continuous-usage", help="vLLM per-chunk usage stats"),
-    max_batch_tokens: int | None = typer.Option(None, "--max-batch-tokens", help="continuous batching knob"),
-    num_blocks: int | None = typer.Option(None, "--num-blocks", help="continuous batching KV blocks"),
-    page_size: int | None = typer.Option(None, "--page-size", help="continuous batching page size"),
-    max_requests_per_batch: int | None = typer.Option(
-        None, "--max-requests-per-batch", help="continuous batching"
-    ),
+    server: str | None = typer.Option(None, "--server", help="launch this server command for the run (needs --url)"),
+    server_timeout: str = typer.Option("600s", "--server-timeout", help="how long --server may take to be ready"),
+    engine_knob: list[str] = typer.Option([], "--engine-knob", help="continuous batching knob NAME=VALUE (repeat)"),
+    engine_preset: str | None = typer.Option(None, "--engine-preset", help="named knob set: library, tuned, ..."),
+    sweep: str | None = typer.Option(None, "--sweep", help="one arm per knob value, e.g. max_batch_tokens=256,1024"),
+    rates: str | None = typer.Option(None, "--rates", help="one arm per rate, e.g. 1/s,2/s,5/s (energy/latency Pareto)"),
+    rate_law: str = typer.Option("poisson", "--rate-law", help="poisson | fixed (--rates)"),
+    floor_model: str | None = typer.Option(None, "--floor-model", help="architecture for the floor (default: the model)"),
+    floor_gpu: str | None = typer.Option(None, "--floor-gpu", help="catalogue GPU for the floor (default: metered)"),
+    floor_dtype: str = typer.Option("bf16", "--floor-dtype", help="dtype the server runs, for its floor (--url)"),
+    floor_profile: list[str] = typer.Option([], "--floor-profile", help="calibration profile (best pJ/FLOP; repeat)"),
     gpus: str | None = typer.Option(None, "--gpus", help="GPU indices to meter, e.g. 0,1 (default all)"),
-    dcgm_url: str | None = typer.Option(
-        None, "--dcgm-url", help="DCGM exporter /metrics URL of a remote server"
-    ),
+    dcgm_url: str | None = typer.Option(None, "--dcgm-url", help="DCGM exporter /metrics URL of a remote server"),
     idle: str = typer.Option("0s", "--idle", help="measure idle power this long before the run"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the arrival law and the prompts"),
     name: str = typer.Option("arm", "--name", help="label of this arm"),
-    tag: str | None = typer.Option(
-        None, "--tag", help="store it as a new point even if the config ran before"
-    ),
+    tag: str | None = typer.Option(None, "--tag", help="store it as a new point even if the config ran before"),
     db: str = typer.Option("joulebench.db", "--db", help="results database"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON summary document"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
-    """Benchmark a server or an in-process engine under an arrival law: latency, throughput, energy."""
-    engine_config = None
-    if engine is not None:
-        if not model:
-            raise UsageError("--model: required with --engine (bundled name, hub id or local path)")
-        engine_config = EngineConfig(
-            model, engine, dtype, device, max_batch_tokens, num_blocks, page_size, max_requests_per_batch
-        )
-    arm = ArmSpec(
-        name=name,
-        arrival=arrival,
-        requests=requests,
-        prompts=prompts,
-        output_tokens=output_tokens,
-        seed=seed,
-        ramp_up_s=parse_duration_s(ramp_up, "--ramp-up"),
-        max_concurrency=max_concurrency,
-        max_duration_s=parse_duration_s(max_duration, "--max-duration", allow_zero=False),
-        slo=slo,
-        prefill_weight=prefill_weight,
-        url=url,
-        model=model if url else None,
-        api=api,
-        request_timeout_s=parse_duration_s(request_timeout, "--request-timeout", allow_zero=False),
-        transport=transport,
-        ignore_eos=ignore_eos,
-        continuous_usage=continuous_usage,
-        engine=engine_config,
-        tag=tag,
-    )
-    if engine_config is not None and url is not None:
-        raise UsageError("give either --url or --engine, not both")
-    arm.validate()
-    idle_s = parse_duration_s(idle, "--idle")
-    command = command_line()
-    outcome = run_arms([arm], db, command, _gpus(gpus), dcgm_url, idle_s)[0]
+    """Benchmark a server or an in-process engine under an arrival law: latency, throughput, energy, floor."""
+    try:
+        arms, idle_s, gpu_list = _plan(locals())
+        _check_db(db)
+    except UsageError as exc:
+        raise _flagged(exc) from None
+    from joulebench.experiments.serving_bench import run_arms
+
+    try:
+        outcomes = run_arms(arms, db, command_line(), gpu_list, dcgm_url, idle_s)
+    except UsageError as exc:
+        raise _flagged(exc) from None
+    summaries = [o.summary for o in outcomes]
+    doc: dict[str, Any] = summaries[0] if len(summaries) == 1 else {"arms": summaries}
+    if rates is not None:
+        from joulebench.serving.metrics import parse_slo
+        from joulebench.serving.pareto import pareto
+
+        parsed = parse_slo(slo)
+        doc["pareto"] = pareto(summaries, None if parsed is None else parsed.limits_s)
     if as_json:
-        typer.echo(json.dumps(outcome.summary, indent=2, default=str))
+        typer.echo(json.dumps(doc, indent=2, default=str))
     else:
-        _print_table(outcome.summary)
-    if outcome.failed:
-        raise typer.Exit(1)
+        from joulebench.commands.serve_tables import print_arm, print_pareto
+
+        for summary in summaries:
+            print_arm(summary)
+        if "pareto" in doc:
+            print_pareto(doc["pareto"])
+    if any(o.failed or o.check_failures for o in outcomes):
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _fmt(value: Any, scale: float = 1.0, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    return f"{value * scale:.4g}{unit}"
+def _plan(opts: dict[str, Any]) -> tuple[list[ArmSpec], float, list[int] | None]:
+    """Every option parsed and every arm validated; nothing opened."""
+    from joulebench.hardware import dtypes
+    from joulebench.serving.launcher import ServerSpec
+    from joulebench.workloads.engine import EngineConfig, parse_knobs
+
+    engine_config = None
+    if opts["engine"] is not None:
+        if not opts["model"]:
+            raise UsageError.bad("model", "", "required with --engine (bundled name, hub id or local path)")
+        if opts["url"] is not None or opts["server"] is not None:
+            raise UsageError("give either --url/--server or --engine, not both")
+        engine_config = EngineConfig(opts["model"], opts["engine"], opts["dtype"], opts["device"],
+                                     knobs=parse_knobs(opts["engine_knob"]), preset=opts["engine_preset"])
+    url = opts["url"]
+    server_spec = None
+    if opts["server"] is not None:
+        url = url or "http://127.0.0.1:8000"
+        server_spec = ServerSpec(opts["server"], url, parse_duration_s(opts["server_timeout"], "server_timeout_s", False))
+    floor = FloorSpec(opts["floor_model"], opts["floor_gpu"], dtypes.canonical(opts["floor_dtype"], "floor_dtype"),
+                      tuple(opts["floor_profile"]))
+    arm = ArmSpec(
+        name=opts["name"], arrival=opts["arrival"], requests=opts["requests"], prompts=opts["prompts"],
+        output_tokens=opts["output_tokens"], seed=opts["seed"],
+        ramp_up_s=parse_duration_s(opts["ramp_up"], "ramp_up_s"), max_concurrency=opts["max_concurrency"],
+        max_duration_s=parse_duration_s(opts["max_duration"], "max_duration_s", allow_zero=False),
+        slo=opts["slo"], prefill_weight=opts["prefill_weight"], url=url, model=opts["model"] if url else None,
+        api=opts["api"], request_timeout_s=parse_duration_s(opts["request_timeout"], "request_timeout_s", False),
+        length_control=opts["length_control"], continuous_usage=opts["continuous_usage"], text_unit=opts["text_unit"],
+        shared_prefix_tokens=opts["shared_prefix"],
+        server=server_spec, engine=engine_config, floor=floor, tag=opts["tag"],
+    )
+    arms = [arm]
+    if opts["sweep"] is not None:
+        arms = [a for base in arms for a in knob_sweep(base, opts["sweep"])]
+    if opts["rates"] is not None:
+        arms = [a for base in arms for a in rate_sweep(base, opts["rates"], opts["rate_law"])]
+    check_arms(arms)
+    idle_s = parse_duration_s(opts["idle"], "idle", maximum_s=3600.0)
+    return arms, idle_s, _gpus(opts["gpus"])
 
 
-def _print_table(summary: dict[str, Any]) -> None:
-    from rich.table import Table
+def serve_floor(
+    model: str = typer.Option("llama-3.1-8b", "--model", help="architecture: bundled name, hub id or local path"),
+    gpu: str = typer.Option("h100-sxm", "--gpu", help="catalogue GPU name"),
+    dtype: str = typer.Option("bf16", "--dtype", help="fp32|float32, bf16|bfloat16, fp16|float16"),
+    prompt_tokens: str = typer.Option("200-4000,mean=1200", "--prompt-tokens", help="N | LO-HI | LO-HI,mean=M"),
+    output_tokens: str = typer.Option("10-300", "--output-tokens", help="N | LO-HI | LO-HI,mean=M"),
+    batch: float | None = typer.Option(None, "--batch", help="requests sharing each weight read (default unbounded)"),
+    figure: list[str] = typer.Option([], "--figure", help="imported figure NAME=WH_PER_REQUEST (repeat)"),
+    study: str | None = typer.Option(None, "--study", help="seed_figures.json: the study's serving figures"),
+    profile: list[str] = typer.Option([], "--profile", help="calibration profile of the card (best pJ/FLOP; repeat)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """The physical floor of a request's GPU energy, and imported figures beside it (ratio_to_floor)."""
+    from joulebench.serving.figures import STUDY, FigureSetting, compare, study_figures
 
-    console = make_console()
-    if "error" in summary:
-        console.print(f"[red]arm {summary.get('arm')} failed:[/red] {summary['error']}")
-        return
-    head = summary.get("headline", {})
-    table = Table(title=f"serve-bench {summary.get('arm')} ({summary.get('arrival', {}).get('spec')})")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    rows = [
-        ("completed / failed", f"{head.get('completed')} / {head.get('failed')}"),
-        ("Wh per request (all components)", _fmt(head.get("wh_per_request"))),
-        ("GPU Wh per request", _fmt(head.get("gpu_wh_per_request"))),
-        ("J per output token (steady)", _fmt(head.get("steady_j_per_output_token"))),
-        ("requests/s", _fmt(head.get("requests_per_s"))),
-        ("output tokens/s", _fmt(head.get("output_tokens_per_s"))),
-        (
-            "TTFT p50 / p99",
-            f"{_fmt(head.get('ttft_p50_s'), 1e3, ' ms')} / {_fmt(head.get('ttft_p99_s'), 1e3, ' ms')}",
-        ),
-        ("TPOT p50", _fmt(head.get("tpot_p50_s"), 1e3, " ms")),
-        ("E2E p50 / p99", f"{_fmt(head.get('e2e_p50_s'), 1, ' s')} / {_fmt(head.get('e2e_p99_s'), 1, ' s')}"),
-        ("dispatch lateness p99", _fmt(head.get("lateness_p99_s"), 1e3, " ms")),
-    ]
-    for label, value in rows:
-        table.add_row(label, value)
-    console.print(table)
-    for warning in summary.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+    try:
+        base = FigureSetting(model, gpu, dtype, prompt_tokens, output_tokens, float("inf") if batch is None else batch)
+        figures: dict[str, float] = {}
+        settings: dict[str, FigureSetting] = {}
+        for item in figure:
+            name, sep, value = item.partition("=")
+            try:
+                figures[name.strip()] = float(value)
+            except ValueError:
+                raise UsageError.bad("figure", item, "use NAME=WH, e.g. tgi=1.1e-3") from None
+            if not sep or not name.strip() or not figures[name.strip()] > 0:
+                raise UsageError.bad("figure", item, "use NAME=WH with a positive number of Wh")
+            settings[name.strip()] = base
+        if study is not None:
+            for name, value in study_figures(study).items():
+                figures[f"study:{name}"], settings[f"study:{name}"] = value, STUDY.get(name, FigureSetting())
+        rows = compare(figures, settings, profile) if figures else compare({"(floor only)": 1.0}, {"(floor only)": base})
+    except UsageError as exc:
+        raise UsageError(exc.with_flag("--" + (exc.field or "").replace("_", "-") if exc.field else None)) from None
+    if not figures:
+        rows[0].update({"figure": None, "wh_per_request": None, "ratio_to_floor": None, "below_floor": None})
+    if as_json:
+        typer.echo(json.dumps({"rows": rows}, indent=2, default=str))
+    else:
+        from joulebench.commands.serve_tables import print_floors
+
+        print_floors(rows)
+    if any(r["below_floor"] for r in rows):
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this family's commands to the main app."""
     app.command("serve-bench")(serve_bench)
+    app.command("serve-floor")(serve_floor)

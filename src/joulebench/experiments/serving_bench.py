@@ -1,96 +1,41 @@
-"""One serving benchmark arm from spec to stored result, and several arms in one process.
+"""One serving arm from validated spec to result, and several arms in one process.
 
-An *arm* is one arrival law + one target (an HTTP server or an in-process engine) + its settings.
-`ArmSpec.parse` validates every field up front (nothing is loaded or sent before the whole arm is
-known to be valid); `run_arms` opens the energy source once, runs each arm as one point of an
-`experiments.Runner` (kind ``serving``, per-request records under ``records["requests"]``) and
-returns one summary document per arm, the same document ``joulebench serve-bench --json`` prints.
-Points already in the store are not re-run (the Runner resumes); their stored summary is returned.
+`execute_arm` is the per-point function (arm in -> `PointResult` out, no store writes): it launches
+the server when the arm has one, sends the load (HTTP client or in-process engine), and `build_result`
+turns the records into metrics, energy (whole window, steady state, attributed; J per output and per
+input token), the physical floor (`serving.floors`, ``ratio_to_floor``) and the arm's failed checks:
+``summary["check_failures"]`` lists what makes the run fail its own checks (no request served, the
+server died, a figure below its floor). The sweep driver stores such a point as failed-but-kept
+(records kept, rerun on resume) and the command exits 1. Every string of the result passes through
+the redactor, so a key echoed by a server is never stored or printed.
+
+`run_arms` validates every arm before anything is opened (no database, no meter, no server is
+created for bad input), opens the energy source once and runs the arms as points of the experiments
+`Runner` (kind ``serving``, per-request records under ``records["requests"]``, the server's log
+under ``records["server_log"]``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from joulebench.errors import UsageError
 from joulebench.experiments.runner import PointResult, Runner
-from joulebench.serving.arrivals import ArrivalLaw, parse_arrival, schedule
-from joulebench.serving.client import ClientConfig, LoadResult, run_load, validate_url
-from joulebench.serving.energy import PREFILL_WEIGHT, EnergySource, energy_report
-from joulebench.serving.metrics import Slo, parse_slo, summarize
-from joulebench.serving.prompts import LengthLaw, PromptSource, parse_lengths, parse_prompts
-from joulebench.store import MeasurementRow, Store, point_key
+from joulebench.experiments.serving_arms import ArmSpec, ValidArm, check_arms
+from joulebench.serving.arrivals import schedule
+from joulebench.serving.client import ClientConfig, LoadResult, run_load
+from joulebench.serving.energy import EnergySource, energy_report
+from joulebench.serving.metrics import check_failures, summarize
+from joulebench.serving.secrets import Redactor, api_key_from_env
+from joulebench.serving.summary import floor_report, headline, measurement_rows
+from joulebench.store import Store, point_key
 from joulebench.workloads.device import free_device_memory
 from joulebench.workloads.engine import EngineConfig
-
-DEFAULT_PROMPTS = "synthetic:200-4000,mean=1200"
-DEFAULT_OUTPUTS = "10-300"
-
-
-@dataclass(frozen=True)
-class ArmSpec:
-    """Everything that defines one arm; exactly one of ``url`` and ``engine`` is set."""
-
-    name: str
-    arrival: str
-    requests: int
-    prompts: str = DEFAULT_PROMPTS
-    output_tokens: str = DEFAULT_OUTPUTS
-    seed: int = 0
-    ramp_up_s: float = 0.0
-    max_concurrency: int | None = None
-    max_duration_s: float = 600.0
-    slo: str | None = None
-    prefill_weight: float = PREFILL_WEIGHT
-    url: str | None = None
-    model: str | None = None
-    api: str = "auto"
-    request_timeout_s: float = 600.0
-    transport: str = "native"
-    ignore_eos: bool = True
-    continuous_usage: bool = False
-    engine: EngineConfig | None = None
-    tag: str | None = None  # distinguishes repeated runs of the same configuration in the store
-
-    def validate(self) -> tuple[ArrivalLaw, PromptSource, LengthLaw, Slo | None]:
-        if (self.url is None) == (self.engine is None):
-            raise UsageError("give either --url (with --model) or --engine (with --model)")
-        if self.url is not None:
-            validate_url(self.url)
-            if not self.model:
-                raise UsageError("--model: required with --url (the name the server serves)")
-            if self.api not in ("auto", "completions", "chat"):
-                raise UsageError(f"--api '{self.api}': allowed: auto, completions, chat")
-            if self.transport not in ("native", "httpx"):
-                raise UsageError(f"--transport '{self.transport}': allowed: native, httpx")
-        if self.engine is not None:
-            self.engine.validate()
-        if self.requests < 1:
-            raise UsageError(f"--requests {self.requests}: must be >= 1")
-        if self.max_duration_s <= 0:
-            raise UsageError(f"--max-duration {self.max_duration_s}: must be > 0")
-        if self.max_concurrency is not None and self.max_concurrency < 1:
-            raise UsageError(f"--max-concurrency {self.max_concurrency}: must be >= 1")
-        if self.prefill_weight < 0:
-            raise UsageError(f"--prefill-weight {self.prefill_weight}: must be >= 0")
-        if self.ramp_up_s < 0:
-            raise UsageError(f"--ramp-up {self.ramp_up_s}: must be >= 0")
-        law = parse_arrival(self.arrival)
-        prompts = parse_prompts(self.prompts)
-        outputs = parse_lengths(self.output_tokens, "--output-tokens")
-        slo = parse_slo(self.slo)
-        schedule(law, self.requests, self.seed, self.ramp_up_s)  # trace length check
-        return law, prompts, outputs, slo
-
-    def point_config(self) -> dict[str, Any]:
-        config = asdict(self)
-        config["engine"] = None if self.engine is None else self.engine.to_dict()
-        return config
 
 
 @dataclass
@@ -99,9 +44,13 @@ class ArmOutcome:
     skipped: bool = False
     failed: str | None = None
 
+    @property
+    def check_failures(self) -> list[str]:
+        return list(self.summary.get("check_failures") or [])
+
 
 @dataclass
-class _EngineCache:
+class EngineCache:
     """Keeps the loaded model between arms that share model, dtype and device."""
 
     key: tuple[str, str, str] | None = None
@@ -119,32 +68,63 @@ class _EngineCache:
         return open_engine(config, self.loaded)
 
 
-def execute_arm(arm: ArmSpec, source: EnergySource, engines: _EngineCache | None = None) -> PointResult:
-    """Run one validated arm under ``source`` and build its result (summary, measurements, records)."""
-    law, prompts, outputs, slo = arm.validate()
-    targets = schedule(law, arm.requests, arm.seed, arm.ramp_up_s)
+def execute_arm(
+    arm: ArmSpec, source: EnergySource, engines: EngineCache | None = None, env: Mapping[str, Any] | None = None,
+    valid: ValidArm | None = None,
+) -> PointResult:
+    """Run one arm under ``source`` and build its result (summary, measurements, records)."""
+    valid = valid or arm.validate()
+    targets = schedule(valid.law, arm.requests, arm.seed, arm.ramp_up_s)
     knobs: dict[str, Any] = {}
+    server_info: dict[str, Any] | None = None
+    server_log: list[dict[str, str]] = []
     if arm.engine is not None:
-        engine = (engines or _EngineCache()).engine(arm.engine)
-        specs = prompts.build(arm.requests, outputs, arm.seed, vocab_size=_vocab(engine))
+        engine = (engines or EngineCache()).engine(arm.engine)
+        specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, vocab_size=_vocab(engine),
+                                    shared_prefix_tokens=arm.shared_prefix_tokens)
         result: LoadResult = engine.run(specs, targets, arm.max_duration_s)
         knobs = engine.knobs()
     else:
         assert arm.url is not None and arm.model is not None
-        specs = prompts.build(arm.requests, outputs, arm.seed)
+        specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, text_unit=arm.text_unit,
+                                    shared_prefix_tokens=arm.shared_prefix_tokens)
         config = ClientConfig(
-            arm.url,
-            arm.model,
-            arm.api,
-            arm.request_timeout_s,
-            arm.max_concurrency,
-            arm.max_duration_s,
-            arm.ignore_eos,
-            arm.continuous_usage,
-            transport=arm.transport,
+            arm.url, arm.model, arm.api, arm.request_timeout_s, arm.max_concurrency, arm.max_duration_s,
+            arm.length_control, arm.continuous_usage,
         )
+        if arm.server is None:
+            result = run_load(config, specs, targets)
+        else:
+            result, server_info, server_log = _with_server(arm, config, specs, targets)
+    point = build_result(arm, valid, result, source, knobs, env or {})
+    if server_info is not None:
+        point.summary["server"] = server_info
+        if not server_info.get("alive_after_load", True):
+            point.summary["check_failures"].append(
+                f"the server process exited during the load (code {server_info.get('returncode')})"
+            )
+        point.records["server_log"] = server_log
+    redactor = Redactor([k for k in (api_key_from_env(),) if k])
+    return PointResult(redactor.deep(point.summary), point.measurements, redactor.deep(point.records))
+
+
+def _with_server(
+    arm: ArmSpec, config: ClientConfig, specs: Sequence[Any], targets: Sequence[float]
+) -> tuple[LoadResult, dict[str, Any], list[dict[str, str]]]:
+    """Launch the arm's server, load it, stop it; its report and log go with the result."""
+    from joulebench.serving.launcher import ServerProcess
+
+    assert arm.server is not None
+    server = ServerProcess(arm.server)
+    try:
+        server.start()
         result = run_load(config, specs, targets)
-    return build_result(arm, law, result, source, slo, knobs)
+        alive = server.alive()
+        server.stop()
+        info = server.report() | {"alive_after_load": alive}
+        return result, info, server.log_lines()
+    finally:
+        server.close()
 
 
 def _vocab(engine: Any) -> int:
@@ -154,15 +134,11 @@ def _vocab(engine: Any) -> int:
 
 
 def build_result(
-    arm: ArmSpec,
-    law: ArrivalLaw,
-    result: LoadResult,
-    source: EnergySource,
-    slo: Slo | None,
-    knobs: Mapping[str, Any],
+    arm: ArmSpec, valid: ValidArm, result: LoadResult, source: EnergySource, knobs: Mapping[str, Any],
+    env: Mapping[str, Any],
 ) -> PointResult:
     records = result.records
-    metrics = summarize(records, slo)
+    metrics = summarize(records, valid.slo)
     energy, per_request = energy_report(records, source, arm.prefill_weight, t_ref_s=result.t0_s)
     warnings = list(metrics["warnings"])
     if result.stopped_by_max_duration:
@@ -172,79 +148,39 @@ def build_result(
     steady = energy.get("steady_state") or {}
     if steady.get("available") and not steady.get("reliable"):
         warnings.append("steady-state window too short for a stable J/token; send more requests")
+    floor, per_request_floor = floor_report(arm, records, energy, per_request, env)
+    failures = check_failures(metrics)
+    if floor.get("below_floor"):
+        failures.extend(floor["below_floor"])
     summary = {
         "arm": arm.name,
         "target": arm.url or f"engine:{arm.engine.engine if arm.engine else ''}",
         "model": arm.model or (arm.engine.model if arm.engine else None),
         "arrival": {
-            "spec": law.spec,
-            "law": law.name,
-            "mean_rate_per_s": law.mean_rate_per_s,
-            "ramp_up_s": arm.ramp_up_s,
-            "max_concurrency": arm.max_concurrency,
-            "seed": arm.seed,
+            "spec": valid.law.spec, "law": valid.law.name, "mean_rate_per_s": valid.law.mean_rate_per_s,
+            "ramp_up_s": arm.ramp_up_s, "max_concurrency": arm.max_concurrency, "seed": arm.seed,
         },
         "prompts": arm.prompts,
         "output_tokens_spec": arm.output_tokens,
         "engine_knobs": dict(knobs),
+        "prefix_cache": {
+            "shared_prefix_tokens": arm.shared_prefix_tokens,
+            "cached_prompt_tokens_reported": metrics["cached_prompt_tokens"],
+            "engine_block_sharing": (knobs.get("cache") or {}).get("use_prefix_sharing"),
+        },
         "metrics": metrics,
         "energy": energy,
-        "headline": _headline(metrics, energy),
+        "floor": floor,
+        "headline": headline(metrics, energy, floor),
         "warnings": warnings,
+        "check_failures": failures,
         "stopped_by_max_duration": result.stopped_by_max_duration,
     }
-    rows = [r.to_dict(result.t0_s) | {"energy_j": per_request.get(r.index, {})} for r in records]
-    return PointResult(summary, _measurements(energy), {"requests": rows})
-
-
-def _headline(metrics: Mapping[str, Any], energy: Mapping[str, Any]) -> dict[str, Any]:
-    steady = energy.get("steady_state") or {}
-    return {
-        "completed": metrics["completed"],
-        "failed": metrics["failed"],
-        "wh_per_request": energy.get("energy_per_completed_request_wh"),
-        "gpu_wh_per_request": energy.get("gpu_energy_per_completed_request_wh"),
-        "j_per_output_token": energy.get("energy_per_output_token_j"),
-        "steady_j_per_output_token": steady.get("j_per_output_token"),
-        "steady_gpu_j_per_output_token": steady.get("gpu_j_per_output_token"),
-        "requests_per_s": metrics["requests_per_s"],
-        "output_tokens_per_s": metrics["output_tokens_per_s"],
-        "ttft_p50_s": metrics["ttft_s"]["median"],
-        "ttft_p99_s": metrics["ttft_s"]["p99"],
-        "tpot_p50_s": metrics["tpot_s"]["median"],
-        "e2e_p50_s": metrics["e2e_s"]["median"],
-        "e2e_p99_s": metrics["e2e_s"]["p99"],
-        "lateness_p99_s": metrics["lateness_s"]["p99"],
-    }
-
-
-def _measurements(energy: Mapping[str, Any]) -> list[MeasurementRow]:
-    rows: list[MeasurementRow] = []
-    if not energy.get("available"):
-        return rows
-    windows = [("run_window", energy["window"])]
-    steady = energy.get("steady_state") or {}
-    if steady.get("available"):
-        windows.append(("steady_state", steady))
-    for phase, window in windows:
-        for component, reading in window["components"].items():
-            rows.append(
-                MeasurementRow(
-                    phase=phase,
-                    repetition=-1,
-                    component=component,
-                    latency_s=window["duration_s"],
-                    energy_j=reading["energy_j"],
-                    ci95_j=None,
-                    source=reading["source"],
-                    estimated=reading["estimated"],
-                    protocol={
-                        "window": phase,
-                        "rule": steady.get("rule") if phase == "steady_state" else "first send to last end",
-                    },
-                )
-            )
-    return rows
+    rows = [
+        r.to_dict(result.t0_s) | {"energy_j": per_request.get(r.index, {}), "floor_j": per_request_floor.get(r.index)}
+        for r in records
+    ]
+    return PointResult(summary, measurement_rows(energy), {"requests": rows})
 
 
 # -- several arms, one process ---------------------------------------------------------------------
@@ -270,31 +206,32 @@ def run_arms(
     on_event: Callable[[str, int, Mapping[str, Any], Any], None] | None = None,
 ) -> list[ArmOutcome]:
     """Validate all arms, then run them in order into the store; write ``<json_dir>/<arm>.json``."""
-    for arm in arms:
-        arm.validate()
-    names = [a.name for a in arms]
-    if len(set(names)) != len(names):
-        raise UsageError(f"arm names must be unique: {names}")
+    valid = check_arms(list(arms))
+    if dcgm_url is not None:
+        from joulebench.serving.specs import parse_url
+
+        parse_url(dcgm_url, "dcgm_url")
     from joulebench.environment import capture
 
     source = open_energy_source(gpus, dcgm_url)
     try:
-        monitor_like = source if hasattr(source, "meters") else None
-        env = capture(monitor_like)
+        env = capture(source if hasattr(source, "meters") else None)
         if dcgm_url is not None:
             env["dcgm_url"] = dcgm_url
         plan = {"arms": [a.point_config() for a in arms], "gpus": list(gpus) if gpus is not None else None}
         with Store(db) as store:
-            runner = Runner(store, "serving", command, plan, env, on_event=on_event)
+            runner = Runner(store, "serving", Redactor().text(command), plan, env, on_event=on_event)
             if idle_s > 0 and hasattr(source, "idle_power_w"):
                 runner.set_baseline({"idle_power_w": source.idle_power_w(idle_s), "idle_s": idle_s})
-            by_name = {a.name: a for a in arms}
-            engines = _EngineCache()
+            by_name = {a.name: (a, v) for a, v in zip(arms, valid, strict=True)}
+            engines = EngineCache()
 
             def execute(config: Mapping[str, Any]) -> PointResult:
-                return execute_arm(by_name[config["name"]], source, engines)
+                arm, checked = by_name[config["name"]]
+                return execute_arm(arm, source, engines, env, checked)
 
             summary = runner.run([a.point_config() for a in arms], execute)
+            _keep_failed_checks(store, summary)
             outcomes = _outcomes(store, arms, summary)
     finally:
         source.close()
@@ -302,24 +239,45 @@ def run_arms(
         out = Path(json_dir)
         out.mkdir(parents=True, exist_ok=True)
         for arm, outcome in zip(arms, outcomes, strict=True):
-            (out / f"{arm.name}.json").write_text(json.dumps(outcome.summary, indent=2, default=str))
+            (out / f"{safe_file_name(arm.name)}.json").write_text(json.dumps(outcome.summary, indent=2, default=str))
     return outcomes
+
+
+def _keep_failed_checks(store: Store, summary: Any) -> None:
+    """BRIDGE until the sweep driver stores points with ``check_failures`` as failed-but-kept: mark them
+    failed in place (records kept), so that a rerun measures them again instead of resuming them."""
+    for done in summary.done:
+        failures = (done["summary"] or {}).get("check_failures")
+        if failures:
+            with store.raw() as conn, conn:
+                conn.execute(
+                    "UPDATE points SET status='failed', error=? WHERE id=?",
+                    ("; ".join(failures)[:2000], done["point_id"]),
+                )
 
 
 def _outcomes(store: Store, arms: Sequence[ArmSpec], summary: Any) -> list[ArmOutcome]:
     done = {d["config"]["name"]: d["summary"] for d in summary.done}
     failed = {f["config"]["name"]: f["error"] for f in summary.failed}
     stored = {p.key: p.summary for p in store.points(kind="serving", status="ok")}
+    redactor = Redactor()
     out: list[ArmOutcome] = []
     for arm in arms:
         if arm.name in done:
             out.append(ArmOutcome(done[arm.name]))
         elif arm.name in failed:
-            out.append(ArmOutcome({"arm": arm.name, "error": failed[arm.name]}, failed=failed[arm.name]))
+            error = redactor.text(failed[arm.name])
+            out.append(ArmOutcome({"arm": arm.name, "error": error, "check_failures": [error]}, failed=error))
         else:
             previous = stored.get(point_key("serving", arm.point_config()), {})
             out.append(ArmOutcome(previous | {"resumed_from_store": True}, skipped=True))
     return out
+
+
+def safe_file_name(name: str) -> str:
+    """An arm name as a file name: anything but letters, digits, '.', '_', '-', '@', '=' becomes '_'."""
+    cleaned = re.sub(r"[^A-Za-z0-9._@=-]", "_", name).strip(".") or "arm"
+    return cleaned[:120]
 
 
 def with_tag(arm: ArmSpec, tag: str | None = None) -> ArmSpec:

@@ -17,7 +17,10 @@ Specs
   gamma:20/s,0.5        gamma gaps with mean 1/rate and shape k (burstiness; CV^2 = 1/k, k=1 is Poisson)
   burst                 every request at t = 0
   trace:FILE            replay of the times in FILE (CSV: first numeric column or ``time_s``/``timestamp``
-                        column; JSONL: ``time_s`` or ``timestamp`` key), shifted so the first is 0
+                        column; JSONL: ``time_s`` or ``timestamp`` key), shifted so the first is 0;
+                        times must be finite, >= 0 and sorted (a trace out of order is a broken trace,
+                        not something to sort silently), read through `joulebench.files` (size cap,
+                        text only)
 
 A ramp-up of R seconds warps time so that the instantaneous rate grows linearly from 0 to the law's
 rate over R seconds, then stays: base time tau maps to t = sqrt(2 R tau) for tau < R/2, else tau + R/2
@@ -36,7 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from joulebench.errors import UsageError
-from joulebench.serving.specs import parse_duration_s, parse_float, parse_rate_per_s
+from joulebench.files import read_text
+from joulebench.serving.specs import MAX_DURATION_S, MAX_REQUESTS, parse_duration_s, parse_float, parse_rate_per_s
+
+FIELD = "arrival"
 
 ALLOWED_FORMS = "fixed:50ms, uniform:0s,1s, poisson:20/s, gamma:20/s,0.5, burst, trace:FILE"
 
@@ -58,14 +64,14 @@ class ArrivalLaw:
 
 def schedule(law: ArrivalLaw, count: int, seed: int = 0, ramp_up_s: float = 0.0) -> list[float]:
     """The whole schedule as a list (bounded by ``count``)."""
-    if count < 0:
-        raise UsageError(f"--requests {count}: must be >= 0")
+    if count < 0 or count > MAX_REQUESTS:
+        raise UsageError.bad("requests", count, f"must be from 0 to {MAX_REQUESTS}")
     if count == 0:
         return []
     if law.fixed_times_s is not None:
         if count > len(law.fixed_times_s):
-            raise UsageError(
-                f"--requests {count}: the trace {law.spec!r} holds only {len(law.fixed_times_s)} times"
+            raise UsageError.bad(
+                "requests", count, f"the trace {law.spec!r} holds only {len(law.fixed_times_s)} times"
             )
         base = np.asarray(law.fixed_times_s[:count], dtype=float)
     else:
@@ -85,7 +91,7 @@ def ramp(base_s: np.ndarray, ramp_up_s: float) -> np.ndarray:
 
 # -- the laws ---------------------------------------------------------------------------------------
 def _fixed(arg: str, spec: str) -> ArrivalLaw:
-    interval_s = parse_duration_s(arg, f"--arrival {spec}", allow_zero=True)
+    interval_s = parse_duration_s(arg, FIELD, allow_zero=True)
     rate = None if interval_s == 0 else 1.0 / interval_s
     return ArrivalLaw(spec, "fixed", rate, lambda n, rng: np.full(n, interval_s))
 
@@ -93,11 +99,11 @@ def _fixed(arg: str, spec: str) -> ArrivalLaw:
 def _uniform(arg: str, spec: str) -> ArrivalLaw:
     parts = arg.split(",")
     if len(parts) != 2:
-        raise UsageError(f"--arrival {spec}: uniform takes two gap bounds, e.g. uniform:0s,1s")
-    low_s = parse_duration_s(parts[0], f"--arrival {spec}")
-    high_s = parse_duration_s(parts[1], f"--arrival {spec}")
+        raise UsageError.bad(FIELD, spec, "uniform takes two gap bounds, e.g. uniform:0s,1s")
+    low_s = parse_duration_s(parts[0], FIELD)
+    high_s = parse_duration_s(parts[1], FIELD)
     if high_s < low_s:
-        raise UsageError(f"--arrival {spec}: upper gap bound is below the lower one")
+        raise UsageError.bad(FIELD, spec, "upper gap bound is below the lower one")
     mean = (low_s + high_s) / 2.0
     return ArrivalLaw(
         spec, "uniform", None if mean == 0 else 1.0 / mean, lambda n, rng: rng.uniform(low_s, high_s, size=n)
@@ -105,44 +111,47 @@ def _uniform(arg: str, spec: str) -> ArrivalLaw:
 
 
 def _poisson(arg: str, spec: str) -> ArrivalLaw:
-    rate = parse_rate_per_s(arg, f"--arrival {spec}")
+    rate = parse_rate_per_s(arg, FIELD)
     return ArrivalLaw(spec, "poisson", rate, lambda n, rng: rng.exponential(1.0 / rate, size=n))
 
 
 def _gamma(arg: str, spec: str) -> ArrivalLaw:
     parts = arg.split(",")
     if len(parts) != 2:
-        raise UsageError(f"--arrival {spec}: gamma takes a rate and a shape, e.g. gamma:20/s,0.5")
-    rate = parse_rate_per_s(parts[0], f"--arrival {spec}")
-    shape = parse_float(parts[1], f"--arrival {spec} (shape)")
-    if shape <= 0:
-        raise UsageError(f"--arrival {spec}: gamma shape must be > 0 (CV^2 = 1/shape)")
+        raise UsageError.bad(FIELD, spec, "gamma takes a rate and a shape, e.g. gamma:20/s,0.5")
+    rate = parse_rate_per_s(parts[0], FIELD)
+    shape = parse_float(parts[1], FIELD)
+    if not 1e-3 <= shape <= 1e3:
+        raise UsageError.bad(FIELD, spec, "gamma shape must be > 0, from 0.001 to 1000 (CV^2 = 1/shape)")
     scale = 1.0 / (rate * shape)
     return ArrivalLaw(spec, "gamma", rate, lambda n, rng: rng.gamma(shape, scale, size=n))
 
 
 def _burst(arg: str, spec: str) -> ArrivalLaw:
     if arg:
-        raise UsageError(f"--arrival {spec}: burst takes no argument")
+        raise UsageError.bad(FIELD, spec, "burst takes no argument")
     return ArrivalLaw(spec, "burst", None, lambda n, rng: np.zeros(n))
 
 
 def _trace(arg: str, spec: str) -> ArrivalLaw:
     path = Path(arg).expanduser()
-    if not arg or not path.is_file():
-        raise UsageError(f"--arrival {spec}: trace file '{arg}' not found")
+    if not arg or not path.exists():
+        raise UsageError.bad(FIELD, spec, f"trace file '{arg}' not found")
     times = read_trace_s(path)
     if not times:
-        raise UsageError(f"--arrival {spec}: trace file holds no times")
+        raise UsageError.bad(FIELD, spec, "trace file holds no times")
     first = times[0]
     shifted = tuple(t - first for t in times)
+    if shifted[-1] > MAX_DURATION_S:
+        raise UsageError.bad(FIELD, spec, f"the trace spans {shifted[-1]:g} s; at most {MAX_DURATION_S:g} s")
     return ArrivalLaw(spec, "trace", None, lambda n, rng: np.zeros(n), fixed_times_s=shifted)
 
 
 def read_trace_s(path: Path) -> list[float]:
-    """Send times from a CSV or JSONL file, sorted; a bad row fails with its line number."""
-    times: list[float] = []
-    text = path.read_text()
+    """Send times from a CSV or JSONL file; a bad, negative or out-of-order row fails with its line number."""
+    where = f"trace {path}"
+    text = read_text(path, FIELD)
+    rows: list[tuple[int, float]] = []
     if path.suffix in (".jsonl", ".json"):
         for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -150,30 +159,36 @@ def read_trace_s(path: Path) -> list[float]:
             try:
                 row = json.loads(line)
                 value = row if isinstance(row, (int, float)) else row.get("time_s", row.get("timestamp"))
-                times.append(float(value))
-            except (ValueError, TypeError, AttributeError):
-                raise UsageError(
-                    f"--arrival trace:{path}: line {lineno} needs a number or a 'time_s'/'timestamp' key"
-                ) from None
+                if isinstance(value, bool):
+                    raise TypeError
+                rows.append((lineno, float(value)))
+            except (ValueError, TypeError, AttributeError, RecursionError):
+                raise UsageError(f"line {lineno} needs a number or a 'time_s'/'timestamp' key", where=where) from None
     else:
-        rows = list(csv.reader(text.splitlines()))
-        column = 0
-        if rows and rows[0] and not _is_number(rows[0][0]):
-            header = [h.strip().lower() for h in rows[0]]
+        lines = list(csv.reader(text.splitlines()))
+        column, start = 0, 1
+        if lines and lines[0] and not _is_number(lines[0][0]):
+            header = [h.strip().lower() for h in lines[0]]
             for name in ("time_s", "timestamp", "time"):
                 if name in header:
                     column = header.index(name)
                     break
-            rows = rows[1:]
-        for lineno, row in enumerate(rows, 2):
+            lines, start = lines[1:], 2
+        for lineno, row in enumerate(lines, start):
             if not row:
                 continue
             if column >= len(row) or not _is_number(row[column]):
-                raise UsageError(f"--arrival trace:{path}: row {lineno} has no numeric time")
-            times.append(float(row[column]))
-    if any(not math.isfinite(t) for t in times):
-        raise UsageError(f"--arrival trace:{path}: times must be finite numbers")
-    return sorted(times)
+                raise UsageError(f"row {lineno} has no numeric time", where=where)
+            rows.append((lineno, float(row[column])))
+    previous = -math.inf
+    for lineno, t in rows:
+        if not math.isfinite(t) or t < 0:
+            raise UsageError.bad("time_s", t, f"line {lineno}: times must be finite numbers >= 0", where=where)
+        if t < previous:
+            raise UsageError.bad("time_s", t, f"line {lineno}: below the time before it ({previous:g}); "
+                                 "a trace must be sorted", where=where)
+        previous = t
+    return [t for _, t in rows]
 
 
 def _is_number(text: str) -> bool:
@@ -204,7 +219,7 @@ def parse_arrival(spec: str) -> ArrivalLaw:
     name, _, arg = text.partition(":")
     factory = _REGISTRY.get(name.strip().lower())
     if factory is None:
-        raise UsageError(f"--arrival '{spec}': unknown law; allowed: {ALLOWED_FORMS}")
+        raise UsageError.bad(FIELD, spec, f"unknown law; allowed: {ALLOWED_FORMS}")
     if name.strip().lower() not in ("burst",) and not arg.strip():
-        raise UsageError(f"--arrival '{spec}': missing argument; allowed: {ALLOWED_FORMS}")
+        raise UsageError.bad(FIELD, spec, f"missing argument; allowed: {ALLOWED_FORMS}")
     return factory(arg.strip(), text)

@@ -1,20 +1,32 @@
 """Async streaming load client for OpenAI-compatible servers (vLLM, TGI, SGLang, ``transformers serve``).
 
 One coroutine dispatches requests at their absolute target times (see `timing.sleep_until`); each
-request runs as its own task that streams the SSE response and stamps every event with
-``perf_counter``. What goes wrong is recorded as such: an HTTP status other than 200 is
-``http_error``, a request past its timeout is ``timeout``, a broken stream is ``error``, and a request
-cut by ``max_duration_s`` is ``incomplete``; only ``ok`` requests enter served figures.
+request runs as its own task that streams the SSE response (`stream.StreamAccount`) and stamps every
+buffer with ``perf_counter`` as aiohttp hands it on.
+
+Why aiohttp (issue 9): it replaced a hand-written HTTP/1.1 transport once it met the bar on the
+project's 2-core box with the server on the same box (``python benchmarks/serving_client.py
+--repeats 2``, 2026-12-02, load average 0.1): 500 req/s with dispatch lateness p99 0.027-0.032 ms (hand-written:
+0.029), 2,000 req/s sent at 1,996-1,997/s and completed at 1,994-1,996/s with p99 0.36-0.37 ms
+(hand-written: 0.030-0.033 ms), a closed loop of 64 in flight at 5,702 req/s (hand-written 8,819).
+httpx, the client before both, fell behind at 2,000 req/s (completed at 787/s). The bar assumes free
+cores: with a load average of 10 from other work on the same 2 cores, aiohttp sent 1,124-1,315/s of
+2,000/s and lateness p99 was 59-67 ms at 500 req/s; the warnings then say the law sent was not the
+law asked.
+
+What goes wrong is recorded as such: a 3xx answer is ``redirected`` (never
+followed), any other status but 200 is ``http_error``, a request past its timeout is ``timeout``, a
+broken, unreadable or over-long stream is ``error``, and a request cut by ``max_duration_s`` is
+``incomplete``; only ``ok`` requests enter served figures.
+
+Bounds: the whole load (dispatch, streams, cancellation) ends by ``max_duration_s`` after schedule
+zero plus ``CANCEL_GRACE_S``; each stream is bounded in events and bytes by the tokens it asked for;
+error bodies are cut at ``ERROR_BODY_BYTES``. So no server can make a run outlive its time bound or
+grow memory past what the request count allows.
 
 The API key is read from the environment (``JOULEBENCH_API_KEY``, then ``OPENAI_API_KEY``) at run time
-and sent as a bearer token; it is never stored, logged or placed in a record.
-
-Token counts: ``usage`` (asked for with ``stream_options.include_usage``) gives the output tokens when
-the server reports it; otherwise each content event counts as one token (``counted``). When usage says
-the events carried more tokens than there were events, the per-event counts are estimated in
-proportion to each event's text length and the record says so (``chunk_tokens_estimated``). With
-``continuous_usage=True`` (vLLM's ``continuous_usage_stats``) every event carries usage and per-event
-counts are exact.
+and sent as a bearer token; every error text goes through `secrets.Redactor` (by value and pattern),
+so a server that echoes the key cannot put it in a record.
 """
 
 from __future__ import annotations
@@ -22,30 +34,30 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
-from joulebench.errors import UsageError
-from joulebench.serving.http11 import Http11Pool
 from joulebench.serving.prompts import RequestSpec
 from joulebench.serving.records import (
     STATUS_ERROR,
     STATUS_HTTP_ERROR,
     STATUS_INCOMPLETE,
     STATUS_OK,
+    STATUS_REDIRECTED,
     STATUS_TIMEOUT,
     RequestRecord,
 )
+from joulebench.serving.secrets import Redactor, api_key_from_env
+from joulebench.serving.sse import SseError
+from joulebench.serving.stream import StreamAccount
 from joulebench.serving.timing import sleep_until
 
-API_KEY_ENV_VARS = ("JOULEBENCH_API_KEY", "OPENAI_API_KEY")
 START_LEAD_S = 0.05  # time between building the schedule and its first target
+CANCEL_GRACE_S = 5.0  # after the deadline, cancelled streams have this long to unwind
+ERROR_BODY_BYTES = 4096
+LENGTH_CONTROLS = ("vllm", "transformers", "none")
 
 
 @dataclass(frozen=True)
@@ -56,10 +68,10 @@ class ClientConfig:
     request_timeout_s: float = 600.0
     max_concurrency: int | None = None
     max_duration_s: float | None = None
-    ignore_eos: bool = True  # vLLM/SGLang extension so that output lengths are exact
+    # how exact output lengths are asked for: "vllm" (ignore_eos + min_tokens: vLLM, SGLang),
+    # "transformers" (a generation_config with EOS disabled: transformers serve), "none" (plain OpenAI)
+    length_control: str = "vllm"
     continuous_usage: bool = False
-    max_connections: int = 4096  # httpx transport only
-    transport: str = "native"  # "native" (lean asyncio HTTP/1.1, see http11.py) | "httpx"
 
     def endpoint(self, chat: bool) -> str:
         url = self.url.rstrip("/")
@@ -70,31 +82,7 @@ class ClientConfig:
         return url + ("/chat/completions" if chat else "/completions")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "model": self.model,
-            "api": self.api,
-            "request_timeout_s": self.request_timeout_s,
-            "max_concurrency": self.max_concurrency,
-            "max_duration_s": self.max_duration_s,
-            "ignore_eos": self.ignore_eos,
-            "continuous_usage": self.continuous_usage,
-            "transport": self.transport,
-        }
-
-
-def validate_url(url: str) -> str:
-    if not (url.startswith("http://") or url.startswith("https://")):
-        raise UsageError(f"--url '{url}': must start with http:// or https://")
-    return url
-
-
-def api_key_from_env() -> str | None:
-    for name in API_KEY_ENV_VARS:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
+        return asdict(self)
 
 
 @dataclass
@@ -115,9 +103,15 @@ def build_payload(spec: RequestSpec, config: ClientConfig, chat: bool) -> dict[s
     }
     if config.continuous_usage:
         payload["stream_options"]["continuous_usage_stats"] = True
-    if config.ignore_eos:
+    if config.length_control == "vllm":
         payload["ignore_eos"] = True
         payload["min_tokens"] = spec.max_output_tokens
+    elif config.length_control == "transformers":
+        # transformers serve refuses unknown fields (422) but takes a whole generation config as JSON
+        generation = {"max_new_tokens": spec.max_output_tokens, "min_new_tokens": spec.max_output_tokens,
+                      "do_sample": False, "eos_token_id": -1}
+        payload["generation_config"] = json.dumps(generation)
+        del payload["temperature"]
     if chat:
         payload["messages"] = (
             spec.messages if spec.messages is not None else [{"role": "user", "content": spec.text or ""}]
@@ -127,158 +121,27 @@ def build_payload(spec: RequestSpec, config: ClientConfig, chat: bool) -> dict[s
     return payload
 
 
-class _StreamParser:
-    """Turns SSE bytes into per-event token counts on a record."""
-
-    def __init__(self, record: RequestRecord) -> None:
-        self.record = record
-        self.buffer = b""
-        self.text_lengths: list[int] = []
-        self.usage_tokens: int | None = None
-        self.exact_counts = False
-        self.done = False
-        self.http_ok: bool | None = None
-
-    def set_status(self, status: int) -> None:
-        self.http_ok = status == 200
-
-    def feed(self, data: bytes, now_s: float) -> None:
-        self.buffer += data
-        while True:
-            cut = self.buffer.find(b"\n\n")
-            if cut < 0:
-                return
-            event, self.buffer = self.buffer[:cut], self.buffer[cut + 2 :]
-            for line in event.split(b"\n"):
-                line = line.strip()
-                if line.startswith(b"data:"):
-                    self._event(line[5:].strip(), now_s)
-
-    def _event(self, data: bytes, now_s: float) -> None:
-        if data == b"[DONE]":
-            self.done = True
-            return
-        obj = json.loads(data)
-        usage = obj.get("usage")
-        text = ""
-        for choice in obj.get("choices") or ():
-            delta = choice.get("delta")
-            piece = (delta.get("content") if delta else choice.get("text")) or ""
-            text += piece
-        if usage and usage.get("completion_tokens") is not None:
-            previous = self.usage_tokens or 0
-            self.usage_tokens = int(usage["completion_tokens"])
-            if usage.get("prompt_tokens") is not None:
-                self.record.prompt_tokens = int(usage["prompt_tokens"])
-            if text and self.usage_tokens > previous:
-                self.exact_counts = True
-                self.record.add_chunk(now_s, self.usage_tokens - previous)
-                self.text_lengths.append(len(text))
-                return
-        if text:
-            self.record.add_chunk(now_s, 1)
-            self.text_lengths.append(len(text))
-
-    def finish(self) -> None:
-        rec = self.record
-        counted = sum(rec.chunk_tokens)
-        if self.usage_tokens is None:
-            rec.output_tokens = counted
-            rec.output_tokens_source = "counted"
-            return
-        rec.output_tokens = self.usage_tokens
-        rec.output_tokens_source = "usage"
-        if not self.exact_counts and self.usage_tokens != counted and rec.chunk_tokens:
-            rec.chunk_tokens = _split_by_length(self.usage_tokens, self.text_lengths)
-            rec.chunk_tokens_estimated = True
-
-
-def _split_by_length(total: int, lengths: Sequence[int]) -> list[int]:
-    """Integer split of ``total`` over events in proportion to their text length (largest remainder),
-    at least one token per event when ``total`` allows."""
-    n = len(lengths)
-    if total <= n:
-        return [1] * total + [0] * (n - total)
-    weights = [max(1, x) for x in lengths]
-    scale = (total - n) / sum(weights)
-    raw = [w * scale for w in weights]
-    base = [int(r) for r in raw]
-    order = sorted(range(n), key=lambda i: raw[i] - base[i], reverse=True)
-    for i in order[: (total - n) - sum(base)]:
-        base[i] += 1
-    return [b + 1 for b in base]
-
-
-class _ShardedClients:
-    """Several small httpx clients instead of one big pool (``transport="httpx"`` only).
-
-    Why: httpcore's pool rescans every connection on each request (``_assign_requests_to_connections``
-    is O(connections) per event), so a single pool with hundreds of open streams spends milliseconds
-    per request. Pools of ``SHARD_CONNECTIONS`` connections, each request going to the least-busy one
-    (a new pool when all are full), keep the per-request cost flat at any concurrency.
-    """
-
-    SHARD_CONNECTIONS = 8
-
-    def __init__(self, timeout: httpx.Timeout, headers: dict[str, str], max_connections: int) -> None:
-        self.timeout = timeout
-        self.headers = headers
-        self.max_shards = max(1, max_connections // self.SHARD_CONNECTIONS)
-        self.clients: list[httpx.AsyncClient] = []
-        self.busy: list[int] = []
-        self._ssl = httpx.create_ssl_context()  # loading CA files costs ~20 ms: once, not per pool
-
-    def acquire(self) -> int:
-        best = min(range(len(self.busy)), key=self.busy.__getitem__, default=-1)
-        if best < 0 or (self.busy[best] >= self.SHARD_CONNECTIONS and len(self.clients) < self.max_shards):
-            limits = httpx.Limits(
-                max_connections=self.SHARD_CONNECTIONS, max_keepalive_connections=self.SHARD_CONNECTIONS
-            )
-            self.clients.append(
-                httpx.AsyncClient(limits=limits, timeout=self.timeout, headers=self.headers, verify=self._ssl)
-            )
-            self.busy.append(0)
-            best = len(self.clients) - 1
-        self.busy[best] += 1
-        return best
-
-    def release(self, shard: int) -> None:
-        self.busy[shard] -= 1
-
-    async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
-
-
 class LoadClient:
     """Sends ``specs`` at ``targets_s`` (seconds from schedule zero) and records every request."""
 
     def __init__(self, config: ClientConfig) -> None:
-        if config.transport not in ("native", "httpx"):
-            raise UsageError(f"--transport '{config.transport}': allowed: native, httpx")
         self.config = config
-        self._native: Http11Pool | None = None
-        self._httpx: _ShardedClients | None = None
-        self._path = ""
+        self._session: Any = None
         self._url = ""
+        self._redactor = Redactor()
 
     async def run(self, specs: Sequence[RequestSpec], targets_s: Sequence[float]) -> LoadResult:
         if len(specs) != len(targets_s):
             raise ValueError("one target time per request spec")
         cfg = self.config
         chat = cfg.api == "chat" or (cfg.api == "auto" and any(s.messages is not None for s in specs))
-        self._url = cfg.endpoint(chat)
-        parts = urlsplit(self._url)
-        self._path = parts.path or "/"
         headers = {"content-type": "application/json"}
         key = api_key_from_env()
         if key:
             headers["authorization"] = f"Bearer {key}"
-        if cfg.transport == "native":
-            self._native = Http11Pool(f"{parts.scheme}://{parts.netloc}", headers)
-        else:
-            timeout = httpx.Timeout(cfg.request_timeout_s, connect=min(30.0, cfg.request_timeout_s))
-            self._httpx = _ShardedClients(timeout, headers, cfg.max_connections)
+            self._redactor = Redactor([key])
+        self._url = cfg.endpoint(chat)
+        self._session = _open_session(headers)
         bodies = [json.dumps(build_payload(s, cfg, chat)).encode() for s in specs]
         gc_paused = _pause_gc()  # before t0: a full collection can take longer than the lead
         t0 = time.perf_counter() + START_LEAD_S
@@ -305,13 +168,10 @@ class LoadClient:
             for task in tasks:
                 task.cancel()
             if tasks:
-                await asyncio.wait(tasks)
+                await asyncio.wait(tasks, timeout=CANCEL_GRACE_S)
         finally:
             _resume_gc(gc_paused)
-            if self._native is not None:
-                self._native.close()
-            if self._httpx is not None:
-                await self._httpx.aclose()
+            await asyncio.wait_for(self._session.close(), CANCEL_GRACE_S)
         for record in records:
             if record.status == STATUS_INCOMPLETE and record.error is None:
                 record.error = "cut by max duration" if stopped else "not sent"
@@ -319,66 +179,82 @@ class LoadClient:
 
     async def _one(self, body: bytes, record: RequestRecord, semaphore: asyncio.Semaphore | None) -> None:
         record.send_s = time.perf_counter()
-        parser = _StreamParser(record)
+        account = StreamAccount(record, self.config.continuous_usage)
+        error_body = bytearray()
+        answer: dict[str, Any] = {}
+
+        def on_status(status: int, headers: dict[str, str]) -> None:
+            answer["status"], answer["location"] = status, headers.get("location", "")
+
+        def on_body(data: bytes, now_s: float) -> None:
+            # the status is known before the first body byte; error bodies are kept (cut), not parsed as SSE
+            if answer.get("status") == 200:
+                account.feed(data, now_s)
+            elif len(error_body) < ERROR_BODY_BYTES:
+                error_body.extend(data[: ERROR_BODY_BYTES - len(error_body)])
+
         try:
             async with asyncio.timeout(self.config.request_timeout_s):
-                if self._native is not None:
-                    status, error_body = await self._send_native(body, parser)
-                else:
-                    status, error_body = await self._send_httpx(body, parser)
+                status = await self._post(body, on_status, on_body)
             record.http_status = status
             record.end_s = time.perf_counter()
-            if status != 200:
-                detail = error_body[:300].decode(errors="replace")
-                record.status, record.error = STATUS_HTTP_ERROR, f"HTTP {status}: {detail}"
+            if 300 <= status < 400:
+                where = answer.get("location") or "nowhere"
+                record.status, record.error = STATUS_REDIRECTED, self._clean(f"HTTP {status}: redirected to {where}")
                 return
-            parser.finish()
-            if not parser.done:
-                record.status, record.error = STATUS_ERROR, "stream ended without [DONE]"
+            if status != 200:
+                detail = bytes(error_body[:300]).decode(errors="replace")
+                record.status, record.error = STATUS_HTTP_ERROR, self._clean(f"HTTP {status}: {detail}")
+                return
+            problem = account.finish()
+            if problem is not None:
+                record.status, record.error = STATUS_ERROR, self._clean(problem)
             else:
                 record.status = STATUS_OK
-        except (TimeoutError, httpx.TimeoutException):
-            record.status, record.error = (
-                STATUS_TIMEOUT,
-                f"no complete answer within {self.config.request_timeout_s} s",
-            )
+                record.flags = [self._clean(f) for f in record.flags]
+        except TimeoutError:
+            record.status = STATUS_TIMEOUT
+            record.error = f"no complete answer within {self.config.request_timeout_s} s"
         except asyncio.CancelledError:
             record.status, record.error = STATUS_INCOMPLETE, "cut by max duration"
-        except (httpx.HTTPError, json.JSONDecodeError, ValueError, OSError) as exc:
-            record.status, record.error = STATUS_ERROR, f"{type(exc).__name__}: {exc}"[:300]
+        except (SseError, ValueError, OSError, _client_errors()) as exc:
+            record.status, record.error = STATUS_ERROR, self._clean(f"{type(exc).__name__}: {exc}")
         finally:
             if record.end_s is None and record.status != STATUS_INCOMPLETE:
                 record.end_s = time.perf_counter()
             if semaphore is not None:
                 semaphore.release()
 
-    async def _send_native(self, body: bytes, parser: _StreamParser) -> tuple[int, bytes]:
-        assert self._native is not None
-        error_body: list[bytes] = []
+    async def _post(self, body: bytes, on_status: Any, on_body: Any) -> int:
+        """POST ``body``; redirects are never followed (they could carry the prompt and the key elsewhere)."""
+        async with self._session.post(self._url, data=body, allow_redirects=False) as response:
+            on_status(response.status, {k.lower(): v for k, v in response.headers.items()})
+            async for data in response.content.iter_any():
+                on_body(data, time.perf_counter())
+            return int(response.status)
 
-        def on_body(data: bytes, now_s: float) -> None:
-            # the status is known before the first body byte; error bodies are kept, not parsed as SSE
-            if parser.http_ok is False:
-                error_body.append(data)
-            else:
-                parser.feed(data, now_s)
+    def _clean(self, text: str) -> str:
+        return self._redactor.text(text)[:300]
 
-        status = await self._native.post(self._path, body, on_body, on_status=parser.set_status)
-        return status, b"".join(error_body)
 
-    async def _send_httpx(self, body: bytes, parser: _StreamParser) -> tuple[int, bytes]:
-        assert self._httpx is not None
-        shard = self._httpx.acquire()
-        try:
-            client = self._httpx.clients[shard]
-            async with client.stream("POST", self._url, content=body) as response:
-                if response.status_code != 200:
-                    return response.status_code, await response.aread()
-                async for data in response.aiter_raw():
-                    parser.feed(data, time.perf_counter())
-                return 200, b""
-        finally:
-            self._httpx.release(shard)
+def _open_session(headers: dict[str, str]) -> Any:
+    """One session, an unbounded connector (the client bounds concurrency), no timeout of its own
+    (each request has ``request_timeout_s``), bodies passed on as received."""
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+def _client_errors() -> type[BaseException]:
+    import aiohttp
+
+    return aiohttp.ClientError
 
 
 def _pause_gc() -> bool:

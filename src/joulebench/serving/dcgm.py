@@ -25,6 +25,7 @@ import numpy as np
 from joulebench.errors import UsageError
 from joulebench.meters.base import Reading, WrapTracker
 from joulebench.meters.trace import EnergyTrace
+from joulebench.serving.specs import parse_url
 
 METRIC = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"
 _LINE_RE = re.compile(rf"^{METRIC}\{{(?P<labels>[^}}]*)\}}\s+(?P<value>[-+0-9.eE]+)")
@@ -50,9 +51,7 @@ class DcgmPoller:
     def __init__(
         self, url: str, gpus: Sequence[int] | None = None, period_s: float = 0.1, timeout_s: float = 2.0
     ) -> None:
-        if not (url.startswith("http://") or url.startswith("https://")):
-            raise UsageError(f"--dcgm-url '{url}': must start with http:// or https://")
-        self.url = url
+        self.url = parse_url(url, "dcgm_url")
         self.gpus = None if gpus is None else {str(g) for g in gpus}
         self.period_s = period_s
         self._client = httpx.Client(timeout=timeout_s)
@@ -85,9 +84,8 @@ class DcgmPoller:
     def start(self) -> DcgmPoller:
         self.poll_once()
         if not self.traces:
-            raise UsageError(
-                f"--dcgm-url {self.url}: no {METRIC} series found"
-                + (f" ({self.last_error})" if self.last_error else "")
+            raise UsageError.bad(
+                "dcgm_url", self.url, f"no {METRIC} series found" + (f" ({self.last_error})" if self.last_error else "")
             )
         self._thread = threading.Thread(target=self._run, name="joulebench-dcgm", daemon=True)
         self._thread.start()

@@ -274,7 +274,9 @@ def energy_report(
         "prefill_weight": prefill_weight,
     }
     output_tokens = sum(r.output_tokens or 0 for r in records if r.ok)
+    input_tokens = sum(_prompt(r) for r in records if r.ok)
     summary["energy_per_output_token_j"] = total_j / output_tokens if output_tokens else None
+    summary["energy_per_input_token_j"] = total_j / input_tokens if input_tokens else None
     summary["steady_state"] = _steady_report(records, source, t_ref_s)
     segments = work_segments(records, prefill_weight)
     grid = attribution_grid(segments, t0, t1)
@@ -288,9 +290,20 @@ def energy_report(
         "attributed_j": attributed,
         "window_j": {c: float(cumulative[c][-1]) for c in cumulative},
     }
-    ok_shares = [sum(per_request[r.index].values()) for r in records if r.ok]
+    served = [r for r in records if r.ok]
+    ok_shares = [sum(per_request[r.index].values()) for r in served]
     summary["attributed_per_request_j"] = _quantiles(ok_shares)
+    summary["attributed_j_per_output_token"] = _quantiles(
+        [j / r.output_tokens for j, r in zip(ok_shares, served, strict=True) if r.output_tokens]
+    )
+    summary["attributed_j_per_input_token"] = _quantiles(
+        [j / _prompt(r) for j, r in zip(ok_shares, served, strict=True) if _prompt(r)]
+    )
     return summary, per_request
+
+
+def _prompt(r: RequestRecord) -> int:
+    return r.prompt_tokens if r.prompt_tokens is not None else r.prompt_tokens_requested
 
 
 def _steady_report(records: Sequence[RequestRecord], source: EnergySource, t_ref_s: float) -> dict[str, Any]:
@@ -299,10 +312,15 @@ def _steady_report(records: Sequence[RequestRecord], source: EnergySource, t_ref
         return {"available": False}
     readings = source.energy_between(window.t_start_s, window.t_end_s)
     tokens = 0
+    prompt_tokens = 0  # prompts whose prefill ended (first token) inside the window
     for r in records:
+        if not r.ok:  # tokens of failed requests were not served
+            continue
         for t, k in zip(r.chunk_times_s, r.chunk_tokens, strict=True):
             if window.t_start_s <= t <= window.t_end_s:
                 tokens += k
+        if r.first_token_s is not None and window.t_start_s <= r.first_token_s <= window.t_end_s:
+            prompt_tokens += _prompt(r)
     total = _total(readings)
     gpu = readings["gpu"].energy_j if "gpu" in readings else None
     reliable = window.duration_s >= STEADY_MIN_S and tokens >= STEADY_MIN_TOKENS
@@ -317,6 +335,8 @@ def _steady_report(records: Sequence[RequestRecord], source: EnergySource, t_ref
         "components": _readings_dict(readings),
         "output_tokens": tokens,
         "j_per_output_token": total / tokens if tokens else None,
+        "input_tokens": prompt_tokens,
+        "j_per_input_token": total / prompt_tokens if prompt_tokens else None,
         "gpu_j_per_output_token": gpu / tokens if tokens and gpu is not None else None,
         "rule": "N(t) = requests in the system; window from N first reaching its time-weighted median "
         "to N last falling below it",

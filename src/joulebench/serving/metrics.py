@@ -99,11 +99,10 @@ def parse_slo(text: str | None) -> Slo | None:
         name, sep, value = part.partition(":")
         name = name.strip().lower()
         if not sep or name not in SLO_METRICS:
-            raise UsageError(
-                f"--slo '{text}': use metric:duration pairs, metrics {', '.join(SLO_METRICS)}; "
-                "e.g. ttft:0.5s,tpot:50ms"
+            raise UsageError.bad(
+                "slo", text, f"use metric:duration pairs, metrics {', '.join(SLO_METRICS)}; e.g. ttft:0.5s,tpot:50ms"
             )
-        limits[name] = parse_duration_s(value, f"--slo {name}", allow_zero=False)
+        limits[name] = parse_duration_s(value, "slo", allow_zero=False)
     return Slo(limits)
 
 
@@ -118,6 +117,8 @@ def summarize(records: Sequence[RequestRecord], slo: Slo | None = None) -> dict[
         "failed": len(records) - len(served),
         "status_counts": dict(sorted(status_counts.items())),
         "errors_sample": [r.error for r in records if not r.ok and r.error][:5],
+        "flagged": sum(bool(r.flags) for r in served),
+        "flags_sample": [f for r in served for f in r.flags][:5],
     }
     if sent and served:
         span_s = max(r.end_s or r.send_s or 0.0 for r in served) - min(r.send_s or 0.0 for r in sent)
@@ -138,6 +139,7 @@ def summarize(records: Sequence[RequestRecord], slo: Slo | None = None) -> dict[
             "itl_s": stats(x for r in served for x in itl_per_token_s(r)),
             "e2e_s": stats(v for v in map(e2e_s, served) if v is not None),
             "chunk_tokens_estimated": sum(r.chunk_tokens_estimated for r in served),
+            "cached_prompt_tokens": _cached(served),
             "output_tokens_source": dict(Counter(r.output_tokens_source for r in served)),
         }
     )
@@ -149,7 +151,27 @@ def summarize(records: Sequence[RequestRecord], slo: Slo | None = None) -> dict[
     out["lateness_s"] = stats(_lateness(r) for r in sent)
     out["cap_wait_s"] = stats((r.released_s - r.target_s) for r in sent if r.released_s is not None)
     out["warnings"] = lateness_warnings(out["lateness_s"], len(records) - len(sent))
+    if out["flagged"]:
+        out["warnings"].append(
+            f"{out['flagged']} served requests failed a cross-check of the server's counts "
+            f"(e.g. {out['flags_sample'][0]})"
+        )
     return out
+
+
+def _cached(served: Sequence[RequestRecord]) -> int | None:
+    """Prefix-cache hits the server reported (``usage.prompt_tokens_details.cached_tokens``), or None."""
+    reported = [r.cached_prompt_tokens for r in served if r.cached_prompt_tokens is not None]
+    return sum(reported) if reported else None
+
+
+def check_failures(metrics: dict[str, Any]) -> list[str]:
+    """The checks a serving run fails on its own (exit code 1; the point is stored failed-but-kept)."""
+    failures: list[str] = []
+    if metrics["completed"] == 0:
+        counts = ", ".join(f"{n} {status}" for status, n in metrics["status_counts"].items())
+        failures.append(f"no request served ({counts or 'nothing sent'})")
+    return failures
 
 
 def _lateness(r: RequestRecord) -> float:

@@ -6,20 +6,24 @@
   synthetic:200-4000,mean=1200     lengths from a Beta law scaled to [200, 4000] with that mean
                                    (concentration a+b = 4: right-skewed like chat prompts when the mean
                                    sits low in the range, as in the study's 200-4000 / ~1200)
-  FILE.jsonl                       one request a line: {"messages": [...]} (chat) or {"prompt": "..."},
-                                   optionally "max_tokens"; rows are reused in order when N > rows
+  FILE.jsonl                       one request a line: {"messages": [{"role": ..., "content": ...}, ...]}
+                                   (chat) or {"prompt": "..."}, optionally "max_tokens"; rows are reused
+                                   in order when N > rows; a row of another shape, an unknown key or a
+                                   max_tokens that is not an integer from 1 to MAX_TOKENS is refused
+                                   with its line number
 ``--output-tokens``  same length forms without the prefix: 128, 10-300, 10-300,mean=100
 
-Synthetic text is built from short common English words that most tokenizers encode as one token each,
-so a requested length is close to the served one; the served length is taken from the server's
-``usage`` when it reports it. In-process engines get token ids directly (exact lengths); a JSONL prompt
+Synthetic text (``text_unit``): ``word`` builds it from short common English words that most
+tokenizers encode as one token each; ``byte`` builds it from single ASCII letters, one token each for
+a byte-level tokenizer (the bundled one that random-weight checkpoints are saved with). Either way a
+requested length is close to the served one; the served length is taken from the server's ``usage``
+when it reports it (and cross-checked, `stream`). In-process engines get token ids directly (exact lengths); a JSONL prompt
 given to an engine is sized at 4 characters a token (the content does not matter with random weights,
 only the length does).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from joulebench.errors import UsageError
+from joulebench.files import expect, read_jsonl
+from joulebench.serving.specs import MAX_TOKENS
 
 _WORDS = (
     "the of and to in is that it for on as with was be at by this are from or have an they which one had "
@@ -35,6 +41,10 @@ _WORDS = (
     "new also two may first any like now my such make over our even most me state after should well made"
 ).split()
 CHARS_PER_TOKEN = 4.0
+TEXT_UNITS = ("word", "byte")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+ROW_KEYS = ("messages", "prompt", "max_tokens")
+ROLES = ("system", "user", "assistant", "developer", "tool")
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*(?:,\s*mean\s*=\s*(\d+(?:\.\d+)?))?\s*$")
 BETA_CONCENTRATION = 4.0
 
@@ -65,14 +75,14 @@ def parse_lengths(text: str, field: str) -> LengthLaw:
     match = _RANGE_RE.match(text)
     allowed = "N, LO-HI or LO-HI,mean=M (token counts)"
     if match is None:
-        raise UsageError(f"{field} '{text}': allowed forms: {allowed}")
+        raise UsageError.bad(field, text, f"allowed forms: {allowed}")
     low = int(match.group(1))
     high = int(match.group(2)) if match.group(2) else low
     mean = float(match.group(3)) if match.group(3) else None
-    if low < 1 or high < low:
-        raise UsageError(f"{field} '{text}': need 1 <= LO <= HI")
+    if low < 1 or high < low or high > MAX_TOKENS:
+        raise UsageError.bad(field, text, f"need 1 <= LO <= HI <= {MAX_TOKENS}")
     if mean is not None and not (low < mean < high):
-        raise UsageError(f"{field} '{text}': mean must lie strictly between LO and HI")
+        raise UsageError.bad(field, text, "mean must lie strictly between LO and HI")
     return LengthLaw(low, high, mean)
 
 
@@ -98,22 +108,47 @@ class PromptSource:
     def is_chat(self) -> bool:
         return any("messages" in r for r in self.rows)
 
+    @property
+    def max_prompt_tokens(self) -> int:
+        """The longest prompt this source can build (for the memory check before any work)."""
+        if self.lengths is not None:
+            return self.lengths.high
+        return max(max(1, round(len(_row_text(r)) / CHARS_PER_TOKEN)) for r in self.rows)
+
+    def max_output_tokens(self, outputs: LengthLaw) -> int:
+        asked = [int(r["max_tokens"]) for r in self.rows if "max_tokens" in r]
+        return max([outputs.high, *asked])
+
     def build(
-        self, count: int, outputs: LengthLaw, seed: int, vocab_size: int | None = None
+        self, count: int, outputs: LengthLaw, seed: int, vocab_size: int | None = None, text_unit: str = "word",
+        shared_prefix_tokens: int = 0,
     ) -> list[RequestSpec]:
-        """``count`` request specs. With ``vocab_size`` the prompts are token ids (in-process engines)."""
+        """``count`` request specs. With ``vocab_size`` the prompts are token ids (in-process engines).
+
+        ``shared_prefix_tokens``: the first tokens of every synthetic prompt are the same (a system prompt),
+        so that a server's prefix cache has something to hit; 0 (default) draws every token afresh, so that
+        prompts share no prefix and a cache cannot make a request cheaper than its floor."""
         rng = np.random.default_rng([seed, 1])
         out_lengths = outputs.sample(count, np.random.default_rng([seed, 2]))
         specs: list[RequestSpec] = []
         if self.lengths is not None:
             lengths = self.lengths.sample(count, rng)
+            prefix_rng = np.random.default_rng([seed, 3])
+            high = max(4, vocab_size or 4)
+            prefix = {"ids": prefix_rng.integers(3, high, size=shared_prefix_tokens),
+                      "byte": prefix_rng.choice(len(_LETTERS), size=shared_prefix_tokens),
+                      "word": prefix_rng.choice(len(_WORDS), size=shared_prefix_tokens)}
             for i in range(count):
                 n = int(lengths[i])
+                fresh = max(0, n - shared_prefix_tokens)
                 if vocab_size is not None:
-                    ids = rng.integers(3, max(4, vocab_size), size=n).tolist()
-                    specs.append(RequestSpec(i, n, int(out_lengths[i]), token_ids=ids))
+                    ids = np.concatenate([prefix["ids"][:n], rng.integers(3, high, size=fresh)]).tolist()
+                    specs.append(RequestSpec(i, n, int(out_lengths[i]), token_ids=[int(t) for t in ids]))
+                elif text_unit == "byte":
+                    letters = np.concatenate([prefix["byte"][:n], rng.choice(len(_LETTERS), size=fresh)])
+                    specs.append(RequestSpec(i, n, int(out_lengths[i]), text="".join(_LETTERS[c] for c in letters)))
                 else:
-                    words = rng.choice(len(_WORDS), size=n)
+                    words = np.concatenate([prefix["word"][:n], rng.choice(len(_WORDS), size=fresh)])
                     specs.append(
                         RequestSpec(i, n, int(out_lengths[i]), text=" ".join(_WORDS[w] for w in words))
                     )
@@ -139,31 +174,48 @@ def _row_text(row: dict[str, Any]) -> str:
     return str(row["prompt"])
 
 
-def parse_prompts(spec: str) -> PromptSource:
+def parse_prompts(spec: str, field: str = "prompts") -> PromptSource:
     text = spec.strip()
     if text.startswith("synthetic:"):
-        return PromptSource(text, parse_lengths(text[len("synthetic:") :], f"--prompts {text}"))
+        return PromptSource(text, parse_lengths(text[len("synthetic:") :], field))
     path = Path(text).expanduser()
     if path.suffix == ".jsonl":
-        if not path.is_file():
-            raise UsageError(f"--prompts {spec}: file not found")
-        rows: list[dict[str, Any]] = []
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise UsageError(f"--prompts {spec}: line {lineno} is not JSON") from None
-            ok = isinstance(row, dict) and (
-                isinstance(row.get("messages"), list) or isinstance(row.get("prompt"), str)
-            )
-            if not ok:
-                raise UsageError(f"--prompts {spec}: line {lineno} needs 'messages' (list) or 'prompt' (str)")
-            rows.append(row)
+        if not path.exists():
+            raise UsageError.bad(field, spec, "file not found")
+        rows = tuple(_check_row(value, f"{spec}, line {lineno}") for lineno, value in read_jsonl(path, field))
         if not rows:
-            raise UsageError(f"--prompts {spec}: file holds no requests")
-        return PromptSource(text, None, tuple(rows))
-    raise UsageError(
-        f"--prompts '{spec}': allowed: synthetic:N, synthetic:LO-HI, synthetic:LO-HI,mean=M, FILE.jsonl"
+            raise UsageError.bad(field, spec, "file holds no requests")
+        return PromptSource(text, None, rows)
+    raise UsageError.bad(
+        field, spec, "allowed: synthetic:N, synthetic:LO-HI, synthetic:LO-HI,mean=M, FILE.jsonl"
     )
+
+
+def _check_row(row: Any, where: str) -> dict[str, Any]:
+    """One JSONL row: an object with 'messages' (chat) or 'prompt' (text), optionally 'max_tokens'."""
+    if not isinstance(row, dict):
+        raise UsageError(f"needs an object with 'messages' (list) or 'prompt' (str), not {type(row).__name__}",
+                         where=where)
+    unknown = sorted(set(row) - set(ROW_KEYS))
+    if unknown:
+        raise UsageError.bad(unknown[0], row[unknown[0]], f"unknown key; allowed: {', '.join(ROW_KEYS)}", where=where)
+    if ("messages" in row) == ("prompt" in row):
+        raise UsageError("needs exactly one of 'messages' (list) or 'prompt' (str)", where=where)
+    if "prompt" in row:
+        if not expect(row["prompt"], str, "prompt", where):
+            raise UsageError.bad("prompt", "", "must not be empty", where=where)
+    else:
+        messages = expect(row["messages"], list, "messages", where)
+        if not messages:
+            raise UsageError.bad("messages", [], "must hold at least one message", where=where)
+        for k, message in enumerate(messages):
+            expect(message, dict, f"messages[{k}]", where)
+            role = expect(message.get("role"), str, f"messages[{k}].role", where)
+            if role not in ROLES:
+                raise UsageError.bad(f"messages[{k}].role", role, f"allowed: {', '.join(ROLES)}", where=where)
+            expect(message.get("content"), str, f"messages[{k}].content", where)
+    if "max_tokens" in row:
+        value = expect(row["max_tokens"], int, "max_tokens", where)
+        if not 1 <= value <= MAX_TOKENS:
+            raise UsageError.bad("max_tokens", value, f"must be an integer from 1 to {MAX_TOKENS}", where=where)
+    return row

@@ -19,6 +19,7 @@ STATUS_HTTP_ERROR = "http_error"
 STATUS_TIMEOUT = "timeout"
 STATUS_ERROR = "error"
 STATUS_INCOMPLETE = "incomplete"  # cut by --max-duration or the engine stopping
+STATUS_REDIRECTED = "redirected"  # a 3xx answer: the load never reached a model
 
 
 @dataclass
@@ -40,9 +41,11 @@ class RequestRecord:
     output_tokens: int | None = None
     output_tokens_source: str = "counted"  # "usage" | "counted" | "engine"
     chunk_tokens_estimated: bool = False  # True when usage showed chunks carried several tokens each
+    cached_prompt_tokens: int | None = None  # prefix-cache hits the server reported (usage details)
     status: str = STATUS_INCOMPLETE
     http_status: int | None = None
     error: str | None = None
+    flags: list[str] = field(default_factory=list)  # served, but a figure of it failed a cross-check
 
     @property
     def ok(self) -> bool:
@@ -78,9 +81,11 @@ class RequestRecord:
             "output_tokens": self.output_tokens,
             "output_tokens_source": self.output_tokens_source,
             "chunk_tokens_estimated": self.chunk_tokens_estimated,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
             "status": self.status,
             "http_status": self.http_status,
             "error": self.error,
+            "flags": list(self.flags),
         }
 
     @classmethod
@@ -106,7 +111,9 @@ class RequestRecord:
             output_tokens=row.get("output_tokens"),
             output_tokens_source=row.get("output_tokens_source", "counted"),
             chunk_tokens_estimated=bool(row.get("chunk_tokens_estimated", False)),
+            cached_prompt_tokens=row.get("cached_prompt_tokens"),
             status=row["status"],
             http_status=row.get("http_status"),
             error=row.get("error"),
+            flags=list(row.get("flags", [])),
         )
