@@ -79,11 +79,21 @@ def _flags() -> frozenset[str]:
     return frozenset(out)
 
 
+#: unit suffixes a library field carries that its flag leaves out (``max_duration_s`` is ``--max-duration``)
+_UNIT_SUFFIXES = ("_s", "_tokens", "_w", "_bytes")
+
+
 def usage_message(exc: UsageError) -> str:
+    """The error's one line, its field printed as the flag of the command when there is one."""
     if exc.field is None:
         return str(exc)
-    flag = "--" + exc.field.lstrip("-").replace("_", "-")
-    return exc.with_flag(flag if flag in _flags() else None)
+    name = exc.field.lstrip("-")
+    candidates = [name] + [name.removesuffix(u) for u in _UNIT_SUFFIXES if name.endswith(u)]
+    for candidate in candidates:
+        flag = "--" + candidate.replace("_", "-")
+        if flag in _flags():
+            return exc.with_flag(flag)
+    return exc.with_flag(None)
 
 
 def _fail(message: str) -> None:

@@ -3,15 +3,13 @@
 Thin: parses options into `experiments.serving_arms.ArmSpec` values (one, or several for a rate or
 knob sweep), which validate everything before any model is loaded, server launched, request sent
 or file written; `run_arms` does the work; this module prints. Library errors name fields
-(``max_duration_s=...``); `_flagged` turns them into this command's flags. Exit codes: 0 ok, 1 an arm
+(``max_duration_s=...``); the CLI prints them as this command's flags. Exit codes: 0 ok, 1 an arm
 failed its own checks (no request served, server died, a figure below its floor), 2 bad input.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -29,23 +27,6 @@ from joulebench.experiments.serving_arms import (
 )
 from joulebench.serving.specs import MAX_DURATION_S, MAX_REQUESTS, parse_duration_s
 
-_FLAGS = {
-    "max_duration_s": "--max-duration", "request_timeout_s": "--request-timeout", "ramp_up_s": "--ramp-up",
-    "server_timeout_s": "--server-timeout", "floor_profile": "--floor-profile", "engine_knob": "--engine-knob",
-    "shared_prefix_tokens": "--shared-prefix",
-}
-_PLAIN = (
-    "url", "model", "engine", "dtype", "device", "arrival", "requests", "prompts", "output_tokens", "text_unit",
-    "max_concurrency", "slo", "prefill_weight", "api", "length_control", "engine_preset", "sweep", "rates",
-    "rate_law", "server", "floor_model", "floor_gpu", "floor_dtype", "gpus", "dcgm_url", "idle", "seed", "name", "db",
-)
-_FLAGS.update({f: "--" + f.replace("_", "-") for f in _PLAIN})
-
-
-def _flagged(exc: UsageError) -> UsageError:
-    """The library's field-named error with this command's flag (one line, exit 2 from the CLI)."""
-    return UsageError(exc.with_flag(_FLAGS.get(exc.field or "")))
-
 
 def _gpus(text: str | None) -> list[int] | None:
     if text is None:
@@ -57,18 +38,6 @@ def _gpus(text: str | None) -> list[int] | None:
     if any(v < 0 for v in values):
         raise UsageError.bad("gpus", text, "GPU indices are >= 0")
     return values
-
-
-def _check_db(db: str) -> None:
-    """The results file must be creatable before any work starts (nothing is created here)."""
-    path = Path(db).expanduser()
-    if path.is_dir():
-        raise UsageError.bad("db", db, "is a directory; give a file path")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError.bad("db", db, f"folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError.bad("db", db, "not writable")
 
 
 def serve_bench(
@@ -119,17 +88,16 @@ def serve_bench(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
     """Benchmark a server or an in-process engine under an arrival law: latency, throughput, energy, floor."""
-    try:
-        arms, idle_s, gpu_list = _plan(locals())
-        _check_db(db)
-    except UsageError as exc:
-        raise _flagged(exc) from None
-    from joulebench.experiments.serving_bench import run_arms
+    from joulebench.store import check_db_path
 
-    try:
-        outcomes = run_arms(arms, db, command_line(), gpu_list, dcgm_url, idle_s)
-    except UsageError as exc:
-        raise _flagged(exc) from None
+    arms, idle_s, gpu_list = _plan(locals())
+    check_db_path(db, "db")
+    from joulebench.experiments.progress import ProgressObserver
+    from joulebench.experiments.serving_bench import run_arms, validate_arms
+
+    validate_arms(arms, dcgm_url)
+    with ProgressObserver(len(arms), quiet=as_json, title="arms") as observer:
+        outcomes = run_arms(arms, db, command_line(), gpu_list, dcgm_url, idle_s, observer=observer)
     summaries = [o.summary for o in outcomes]
     doc: dict[str, Any] = summaries[0] if len(summaries) == 1 else {"arms": summaries}
     if rates is not None:

@@ -11,7 +11,7 @@ runs them like any other points.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from joulebench.errors import UsageError
 from joulebench.serving.arrivals import ArrivalLaw, parse_arrival, schedule
@@ -144,6 +144,15 @@ class ArmSpec:
         check_memory(self.requests, prompts.max_prompt_tokens, prompts.max_output_tokens(outputs))
         self.floor.validate()
         return ValidArm(law, prompts, outputs, slo)
+
+    #: a point of the sweep driver: the store keeps `point_config` and resumes by it
+    kind: ClassVar[str] = "serving"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.point_config()
+
+    def label(self) -> str:
+        return f"arm {self.name} ({self.arrival}, {self.requests} requests)"
 
     def point_config(self) -> dict[str, Any]:
         config = asdict(self)

@@ -1,6 +1,6 @@
 """One serving arm from validated spec to result, and several arms in one process.
 
-`execute_arm` is the per-point function (arm in -> `PointResult` out, no store writes): it launches
+`execute_arm` is the per-point function (arm in -> `Measurement` out, no store writes): it launches
 the server when the arm has one, sends the load (HTTP client or in-process engine), and `build_result`
 turns the records into metrics, energy (whole window, steady state, attributed; J per output and per
 input token), the physical floor (`serving.floors`, ``ratio_to_floor``) and the arm's failed checks:
@@ -10,9 +10,8 @@ server died, a figure below its floor). The sweep driver stores such a point as 
 the redactor, so a key echoed by a server is never stored or printed.
 
 `run_arms` validates every arm before anything is opened (no database, no meter, no server is
-created for bad input), opens the energy source once and runs the arms as points of the experiments
-`Runner` (kind ``serving``, per-request records under ``records["requests"]``, the server's log
-under ``records["server_log"]``).
+created for bad input), then runs the arms as points of the one sweep driver (kind ``serving``,
+per-request records under ``records["requests"]``, the server's log under ``records["server_log"]``).
 """
 
 from __future__ import annotations
@@ -20,20 +19,21 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from joulebench.experiments.runner import PointResult, Runner
 from joulebench.experiments.serving_arms import ArmSpec, ValidArm, check_arms
+from joulebench.experiments.sweep import MeterSpec, PointOutcome, SweepContext, SweepObserver, run_sweep
 from joulebench.serving.arrivals import schedule
 from joulebench.serving.client import ClientConfig, LoadResult, run_load
 from joulebench.serving.energy import EnergySource, energy_report
 from joulebench.serving.metrics import check_failures, summarize
 from joulebench.serving.secrets import Redactor, api_key_from_env
 from joulebench.serving.summary import floor_report, headline, measurement_rows
-from joulebench.store import Store, point_key
+from joulebench.values import Measurement
 from joulebench.workloads.device import free_device_memory
 from joulebench.workloads.engine import EngineConfig
 
@@ -71,7 +71,7 @@ class EngineCache:
 def execute_arm(
     arm: ArmSpec, source: EnergySource, engines: EngineCache | None = None, env: Mapping[str, Any] | None = None,
     valid: ValidArm | None = None,
-) -> PointResult:
+) -> Measurement:
     """Run one arm under ``source`` and build its result (summary, measurements, records)."""
     valid = valid or arm.validate()
     targets = schedule(valid.law, arm.requests, arm.seed, arm.ramp_up_s)
@@ -105,7 +105,9 @@ def execute_arm(
             )
         point.records["server_log"] = server_log
     redactor = Redactor([k for k in (api_key_from_env(),) if k])
-    return PointResult(redactor.deep(point.summary), point.measurements, redactor.deep(point.records))
+    summary = redactor.deep(point.summary)
+    return Measurement(summary, point.measurements, redactor.deep(point.records),
+                       tuple(summary.get("check_failures") or ()))
 
 
 def _with_server(
@@ -136,7 +138,7 @@ def _vocab(engine: Any) -> int:
 def build_result(
     arm: ArmSpec, valid: ValidArm, result: LoadResult, source: EnergySource, knobs: Mapping[str, Any],
     env: Mapping[str, Any],
-) -> PointResult:
+) -> Measurement:
     records = result.records
     metrics = summarize(records, valid.slo)
     energy, per_request = energy_report(records, source, arm.prefill_weight, t_ref_s=result.t0_s)
@@ -180,7 +182,7 @@ def build_result(
         r.to_dict(result.t0_s) | {"energy_j": per_request.get(r.index, {}), "floor_j": per_request_floor.get(r.index)}
         for r in records
     ]
-    return PointResult(summary, measurement_rows(energy), {"requests": rows})
+    return Measurement(summary, measurement_rows(energy), {"requests": rows})
 
 
 # -- several arms, one process ---------------------------------------------------------------------
@@ -195,6 +197,25 @@ def open_energy_source(gpus: Sequence[int] | None = None, dcgm_url: str | None =
     return EnergyMonitor.open(MonitorConfig(gpus=gpus)).start()
 
 
+def validate_arms(arms: Sequence[ArmSpec], dcgm_url: str | None = None) -> list[ValidArm]:
+    """Every arm and the energy source checked; nothing opened (call before any progress or file)."""
+    valid = check_arms(list(arms))
+    if dcgm_url is not None:
+        from joulebench.serving.specs import parse_url
+
+        parse_url(dcgm_url, "dcgm_url")
+    return valid
+
+
+@contextmanager
+def _sources(gpus: Sequence[int] | None, dcgm_url: str | None) -> Iterator[Any]:
+    source = open_energy_source(gpus, dcgm_url)
+    try:
+        yield source
+    finally:
+        source.close()
+
+
 def run_arms(
     arms: Sequence[ArmSpec],
     db: str | Path,
@@ -203,38 +224,25 @@ def run_arms(
     dcgm_url: str | None = None,
     idle_s: float = 0.0,
     json_dir: str | Path | None = None,
-    on_event: Callable[[str, int, Mapping[str, Any], Any], None] | None = None,
+    observer: SweepObserver | None = None,
 ) -> list[ArmOutcome]:
-    """Validate all arms, then run them in order into the store; write ``<json_dir>/<arm>.json``."""
-    valid = check_arms(list(arms))
-    if dcgm_url is not None:
-        from joulebench.serving.specs import parse_url
+    """Validate all arms, then run them as points of the one sweep driver (kind ``serving``); a point
+    whose checks failed is stored failed with its records and measured again on resume. Writes
+    ``<json_dir>/<arm>.json`` when asked."""
+    valid = validate_arms(arms, dcgm_url)
+    by_name = {a.name: (a, v) for a, v in zip(arms, valid, strict=True)}
+    engines = EngineCache()
 
-        parse_url(dcgm_url, "dcgm_url")
-    from joulebench.environment import capture
+    def execute(arm: ArmSpec, context: SweepContext) -> Measurement:
+        checked = by_name[arm.name][1]
+        env = {"dcgm_url": dcgm_url} if dcgm_url else {}
+        return execute_arm(arm, context.monitor, engines, env, checked)
 
-    source = open_energy_source(gpus, dcgm_url)
-    try:
-        env = capture(source if hasattr(source, "meters") else None)
-        if dcgm_url is not None:
-            env["dcgm_url"] = dcgm_url
-        plan = {"arms": [a.point_config() for a in arms], "gpus": list(gpus) if gpus is not None else None}
-        with Store(db) as store:
-            runner = Runner(store, "serving", Redactor().text(command), plan, env, on_event=on_event)
-            if idle_s > 0 and hasattr(source, "idle_power_w"):
-                runner.set_baseline({"idle_power_w": source.idle_power_w(idle_s), "idle_s": idle_s})
-            by_name = {a.name: (a, v) for a, v in zip(arms, valid, strict=True)}
-            engines = EngineCache()
-
-            def execute(config: Mapping[str, Any]) -> PointResult:
-                arm, checked = by_name[config["name"]]
-                return execute_arm(arm, source, engines, env, checked)
-
-            summary = runner.run([a.point_config() for a in arms], execute)
-            _keep_failed_checks(store, summary)
-            outcomes = _outcomes(store, arms, summary)
-    finally:
-        source.close()
+    plan = {"arms": [a.point_config() for a in arms], "gpus": list(gpus) if gpus is not None else None,
+            "dcgm_url": dcgm_url}
+    swept = run_sweep("serving", list(arms), execute, db, Redactor().text(command), plan, MeterSpec("cpu", gpus),
+                      observer=observer, idle_s=idle_s, open_source=lambda _meters: _sources(gpus, dcgm_url))
+    outcomes = [_outcome(o) for o in swept.outcomes]
     if json_dir is not None:
         out = Path(json_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -243,35 +251,17 @@ def run_arms(
     return outcomes
 
 
-def _keep_failed_checks(store: Store, summary: Any) -> None:
-    """BRIDGE until the sweep driver stores points with ``check_failures`` as failed-but-kept: mark them
-    failed in place (records kept), so that a rerun measures them again instead of resuming them."""
-    for done in summary.done:
-        failures = (done["summary"] or {}).get("check_failures")
-        if failures:
-            with store.raw() as conn, conn:
-                conn.execute(
-                    "UPDATE points SET status='failed', error=? WHERE id=?",
-                    ("; ".join(failures)[:2000], done["point_id"]),
-                )
-
-
-def _outcomes(store: Store, arms: Sequence[ArmSpec], summary: Any) -> list[ArmOutcome]:
-    done = {d["config"]["name"]: d["summary"] for d in summary.done}
-    failed = {f["config"]["name"]: f["error"] for f in summary.failed}
-    stored = {p.key: p.summary for p in store.points(kind="serving", status="ok")}
-    redactor = Redactor()
-    out: list[ArmOutcome] = []
-    for arm in arms:
-        if arm.name in done:
-            out.append(ArmOutcome(done[arm.name]))
-        elif arm.name in failed:
-            error = redactor.text(failed[arm.name])
-            out.append(ArmOutcome({"arm": arm.name, "error": error, "check_failures": [error]}, failed=error))
-        else:
-            previous = stored.get(point_key("serving", arm.point_config()), {})
-            out.append(ArmOutcome(previous | {"resumed_from_store": True}, skipped=True))
-    return out
+def _outcome(outcome: PointOutcome) -> ArmOutcome:
+    arm = outcome.point
+    if outcome.status == "skipped":
+        return ArmOutcome(dict(outcome.summary) | {"resumed_from_store": True}, skipped=True)
+    if outcome.status == "claimed":
+        return ArmOutcome({"arm": arm.name, "error": outcome.error, "check_failures": [str(outcome.error)]},
+                          failed=outcome.error)
+    if outcome.status == "failed" and not outcome.summary:  # the arm raised: no figures
+        error = Redactor().text(str(outcome.error))
+        return ArmOutcome({"arm": arm.name, "error": error, "check_failures": [error]}, failed=error)
+    return ArmOutcome(dict(outcome.summary))
 
 
 def safe_file_name(name: str) -> str:
