@@ -23,11 +23,11 @@ def _app():
     [
         (["--frames", "18"], "4k+1"),
         (["--height", "470"], "multiples of 16"),
-        (["--dtype", "int3"], "--dtype int3"),
+        (["--dtype", "int3"], "--dtype 'int3'"),
         (["--frames", "17,x"], "not an integer"),
         (["--resolution", "480by832"], "HEIGHTxWIDTH"),
         (["--steps", "0"], "--steps"),
-        (["--device", "tpu"], "--device tpu"),
+        (["--device", "tpu"], "--device 'tpu'"),
         (["--min-reps", "0"], "protocol"),
     ],
 )
