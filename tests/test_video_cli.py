@@ -87,3 +87,32 @@ def test_measure_video_json_contract_on_cpu(tmp_path, capsys) -> None:
     assert point["request_extrapolated"]["extrapolated"] is True
     assert "vae_decode" not in point
     assert db.exists()
+
+
+def test_measure_video_sample_steps_runs_the_real_pipeline_on_cpu(tmp_path, capsys) -> None:
+    db = tmp_path / "p.db"
+    _app().main(["measure-video", "tiny-cogvideox", "--device", "cpu", "--resolution", "64x64", "--frames", "9",
+                 "--steps", "4", "--sample-steps", "2", "--db", str(db), "--json"])
+    (point,) = json.loads(capsys.readouterr().out)["points"]
+    assert point["config"]["mode"] == "pipeline" and point["config"]["sample_steps"] == 2
+    assert point["steps"]["n"] == 2 and point["request_predicted"]["steps"] == 4
+    assert point["forwards_per_step"] == 1  # CogVideoX batches guidance into one forward
+    assert set(point["parts"]) == {"text_encode", "prepare", "denoiser_forwards", "step_rest", "vae_decode",
+                                   "postprocess"}
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--full", "--sample-steps", "2"], "--sample-steps 2: give --full or --sample-steps"),
+    (["--sample-steps", "1"], "--sample-steps 1"),
+    (["--full", "--vae"], "--vae True"),
+    (["--sample-steps", "2", "--offload", "model"], "--offload 'model'"),
+])
+def test_pipeline_mode_bad_input_exits_2(tmp_path, capsys, args, needle) -> None:
+    db = tmp_path / "x.db"
+    with pytest.raises(SystemExit) as exc:
+        _app().main(["measure-video", "tiny-wan", "--device", "cpu", "--resolution", "64x64", "--frames", "5",
+                     "--steps", "4", "--db", str(db), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err
+    assert not db.exists()

@@ -1,7 +1,8 @@
 """Pipeline mode: the model's real pipeline call, measured window by window, and the full run predicted
 from a few of its steps.
 
-A warm-up call of one step at the same sizes runs first, unmeasured (kernel selection, allocator
+A warm-up call of two steps at the same sizes runs first, unmeasured (two: Mochi's sigma schedule
+divides by the step count minus one) (kernel selection, allocator
 growth and the GPU's clock ramp out of idle belong to no request). Then one measured call of
 ``sample_steps`` (or all ``steps``) steps, cut into consecutive windows (`pipeline.timeline`).
 
@@ -18,6 +19,7 @@ is not in it, which is what the validation against full runs at the same sizes m
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +40,8 @@ from joulebench.workloads.diffusion.pipeline import (
     run_pipeline_call,
 )
 from joulebench.workloads.diffusion.point import VideoPoint, floors, gpu_peak_flops_per_s
+
+WARMUP_STEPS = 2
 
 
 def _window_doc(monitor: Any, span: Span) -> dict[str, Any]:
@@ -138,6 +142,18 @@ def _power_trace(monitor: Any, t0: float, t1: float) -> list[dict[str, float]]:
     return out
 
 
+def _settle(monitor: Any, end_s: float, timeout_s: float = 1.0) -> None:
+    """Wait until every meter has a sample after the call: a window ending after a trace's last sample
+    would be clamped there, and the windows computed later (with more samples) would not add up."""
+    monitor.wait_for_update(end_s, timeout_s=0.5)
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        monitor.refresh()
+        if all(len(t) and t.arrays()[0][-1] > end_s for t in monitor.traces):
+            return
+        time.sleep(0.01)
+
+
 def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle: Mapping[str, float]) -> PointResult:
     """Warm up, run one measured pipeline call, cut it into windows, predict the full run when sampled."""
 
@@ -147,10 +163,10 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
     pipe = build_pipeline(spec, point.dtype, vae_dtype, point.device, point.random_weights, point.offload, models)
     autocast = torch_dtype(point.dtype) if spec.family.autocast else None
     args = (spec, point.height, point.width, point.frames)
-    run_pipeline_call(pipe, point.device, call_kwargs(*args, 1, point.cfg, point.prompt, point.seed, point.device), autocast)
+    run_pipeline_call(pipe, point.device, call_kwargs(*args, WARMUP_STEPS, point.cfg, point.prompt, point.seed, point.device), autocast)
     kwargs = call_kwargs(*args, point.measured_steps, point.cfg, point.prompt, point.seed, point.device)
     tl, _ = run_pipeline_call(pipe, point.device, kwargs, autocast)
-    monitor.wait_for_update(tl.call.end_s, timeout_s=0.5)
+    _settle(monitor, tl.call.end_s)
     split = split_call(monitor, tl)
     stats = step_statistics([split["windows"][s.name] for s in tl.steps])
     forwards = [s for s in tl.spans if s.name == "denoiser"]
@@ -164,7 +180,7 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
         "pipeline_class": type(pipe).__name__,
         "offload": point.offload,
         "placement": placement(pipe),
-        "warmup_calls": 1,
+        "warmup_calls": 1, "warmup_steps": WARMUP_STEPS,
         "measured_steps": len(tl.steps),
         "call": split["call"],
         "parts": split["parts"],
@@ -187,7 +203,7 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
         summary["request"] = {"measured": True, "steps": point.steps, **split["call"]}
     else:
         summary["request_predicted"] = predict_full(split["call"], split["steps"], stats, point.steps)
-    proto = {"mode": "pipeline", "sample_steps": point.sample_steps, "offload": point.offload, "warmup_calls": 1}
+    proto = {"mode": "pipeline", "sample_steps": point.sample_steps, "offload": point.offload, "warmup_steps": WARMUP_STEPS}
     records = {"spans": [{"name": s.name, "begin_s": s.begin_s - tl.call.begin_s, "end_s": s.end_s - tl.call.begin_s}
                          for s in [*tl.windows, *tl.spans]],
                "power_trace": _power_trace(monitor, tl.call.begin_s, tl.call.end_s)}
