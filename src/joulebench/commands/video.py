@@ -79,7 +79,7 @@ def measure_video(
     steps: int = typer.Option(50, help="denoising steps of the request (measured with --full, else predicted)"),
     full: bool = typer.Option(False, "--full", help="run the real pipeline with every step, windows inside the call"),
     sample_steps: int = typer.Option(None, "--sample-steps", help="run the real pipeline with K steps and predict "
-                                     "the --steps run with its 95%% interval"),
+                                     "the --steps run with its 95% interval"),
     dtype: str = typer.Option("bf16", help=f"transformer dtype(s), comma list: {dtypes.allowed(dtypes.TORCH_DTYPES)}"),
     device: str = typer.Option("cuda", help="cuda or cpu"),
     cfg: bool = typer.Option(True, "--cfg/--no-cfg", help="classifier-free guidance (as the family runs it)"),

@@ -94,6 +94,7 @@ def run_video_points(points: Sequence[VideoPoint], db: str | Path, command: str,
     from joulebench.experiments.runner import Runner
     from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
     from joulebench.store import Store, point_key
+    from joulebench.workloads.device import free_device_memory
     from joulebench.workloads.diffusion.build import ModelCache
     from joulebench.workloads.diffusion.phases import prewarm
     from joulebench.workloads.diffusion.point import run_video_point
@@ -115,8 +116,15 @@ def run_video_points(points: Sequence[VideoPoint], db: str | Path, command: str,
                 if on_rep is not None:
                     on_rep(phase, i, dt, monitor.latest_gpu_power_w())
 
+            last_model: list[str] = []
+
             def execute(config: Mapping[str, Any]) -> Any:
-                return run_video_point(by_config[point_key("video", config)], monitor, models, idle, on_rep=reps)
+                point = by_config[point_key("video", config)]
+                if last_model and last_model[-1] != point.model:  # one model's weights on the device at a time
+                    models.clear()
+                    free_device_memory()
+                last_model.append(point.model)
+                return run_video_point(point, monitor, models, idle, on_rep=reps)
 
             result = runner.run([p.to_config() for p in points], execute)
         finally:

@@ -218,6 +218,8 @@ class ModelCache:
     def __init__(self) -> None:
         self._models: dict[tuple[str, ...], Any] = {}
         self.build_s: dict[tuple[str, ...], float] = {}
+        #: pipeline calls already warmed up in this process (model, sizes, dtype, guidance, offload)
+        self.warmed: set[tuple[Any, ...]] = set()
 
     def get(self, what: str, spec: VideoSpec, dtype: str, device: str, random_weights: bool, tag: str = "") -> Any:
         """``tag`` keeps apart instances that get mutated (offload hooks attach to the module). A DiT
@@ -237,3 +239,4 @@ class ModelCache:
 
     def clear(self) -> None:
         self._models.clear()
+        self.warmed.clear()

@@ -1,8 +1,8 @@
 """Pipeline mode: the model's real pipeline call, measured window by window, and the full run predicted
 from a few of its steps.
 
-A warm-up call of two steps at the same sizes runs first, unmeasured (two: Mochi's sigma schedule
-divides by the step count minus one) (kernel selection, allocator
+A warm-up call of two steps at the same sizes runs first, unmeasured, once per sizes in a process
+(two steps: Mochi's sigma schedule divides by the step count minus one) (kernel selection, allocator
 growth and the GPU's clock ramp out of idle belong to no request). Then one measured call of
 ``sample_steps`` (or all ``steps``) steps, cut into consecutive windows (`pipeline.timeline`).
 
@@ -163,7 +163,12 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
     pipe = build_pipeline(spec, point.dtype, vae_dtype, point.device, point.random_weights, point.offload, models)
     autocast = torch_dtype(point.dtype) if spec.family.autocast else None
     args = (spec, point.height, point.width, point.frames)
-    run_pipeline_call(pipe, point.device, call_kwargs(*args, WARMUP_STEPS, point.cfg, point.prompt, point.seed, point.device), autocast)
+    shape_key = (spec.name, point.height, point.width, point.frames, point.dtype, vae_dtype, point.cfg, point.offload)
+    warmup = 0 if shape_key in models.warmed else WARMUP_STEPS
+    if warmup:
+        run_pipeline_call(pipe, point.device, call_kwargs(*args, warmup, point.cfg, point.prompt, point.seed, point.device),
+                          autocast)
+        models.warmed.add(shape_key)
     kwargs = call_kwargs(*args, point.measured_steps, point.cfg, point.prompt, point.seed, point.device)
     tl, _ = run_pipeline_call(pipe, point.device, kwargs, autocast)
     _settle(monitor, tl.call.end_s)
@@ -180,7 +185,7 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
         "pipeline_class": type(pipe).__name__,
         "offload": point.offload,
         "placement": placement(pipe),
-        "warmup_calls": 1, "warmup_steps": WARMUP_STEPS,
+        "warmup_steps": warmup,
         "measured_steps": len(tl.steps),
         "call": split["call"],
         "parts": split["parts"],
@@ -203,7 +208,7 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
         summary["request"] = {"measured": True, "steps": point.steps, **split["call"]}
     else:
         summary["request_predicted"] = predict_full(split["call"], split["steps"], stats, point.steps)
-    proto = {"mode": "pipeline", "sample_steps": point.sample_steps, "offload": point.offload, "warmup_steps": WARMUP_STEPS}
+    proto = {"mode": "pipeline", "sample_steps": point.sample_steps, "offload": point.offload}
     records = {"spans": [{"name": s.name, "begin_s": s.begin_s - tl.call.begin_s, "end_s": s.end_s - tl.call.begin_s}
                          for s in [*tl.windows, *tl.spans]],
                "power_trace": _power_trace(monitor, tl.call.begin_s, tl.call.end_s)}
