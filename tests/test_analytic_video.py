@@ -119,3 +119,13 @@ def test_animatediff_has_no_op_model_and_says_so():
     with pytest.raises(UsageError) as err:
         video_prediction("animatediff-lightning", 512, 512, 16, 4, gpu="h100-sxm")
     assert err.value.field == "model"
+
+
+def test_vae_in_fp32_is_priced_at_tf32_with_the_same_flops():
+    bf16 = video_prediction("wan2.1-t2v-1.3b", 720, 1280, 81, 50, gpu="h200")["components"]["vae_decoder"]
+    fp32 = video_prediction("wan2.1-t2v-1.3b", 720, 1280, 81, 50, gpu="h200", vae_dtype="float32")["components"][
+        "vae_decoder"]
+    assert fp32["compute"] == "tf32" and bf16["compute"] == "bf16"
+    assert fp32["flops_counted"] == pytest.approx(bf16["flops_counted"], rel=1e-12)
+    assert fp32["latency_s"] > bf16["latency_s"]
+    assert fp32["latency_s"] >= fp32["floor_s"]["compute"] and fp32["latency_s"] >= fp32["floor_s"]["memory"]

@@ -7,8 +7,8 @@ import pytest
 
 from joulebench.errors import UsageError
 from joulebench.meters.window import Protocol
-from joulebench.store import Store
 from joulebench.models.video import latent_shape, load_spec, spec_from_config
+from joulebench.store import Store
 from joulebench.workloads.diffusion.point import DEFAULT_PROTOCOLS
 
 from .conftest import WAN_13B_TRANSFORMER

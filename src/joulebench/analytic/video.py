@@ -17,7 +17,7 @@ from typing import Any
 
 from joulebench.analytic.ops import Op, OpList
 from joulebench.analytic.params import DEFAULTS_UNCERTAINTY, ModelParams
-from joulebench.analytic.precision import Precision, precision_for
+from joulebench.analytic.precision import Precision, canonical_dtype, precision_for
 from joulebench.analytic.roofline import Ceilings, TimeSplit, Work, energy_j, op_time
 from joulebench.analytic.video_dit import DIT_FAMILIES
 from joulebench.analytic.video_ops import elt
@@ -37,6 +37,9 @@ class VideoRequest:
     cfg: bool
     #: unmasked prompt tokens (Mochi attends to those only); None: the padded length, an upper bound
     prompt_tokens: int | None = None
+    #: the VAE's dtype when it differs from the run's (Wan's example decodes in fp32); fp32 convolutions
+    #: run on TF32 tensor cores (torch's cuDNN default), so they are priced at the TF32 peak
+    vae_dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Component:
     ops: list[Op]
     fidelity: str  # "exact-matmul" (checked against FlopCounterMode) or "approximate"
     extra: dict[str, Any]
+    precision: Precision | None = None  # None: the run's precision
 
 
 def _spec(model_cfg: dict[str, Any]) -> VideoSpec:
@@ -86,7 +90,12 @@ def video_components(model_cfg: dict[str, Any], req: VideoRequest, prec: Precisi
         "passes_per_step": branches, "batch_per_forward": batch, "cfg_mode": fam.cfg,
         "cfg_batched": fam.cfg == "batched", "guidance_embedded": fam.cfg == "embedded",
         "attention_text_tokens": attn_text if attn_text is not None else spec.text_len}))
-    comps.append(Component("vae_decoder", 1, VAE_DECODERS[fam.name](model_cfg["vae"], lat, prec), "exact-matmul", {}))
+    vae_prec = prec
+    if req.vae_dtype is not None:
+        vae_dtype = canonical_dtype(req.vae_dtype, "vae_dtype")
+        vae_prec = precision_for(vae_dtype, tf32=vae_dtype == "fp32")
+    comps.append(Component("vae_decoder", 1, VAE_DECODERS[fam.name](model_cfg["vae"], lat, vae_prec), "exact-matmul",
+                           {"dtype": vae_prec.dtype, "compute": vae_prec.compute}, vae_prec))
     sched = OpList()
     latent_elems = float(lat.frames * lat.height * lat.width * lat.channels)
     elt(sched, "scheduler_step", latent_elems, 6.0, 6.0, prec, 8)
@@ -118,11 +127,12 @@ def _time_ops(ops: list[Op], ceil: Ceilings, params: ModelParams, graphs: bool) 
 def predict_video(model_cfg: dict[str, Any], name: str, accelerator: Any, params: ModelParams, prec: Precision,
                   req: VideoRequest, *, graphs: bool = False) -> dict[str, Any]:
     """Per-component FLOPs, bytes, latency and energy of one video (JSON-able)."""
-    ceil = Ceilings(accelerator.peak_flops(prec.compute), accelerator.memory_bandwidth_bytes_per_s)
     lat, comps = video_components({"name": name, **model_cfg}, req, prec)
     components: dict[str, Any] = {}
     tot_flops = tot_lat = tot_e = 0.0
     for comp in comps:
+        p = comp.precision or prec
+        ceil = Ceilings(accelerator.peak_flops(p.compute), accelerator.memory_bandwidth_bytes_per_s)
         rows, split = _time_ops(comp.ops, ceil, params, graphs)
         flops_call = sum(r["flops"] for r in rows)
         lat_s = float(split.latency_s) * comp.calls
@@ -177,8 +187,8 @@ def predict_video(model_cfg: dict[str, Any], name: str, accelerator: Any, params
 
 def video_prediction(model: str, height: int, width: int, frames: int, steps: int, *, cfg: bool = True, gpu: str,
                      dtype: str = "bf16", calibration: str | None = None, hardware_file: str | None = None,
-                     graphs: bool = False, command: str | None = None, prompt_tokens: int | None = None
-                     ) -> dict[str, Any]:
+                     graphs: bool = False, command: str | None = None, prompt_tokens: int | None = None,
+                     vae_dtype: str | None = None) -> dict[str, Any]:
     """CLI/API entry: resolve names, validate, predict, and return the JSON document."""
     from joulebench import __version__
     from joulebench.analytic.service import resolve_params
@@ -193,7 +203,7 @@ def video_prediction(model: str, height: int, width: int, frames: int, steps: in
         families = ", ".join(DIT_FAMILIES)
         raise UsageError.bad("model", model, f"not a video pipeline config with an op model; families: {families}")
     params, source = resolve_params(acc, prec.dtype, calibration)
-    req = VideoRequest(height, width, frames, steps, cfg, prompt_tokens)
+    req = VideoRequest(height, width, frames, steps, cfg, prompt_tokens, vae_dtype)
     doc = predict_video(ref.config, ref.name, acc, params, prec, req, graphs=graphs)
     doc = {"schema_version": 1, "joulebench_version": __version__, **doc, "params_source": source}
     if source == "catalogue-defaults":

@@ -14,7 +14,6 @@ Pure Python: nothing here imports torch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,9 +288,3 @@ def load_spec(reference: str) -> VideoSpec:
 
     ref = resolve(reference, subdir="video", allow_hub=False)
     return spec_from_config(ref.name, ref.config, source=ref.kind, path=ref.path if ref.kind == "local" else None)
-
-
-def spec_document(spec: VideoSpec) -> str:
-    """A stable text form of the spec (what a stored point's model resolved to)."""
-    return json.dumps({"name": spec.name, "family": spec.family.name, "denoiser": spec.denoiser,
-                       "pipeline": spec.pipeline}, sort_keys=True, default=str)
