@@ -136,6 +136,8 @@ def calibrate_video(
     train_frames: str = typer.Option("", help="frame counts used to fit (default: min, middle, max)"),
     latency_model: str = typer.Option("split", help="split: separate dense and attention efficiency; single: one "
                                       "mu for all FLOPs"),
+    mode: str = typer.Option("phases", help="which steps to fit: phases (repeated step windows) or pipeline "
+                             "(steps inside the real pipeline call); never mixed"),
     as_json: bool = typer.Option(False, "--json", help="print the validation summary as JSON"),
 ) -> None:
     """Fit DiT efficiency and power on some stored points, validate on the held-out rest."""
@@ -143,6 +145,8 @@ def calibrate_video(
     from joulebench.calibration.video_dataset import Split
 
     with flags():
+        if mode not in ("phases", "pipeline"):
+            raise UsageError.bad("mode", mode, "unknown; allowed: phases, pipeline")
         split = Split(
             train_resolutions=tuple(parse_resolutions(train_resolutions)) if train_resolutions else None,
             train_frames=tuple(parse_int_list("--train-frames", train_frames)) if train_frames else None,
@@ -150,7 +154,7 @@ def calibrate_video(
         if Path(out).exists() and not Path(out).is_dir():
             raise UsageError.bad("out", out, "exists and is not a folder")
         report = calibrate_and_validate(db, out, gpu_name=None if gpu_name == "auto" else gpu_name, model=model or None,
-                                        dtype=dtype, split=split, latency_model=latency_model)
+                                        dtype=dtype, split=split, latency_model=latency_model, mode=mode)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
     else:
