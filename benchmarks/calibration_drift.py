@@ -23,7 +23,7 @@ CAL = Path(__file__).resolve().parent.parent / "docs" / "validation" / "calibrat
 
 def load(path: Path) -> dict[tuple, tuple[float, float, float | None]]:
     out = {}
-    with Store.open_existing(str(path)) as store:
+    with Store.open_read(str(path)) as store:
         for p in store.points(kind="llm", status="ok"):
             c, s = p.config, p.summary
             phase = c["phases"][0]

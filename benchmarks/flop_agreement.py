@@ -3,7 +3,7 @@
 FlopCounterMode counts matmul-like ops only (mm/addmm/bmm, SDPA, convolutions); the analytic side
 is therefore the sum of its ``counted`` ops. LLM configs keep their real widths and are shrunk to
 2 layers (exact: FLOPs are additive over identical layers; Gemma keeps one sliding and one global
-layer); DiTs run at a small latent with 2 layers; the Wan VAE decodes a 3x4x6 latent.
+layer). The video models (DiTs, VAEs, text encoders) are in benchmarks/video_flop_agreement.py.
 
 Run: ``python benchmarks/flop_agreement.py`` (CPU, meta device, about 30 s); ``--llm-only`` runs the LLM
 families alone (qwen3_moe, olmo2 and DeepSeek MLA included) and writes ``flop_agreement_llm.*``.
@@ -21,13 +21,6 @@ from joulebench.analytic.llm import arch_from_config
 from joulebench.analytic.ops import counted_flops
 from joulebench.analytic.precision import precision_for
 from joulebench.analytic.predict import decode_step_ops, prefill_ops
-from joulebench.analytic.video import (
-    Latent,
-    cogvideox_dit_ops,
-    t5_encoder_ops,
-    wan_dit_ops,
-    wan_vae_decoder_ops,
-)
 from joulebench.models.configs import resolve
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "validation" / "analytic"
@@ -63,32 +56,6 @@ def llm_cases() -> list[dict]:
     return rows
 
 
-def video_cases() -> list[dict]:
-    rows = []
-    for model, builder in (
-        ("wan2.1-t2v-1.3b", wan_dit_ops),
-        ("wan2.1-t2v-14b", wan_dit_ops),
-        ("cogvideox-2b", cogvideox_dit_ops),
-        ("cogvideox-5b", cogvideox_dit_ops),
-    ):
-        t = dict(resolve(model, "video").config["transformer"], num_layers=2)
-        f, h, w = 3, 8, 12
-        text = t.get("max_text_seq_length", 24)
-        ref = flopcheck.count_dit_flops(t, f, h, w, text, 4096)
-        ours = float(counted_flops(builder(t, Latent(f, h, w, 16, f * (h // 2) * (w // 2)), text, BF16)))
-        rows.append(_row(model, f"DiT forward latent {f}x{h}x{w}, text {text}, 2 layers", ours, ref))
-    wan = resolve("wan2.1-t2v-1.3b", "video").config
-    ref = flopcheck.count_wan_vae_decode_flops(wan["vae"], 3, 4, 6)
-    ours = float(counted_flops(wan_vae_decoder_ops(wan["vae"], Latent(3, 4, 6, 16, 0), BF16)))
-    rows.append(_row("wan2.1 vae", "decode latent 3x4x6 (frame-by-frame causal)", ours, ref))
-    for model in ("wan2.1-t2v-1.3b", "cogvideox-2b"):
-        te = resolve(model, "video").config["text_encoder"]
-        ref = flopcheck.count_t5_encoder_flops(te, 32, n_layers=2)
-        ours = float(counted_flops(t5_encoder_ops(dict(te, num_layers=2), 32, BF16)))
-        rows.append(_row(f"{model} text encoder ({te['model_type']})", "32 tokens, 2 layers", ours, ref))
-    return rows
-
-
 def _row(model: str, case: str, analytic: float, reference: int) -> dict:
     return {
         "model": model,
@@ -108,7 +75,7 @@ def main() -> None:
     llm_only = "--llm-only" in sys.argv[1:]
     stem = "flop_agreement_llm" if llm_only else "flop_agreement"
     start = time.perf_counter()
-    rows = llm_cases() + ([] if llm_only else video_cases())
+    rows = llm_cases()
     meta = {
         "what": "analytic counted FLOPs vs torch.utils.flop_counter.FlopCounterMode on meta-device models",
         "counts": (

@@ -20,6 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
+from joulebench.experiments.progress import LineObserver
 from joulebench.experiments.serving_bench import run_arms
 from joulebench.experiments.serving_study import LAWS, study_arms
 
@@ -49,12 +50,10 @@ def main() -> None:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    def progress(event: str, index: int, config, payload) -> None:
-        print(f"[{event}] {config['name']}" + (f": {payload}" if event == "failed" else ""), flush=True)
 
     outcomes = run_arms(
         arms, args.db or out / "serving.db", "benchmarks/serving_arms.py", gpus=None,
-        idle_s=0.0 if args.quick else args.idle_s, json_dir=out, on_event=progress,
+        idle_s=0.0 if args.quick else args.idle_s, json_dir=out, observer=LineObserver(),
     )
     table = {}
     for arm, outcome in zip(arms, outcomes, strict=True):

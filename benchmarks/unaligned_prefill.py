@@ -33,7 +33,7 @@ def measured_prefill() -> dict[tuple[str, int], tuple[float, float]]:
     from joulebench.store import Store
 
     out = {}
-    with Store.open_existing(str(ISSUE2)) as store:
+    with Store.open_read(str(ISSUE2)) as store:
         for p in store.points(kind="llm", status="ok"):
             c, doc = p.config, p.summary.get("prefill")
             if doc and int(c["output_tokens"]) == 1 and int(c["batch"]) == 1 and "gpu" in doc.get("energy_j", {}):

@@ -23,9 +23,10 @@ import sys
 import time
 from typing import Any
 
-from joulebench.commands.video import VideoPlan, run_video_points
+from joulebench.experiments.progress import LineObserver
+from joulebench.experiments.video_plan import VideoPlan, run_video_points
 from joulebench.meters.window import Protocol
-from joulebench.workloads.diffusion import DEFAULT_PROTOCOLS, latent_shape, load_spec
+from joulebench.workloads.diffusion.point import DEFAULT_PROTOCOLS, VideoPoint
 
 GRID_RESOLUTIONS = [(320, 576), (480, 832), (720, 1280)]
 GRID_FRAMES = [17, 33, 49, 65, 81]
@@ -34,7 +35,7 @@ PHASE_WINDOW = Protocol(warmup_reps=1, min_window_s=1.2, min_reps=2)
 VAE_WINDOW = Protocol(warmup_reps=1, min_window_s=1.2, min_reps=1)
 
 
-def build_points(model: str, steps: int, with_vae: bool) -> list[dict[str, Any]]:
+def build_points(model: str, steps: int, with_vae: bool) -> list[VideoPoint]:
     protocols = {**{k: PHASE_WINDOW for k in DEFAULT_PROTOCOLS}, "vae_decode": VAE_WINDOW}
     common: dict[str, Any] = {
         "models": [model],
@@ -44,16 +45,15 @@ def build_points(model: str, steps: int, with_vae: bool) -> list[dict[str, Any]]
         "steps": steps,
         "protocols": protocols,
     }
-    points = VideoPlan(resolutions=GRID_RESOLUTIONS, frames=GRID_FRAMES, **common).points()
+    plan = VideoPlan.grid(resolutions=GRID_RESOLUTIONS, frames=GRID_FRAMES, **common)
     for res, frames in EXTRA_HELD_OUT:
-        points += VideoPlan(resolutions=[res], frames=[frames], **common).points()
+        plan = plan + VideoPlan.grid(resolutions=[res], frames=[frames], **common)
     if with_vae:  # one complete request: text encoder + step + VAE decode (fp32, as diffusers' Wan example)
-        points += VideoPlan(
-            resolutions=[(480, 832)], frames=[33], vae=True, text_encoder=True, **common
-        ).points()
-    spec = load_spec(model)
+        plan = plan + VideoPlan.grid(resolutions=[(480, 832)], frames=[33], vae=True, vae_dtype="float32",
+                                     text_encoder=True, **common)
     # largest first: long steps keep the GPU at its steady clocks and power for the short ones after
-    return sorted(points, key=lambda p: -latent_shape(spec, p["height"], p["width"], p["frames"]).tokens)
+    order = sorted(zip(plan.shapes, plan.typed_points, strict=True), key=lambda sp: -sp[0].tokens)
+    return [point for _, point in order]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,37 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     print(f"{len(points)} points into {args.db}", flush=True)
 
-    def progress(event: str, index: int, config: Any, payload: Any) -> None:
-        where = f"[{index + 1}/{len(points)}] {config['height']}x{config['width']}x{config['frames']}"
-        elapsed = time.perf_counter() - t_start
-        if event == "done":
-            s = payload.summary
-            step = s["dit_step"]
-            energy = " ".join(f"{c}={e:.1f}J" for c, e in step["energy_j"].items())
-            extra = ""
-            for phase in ("vae_decode", "text_encode"):
-                if phase in s:
-                    ph = s[phase]
-                    extra += f" | {phase} {ph['latency_s']:.2f}s gpu={ph['energy_j'].get('gpu', 0):.0f}J"
-            print(
-                f"{elapsed:6.1f}s done {where} tokens={s['latent']['tokens']} step={step['latency_s']:.4f}s "
-                f"reps={step['reps']} {energy} ci95_gpu={step['ci95_j'].get('gpu', 0):.2f}J "
-                f"{step['achieved_flops_per_s'] / 1e12:.0f} TFLOP/s{extra}",
-                flush=True,
-            )
-        elif event == "failed":
-            print(f"{elapsed:6.1f}s FAILED {where}: {str(payload)[:300]}", flush=True)
-        elif event == "skip":
-            print(f"{elapsed:6.1f}s skip {where} (already stored)", flush=True)
 
     results = run_video_points(
         points,
-        "cuda",
         args.db,
         "scripts/device_video.py " + " ".join(sys.argv[1:]),
-        {"kind": "video", "script": "device_video", "points": points},
-        progress,
+        {"kind": "video", "script": "device_video", "points": [p.to_config() for p in points]},
         prewarm_s=args.prewarm_s,
+        observer=LineObserver(),
     )
     print(
         f"measured in {time.perf_counter() - t_start:.1f}s; {sum('error' in r for r in results)} failed",

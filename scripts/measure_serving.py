@@ -38,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from joulebench.experiments.progress import LineObserver  # noqa: E402
 from joulebench.experiments.serving_bench import run_arms  # noqa: E402
 from joulebench.experiments.serving_study import LAWS, study_arms  # noqa: E402
 
@@ -102,16 +103,11 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path) -> list:
         print(f"warm-up: {[r.status for r in warm.records]}", flush=True)
         arms = [replace(a, url=url, model=str(ckpt)) for a in arms]
         return run_arms(arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus, idle_s=args.idle_s,
-                        json_dir=out, on_event=_progress)
+                        json_dir=out, observer=LineObserver())
     finally:
         server.stop()
         (out / "server.log").write_text(server.log_text())
         server.close()
-
-
-def _progress(event: str, index: int, config: Any, payload: Any) -> None:
-    detail = f": {payload}" if event == "failed" else ""
-    print(f"[{event}] {config['name']}{detail}", flush=True)
 
 
 def _pairs(items: list[str], kind: type) -> dict[str, Any]:
@@ -193,7 +189,7 @@ def main() -> int:
         outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out), strict=True))
     if engine_arms:
         done = run_arms(engine_arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus,
-                        idle_s=args.idle_s, json_dir=out, on_event=_progress)
+                        idle_s=args.idle_s, json_dir=out, observer=LineObserver())
         outcomes += list(zip(engine_arms, done, strict=True))
     print_table(outcomes, out, args.profile, args.study)
     print(f"done in {time.perf_counter() - began:.0f} s; results in {out}")

@@ -78,3 +78,54 @@ def test_all_models_predict(model, h, w, t):
     names = {c.name for c in comps}
     assert {"text_encoder", "dit", "vae_decoder"} <= names
     assert all(sum(float(o.flops) for o in c.ops) > 0 for c in comps)
+
+
+def _dit(model, req):
+    _, comps = video_components(resolve(model, "video").config, req, BF16)
+    return {c.name: c for c in comps}
+
+
+def test_batched_guidance_is_one_forward_of_batch_two():
+    """CogVideoX, LTX and Mochi run guidance as one batch of two: the same FLOPs as two batch-1 forwards
+    (activations double) but one forward's launches and one read of the weights."""
+    from joulebench.analytic.ops import total
+
+    on = _dit("cogvideox-2b", VideoRequest(480, 720, 49, 10, True))
+    off = _dit("cogvideox-2b", VideoRequest(480, 720, 49, 10, False))
+    assert on["dit"].calls == off["dit"].calls == 10 and on["dit"].extra["batch_per_forward"] == 2
+    assert float(total(on["dit"].ops, "flops")) == pytest.approx(2 * float(total(off["dit"].ops, "flops")), rel=1e-9)
+    assert float(total(on["dit"].ops, "n_kernels")) == float(total(off["dit"].ops, "n_kernels"))
+    assert float(total(on["dit"].ops, "bytes")) < 2 * float(total(off["dit"].ops, "bytes"))
+    assert on["text_encoder"].calls == 2  # prompt and negative prompt, two batch-1 encoder calls
+
+
+def test_hunyuan_template_tokens_clip_and_embedded_guidance():
+    comps = _dit("hunyuanvideo", VideoRequest(720, 1280, 129, 50, True))
+    assert comps["text_encoder"].extra["tokens"] == 256 + 95  # template encoded, then cropped
+    assert comps["text_encoder_2"].extra["tokens"] == 77
+    assert comps["dit"].calls == 50 and comps["text_encoder"].calls == 1  # guidance is an input, no negative
+
+
+def test_mochi_attends_to_the_unmasked_prompt_tokens():
+    from joulebench.analytic.ops import counted_flops
+
+    padded = _dit("mochi-1", VideoRequest(480, 848, 79, 1, True))["dit"]
+    short = _dit("mochi-1", VideoRequest(480, 848, 79, 1, True, prompt_tokens=20))["dit"]
+    assert float(counted_flops(short.ops)) < float(counted_flops(padded.ops))
+    assert short.extra["attention_text_tokens"] == 20
+
+
+def test_animatediff_has_no_op_model_and_says_so():
+    with pytest.raises(UsageError) as err:
+        video_prediction("animatediff-lightning", 512, 512, 16, 4, gpu="h100-sxm")
+    assert err.value.field == "model"
+
+
+def test_vae_in_fp32_is_priced_at_tf32_with_the_same_flops():
+    bf16 = video_prediction("wan2.1-t2v-1.3b", 720, 1280, 81, 50, gpu="h200")["components"]["vae_decoder"]
+    fp32 = video_prediction("wan2.1-t2v-1.3b", 720, 1280, 81, 50, gpu="h200", vae_dtype="float32")["components"][
+        "vae_decoder"]
+    assert fp32["compute"] == "tf32" and bf16["compute"] == "bf16"
+    assert fp32["flops_counted"] == pytest.approx(bf16["flops_counted"], rel=1e-12)
+    assert fp32["latency_s"] > bf16["latency_s"]
+    assert fp32["latency_s"] >= fp32["floor_s"]["compute"] and fp32["latency_s"] >= fp32["floor_s"]["memory"]

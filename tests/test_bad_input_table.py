@@ -133,7 +133,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("fit: unknown component", ["fit", "--model", "tiny-llama", "--component", "gpu2", "--db", "valid.db"],
      "--component"),
     ("fit: someone else's db", ["fit", "--model", "tiny-llama", "--db", "foreign.db"], "not joulebench"),
-    ("calibrate: someone else's db", ["calibrate", "--fit-only", "--db", "foreign.db"], "not joulebench"),
+    ("calibrate: someone else's db", ["calibrate", "llm", "--fit-only", "--db", "foreign.db"], "not joulebench"),
     ("hardware: unknown", ["hardware", "show", "no-such-card"], "no-such-card"),
     ("video: frames not 4k+1", [*VIDEO, "--frames", "84"], "84"),
     ("video: zero height", ["predict", "video", "wan2.1-t2v-1.3b", "--height", "0", "--width", "832", "--frames",

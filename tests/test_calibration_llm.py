@@ -90,8 +90,11 @@ def test_validate_command_on_the_committed_stores(tmp_path: Path) -> None:
 def test_every_command_family_loads() -> None:
     out = subprocess.run([sys.executable, "-m", "joulebench", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stderr == ""
-    for command in ("measure", "predict", "calibrate", "validate", "fit", "serve-bench", "measure-video", "hardware"):
+    for command in ("measure", "predict", "calibrate", "validate", "fit", "serve-bench", "report", "hardware"):
         assert command in out.stdout
+    for family, kinds in (("measure", ("llm", "video")), ("calibrate", ("llm", "video")), ("predict", ("llm", "video"))):
+        sub = subprocess.run([sys.executable, "-m", "joulebench", family, "--help"], capture_output=True, text=True)
+        assert sub.returncode == 0 and all(kind in sub.stdout for kind in kinds)
 
 
 def test_repeated_sweeps_are_averaged_and_their_spread_reported() -> None:

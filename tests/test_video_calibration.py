@@ -7,16 +7,11 @@ import numpy as np
 import pytest
 import yaml
 
-from joulebench.calibration.video import (
-    Split,
-    calibrate_and_validate,
-    fit_video,
-    stored_flops,
-    validate_video,
-)
+from joulebench.calibration.video import calibrate_and_validate, fit_video, validate_video
+from joulebench.calibration.video_dataset import Split, stored_flops
 from joulebench.errors import UsageError
+from joulebench.models.video import latent_shape, spec_from_config
 from joulebench.store import Store
-from joulebench.workloads.diffusion import latent_shape, spec_from_config
 
 from .conftest import WAN_13B_TRANSFORMER
 
@@ -125,14 +120,8 @@ def test_explicit_split_and_too_few_points(tmp_path) -> None:
 def test_calibrate_and_validate_writes_profile_table_and_figure(tmp_path) -> None:
     db = tmp_path / "syn.db"
     write_synthetic_store(db, noise=0.005)
-    import joulebench.calibration.video as cv
-
-    original = cv._analytic_flops
-    cv._analytic_flops = stored_flops  # the analytic model's FLOP convention is tested on its own
-    try:
-        report = calibrate_and_validate(db, tmp_path / "out")
-    finally:
-        cv._analytic_flops = original
+    # the analytic model's FLOP convention is tested on its own
+    report = calibrate_and_validate(db, tmp_path / "out", flops_fn=stored_flops)
     profile = yaml.safe_load((tmp_path / "out" / "h100-sxm-diffusers-eager-bfloat16-video.yaml").read_text())
     assert profile["gpu"]["driver"] == "580.159.04"
     assert profile["video"]["mu"] == pytest.approx(TRUE["mu"], rel=0.05)
@@ -151,7 +140,7 @@ def test_params_fitted_through_the_analytic_predictor_are_recovered(tmp_path) ->
     from dataclasses import replace
 
     from joulebench.analytic.params import ModelParams
-    from joulebench.calibration.video import _analytic_step
+    from joulebench.calibration.video_analytic import _analytic_step
     from joulebench.hardware.catalogue import get_accelerator
 
     acc = get_accelerator("h100-sxm")
@@ -257,3 +246,47 @@ def test_committed_profile_through_predict_video_matches_the_split_fit(capsys) -
         energy = sum(c["energy_j"] for c in step) / steps
         assert latency == pytest.approx(row["latency_pred_s"], rel=0.03), row["label"]
         assert energy == pytest.approx(row["energy_pred_j"]["gpu"], rel=0.03), row["label"]
+
+
+def test_committed_profile_reproduces_from_its_store(tmp_path) -> None:
+    """`calibrate-video` on the committed H200 store rewrites the committed profile: every fitted
+    parameter to 1e-9 (relative), the error summaries to 1e-6 percentage points."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "docs" / "validation" / "video"
+    calibrate_and_validate(folder / "video_h200_run2.db", tmp_path, gpu_name="h200")
+    name = "h200-diffusers-eager-bfloat16-video.yaml"
+    new, old = (yaml.safe_load((d / name).read_text()) for d in (tmp_path, folder))
+
+    def walk(a, b, path=""):
+        if isinstance(b, dict):
+            assert set(a) == set(b), path
+            for k in b:
+                walk(a[k], b[k], f"{path}.{k}")
+        elif isinstance(b, list):
+            assert len(a) == len(b), path
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{path}[{i}]")
+        elif isinstance(b, float):
+            tol = 1e-6 if path.endswith("_pct") else 0.0
+            assert a == pytest.approx(b, rel=1e-9, abs=tol), path
+        else:
+            assert a == b, path
+
+    walk(new, old)
+    assert new["params"]["mu_attention"] == pytest.approx(0.5812037324011079, rel=1e-9)
+
+
+def test_points_of_different_offload_modes_are_not_mixed(tmp_path) -> None:
+    db = tmp_path / "offload.db"
+    with Store(db) as store:
+        run = store.begin_run("video", "synthetic", {}, {"gpus": [{"name": "NVIDIA H200"}]})
+        for i, offload in enumerate(("none", "model")):
+            config = {"model": "wan2.1-t2v-1.3b", "height": 480, "width": 832, "frames": 17 + 16 * i,
+                      "dtype": "bfloat16", "cfg": True, "mode": "pipeline", "offload": offload}
+            step = {"latency_s": 1.0 + i, "energy_j": {"gpu": 600.0}, "flops_counted": 1e15}
+            store.save_point(run, "video", config, {"dit_step": step})
+    with pytest.raises(UsageError, match="offload"):
+        fit_video(db, mode="pipeline", flops_fn=stored_flops)
+    with pytest.raises(UsageError, match="phases mode"):
+        fit_video(db, flops_fn=stored_flops)

@@ -7,13 +7,9 @@ import pytest
 
 from joulebench.errors import UsageError
 from joulebench.meters.window import Protocol
+from joulebench.models.video import latent_shape, load_spec, spec_from_config
 from joulebench.store import Store
-from joulebench.workloads.diffusion import (
-    DEFAULT_PROTOCOLS,
-    latent_shape,
-    load_spec,
-    spec_from_config,
-)
+from joulebench.workloads.diffusion.point import DEFAULT_PROTOCOLS
 
 from .conftest import WAN_13B_TRANSFORMER
 
@@ -52,11 +48,11 @@ def test_unknown_model_lists_the_choices() -> None:
 def test_count_forward_flops_matches_hand_count() -> None:
     """Dense FLOPs of the tiny DiT: per token per layer 2*(4 d^2 self + 2 d^2 cross q/o + 2 d f) plus the
     cross k/v over the text and the patch embedding / head; attention = 4 * N * (N + L) * d per layer."""
-    from joulebench.workloads.diffusion import count_forward_flops
+    from joulebench.analytic.flopcheck_video import count_dit_flops
 
     spec = load_spec("tiny-wan")
     shape = latent_shape(spec, 64, 64, 9)  # 3 x 8 x 8 latents -> 3 * 4 * 4 = 48 tokens
-    flops = count_forward_flops(spec, shape)
+    flops = count_dit_flops(spec, shape)
     d, f, n, text_len, layers = 64, 128, 48, spec.text_len, 2
     attention = layers * 4 * n * (n + text_len) * d
     assert flops.attention == pytest.approx(attention, rel=1e-9)
@@ -66,10 +62,10 @@ def test_count_forward_flops_matches_hand_count() -> None:
 
 
 def test_tiny_dit_measured_end_to_end_on_cpu(tmp_path) -> None:
-    from joulebench.commands.video import VideoPlan, run_video_plan
+    from joulebench.experiments.video_plan import VideoPlan, run_video_plan
 
     fast = Protocol(warmup_reps=1, min_window_s=0.15, min_reps=2)
-    plan = VideoPlan(
+    plan = VideoPlan.grid(
         models=["tiny-wan"],
         resolutions=[(64, 64)],
         frames=[5, 9],

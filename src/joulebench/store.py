@@ -185,9 +185,6 @@ class Store:
             raise UsageError.bad(field, str(path), f"not a usable SQLite database ({exc})") from None
         return self
 
-    # kept for callers of round 1: a read command opens read-only
-    open_existing = open_read
-
     def _check_owner(self, writing: bool) -> None:
         tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables and writing:

@@ -1,4 +1,5 @@
-"""``joulebench calibrate``, ``validate`` and ``fit``: close the loop between measurement and model."""
+"""``joulebench calibrate llm``, ``validate`` and ``fit``: close the loop between measurement and model
+(``calibrate video`` lives with the video commands)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from joulebench.parsing import parse_int_list
 from joulebench.report.console import console as make_console
 from joulebench.store import DEFAULT_DB, Store
 
+calibrate_app = typer.Typer(help="Fit calibration profiles on measured points and validate them out of sample.",
+                            no_args_is_help=True)
 
 def calibrate(
     dtype: str = typer.Option("bfloat16", help="fp32|float32, bf16|bfloat16 or fp16|float16"),
@@ -78,7 +81,7 @@ def _fit_and_print(db: list[str], dtype: str, engine: str, gpu_name: str, out: s
     from joulebench.calibration.validate import ErrorRow, markdown_table
 
     for path in db:
-        Store.open_existing(path).close()
+        Store.open_read(path).close()
     result = calibrate_from_store(db, dtype=dtype, engine=engine, gpu_name=gpu_name, out=out, command=command,
                                   cost_model=cost_model)
     console = make_console()
@@ -110,7 +113,7 @@ def validate(
 
     profile = read_profile(calibration)
     for path in db:
-        Store.open_existing(path).close()
+        Store.open_read(path).close()
     if profile.catalogue_name is None:
         raise UsageError.bad("calibration", calibration, "the profile names no gpu.catalogue_name")
     acc = get_accelerator(profile.catalogue_name)
@@ -154,7 +157,7 @@ def fit(
     if component not in ("gpu", "cpu", "ram"):
         raise UsageError(f"--component {component}: unknown; allowed: gpu, cpu, ram")
     for path in db:
-        Store.open_existing(path).close()
+        Store.open_read(path).close()
     forms = fit_closed_forms(list(db), model, dtype, component=component, batch=batch)
     if as_json:
         sys.stdout.write(json.dumps(forms.to_dict(), indent=2) + "\n")
@@ -164,5 +167,6 @@ def fit(
 
 def register(app: typer.Typer) -> None:
     app.command("fit")(fit)
-    app.command("calibrate")(calibrate)
+    calibrate_app.command("llm")(calibrate)
+    app.add_typer(calibrate_app, name="calibrate")
     app.command("validate")(validate)

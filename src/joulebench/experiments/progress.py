@@ -56,3 +56,20 @@ class ProgressObserver:
 
     def repetition(self, phase: str, index: int, latency_s: float) -> None:
         self.progress.update(self.task, status=f"{escape(phase)} rep {index} {latency_s * 1e3:.1f} ms {self._watts()}")
+
+
+class LineObserver:
+    """A `SweepObserver` that prints one plain line per finished point (device logs, scripts)."""
+
+    def sweep_started(self, total: int, monitor: Any) -> None:
+        self.total = total
+
+    def point_started(self, index: int, point: Point) -> None:
+        return None
+
+    def point_finished(self, index: int, outcome: PointOutcome) -> None:
+        detail = f": {outcome.error}" if outcome.error else ""
+        print(f"[{outcome.status} {index + 1}/{self.total}] {outcome.point.label()}{detail}", flush=True)
+
+    def repetition(self, phase: str, index: int, latency_s: float) -> None:
+        return None

@@ -38,7 +38,7 @@ def read_profiles(paths: Sequence[str]) -> list[Profile]:
     for profile in profiles:
         if profile.kind != "llm":
             raise UsageError.bad("calibration", profile.path, f"a {profile.kind} profile; the report validates LLM "
-                                 "profiles (video validation lives in 'calibrate-video')")
+                                 "profiles (video validation lives in 'calibrate video')")
         if profile.catalogue_name is None or profile.dtype is None:
             raise UsageError.bad("calibration", profile.path, "the profile names no gpu.catalogue_name or dtype")
         _accelerator(profile)

@@ -1,0 +1,215 @@
+"""Pipeline mode: the model's real pipeline call, measured window by window, and the full run predicted
+from a few of its steps.
+
+A warm-up call of two steps at the same sizes runs first, unmeasured, once per sizes in a process
+(two steps: Mochi's sigma schedule divides by the step count minus one) (kernel selection, allocator
+growth and the GPU's clock ramp out of idle belong to no request). Then one measured call of
+``sample_steps`` (or all ``steps``) steps, cut into consecutive windows (`pipeline.timeline`).
+
+Prediction of the full run from K measured steps (the steps of a run cost the same: the timestep
+value changes no shape)::
+
+    latency(N) = fixed + N * mean(step)        fixed = call - sum of the K steps (text, VAE, host work)
+    95% interval: t_{K-1} * N * sd(step) / sqrt(K)      (the same for each component's energy)
+
+The interval is the statistical spread of the K steps only: drift over a long run (clocks, heat)
+is not in it, which is what the validation against full runs at the same sizes measures.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from joulebench.analytic.flopcheck_video import count_dit_flops
+from joulebench.calibration.fits import t_quantile
+from joulebench.hardware.dtypes import torch_dtype
+from joulebench.store import MeasurementRow
+from joulebench.values import Measurement
+from joulebench.workloads.diffusion.build import ModelCache, build_pipeline, placement
+from joulebench.workloads.diffusion.pipeline import (
+    RESOLUTION_S,
+    TEXT_ENCODERS,
+    CallTimeline,
+    Span,
+    call_kwargs,
+    run_pipeline_call,
+)
+from joulebench.workloads.diffusion.point import VideoPoint, floors, gpu_peak_flops_per_s
+
+WARMUP_STEPS = 2
+
+
+def _window_doc(monitor: Any, span: Span) -> dict[str, Any]:
+    readings = monitor.energy_between(span.begin_s, span.end_s)
+    return {
+        "latency_s": span.duration_s,
+        "energy_j": {c: r.energy_j for c, r in readings.items()},
+        "sources": {c: r.source for c, r in readings.items()},
+        "estimated": {c: r.estimated for c, r in readings.items()},
+        "resolution_limited": span.duration_s < RESOLUTION_S,
+    }
+
+
+def _sum_docs(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"latency_s": sum(d["latency_s"] for d in docs), "energy_j": {}, "spans": len(docs)}
+    for d in docs:
+        for c, e in d["energy_j"].items():
+            out["energy_j"][c] = out["energy_j"].get(c, 0.0) + e
+    out["resolution_limited"] = any(d["resolution_limited"] for d in docs) if docs else False
+    return out
+
+
+def _minus(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {"latency_s": a["latency_s"] - b["latency_s"],
+            "energy_j": {c: e - b["energy_j"].get(c, 0.0) for c, e in a["energy_j"].items()}}
+
+
+def split_call(monitor: Any, tl: CallTimeline) -> dict[str, Any]:
+    """The call's parts that add up to it: text encoders, preparation, steps (denoiser forwards and the
+    rest of each step: guidance, scheduler, host), VAE decode, post-processing."""
+    docs = {w.name: _window_doc(monitor, w) for w in tl.windows}
+    spans = {name: _sum_docs([_window_doc(monitor, s) for s in tl.spans if s.name == name])
+             for name in ("text_encoder", "text_encoder_2", "denoiser", "vae_decode")}
+    text = _sum_docs([spans[n] for n in TEXT_ENCODERS if spans[n]["spans"]])
+    steps = _sum_docs([docs[s.name] for s in tl.steps])
+    parts = {
+        "text_encode": text,
+        "prepare": _minus(docs["encode"], text),
+        "denoiser_forwards": spans["denoiser"],
+        "step_rest": _minus(steps, spans["denoiser"]),
+        "vae_decode": spans["vae_decode"],
+        "postprocess": _minus(docs["decode"], spans["vae_decode"]),
+    }
+    return {"call": _window_doc(monitor, tl.call), "windows": docs, "parts": parts, "steps": steps}
+
+
+def step_statistics(step_docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    lat = np.array([d["latency_s"] for d in step_docs])
+    out: dict[str, Any] = {"n": len(lat), "latency_s": lat.tolist(), "mean_latency_s": float(lat.mean()),
+                           "std_latency_s": float(lat.std(ddof=1)) if len(lat) > 1 else float("nan"),
+                           "energy_j": {}, "mean_energy_j": {}, "std_energy_j": {}}
+    for c in step_docs[0]["energy_j"]:
+        e = np.array([d["energy_j"][c] for d in step_docs])
+        out["energy_j"][c] = e.tolist()
+        out["mean_energy_j"][c] = float(e.mean())
+        out["std_energy_j"][c] = float(e.std(ddof=1)) if len(e) > 1 else float("nan")
+    return out
+
+
+def predict_full(call: dict[str, Any], steps: dict[str, Any], stats: dict[str, Any], n_steps: int) -> dict[str, Any]:
+    """The ``n_steps`` run from a call of K steps: fixed part + n_steps x mean step, 95% interval."""
+    k = stats["n"]
+    q = t_quantile(k - 1) * n_steps / math.sqrt(k)
+    fixed_s = call["latency_s"] - steps["latency_s"]
+    out: dict[str, Any] = {
+        "predicted": True, "steps": n_steps, "from_steps": k,
+        "method": "fixed (call - measured steps) + steps x mean step; 95% = t(K-1) x steps x sd/sqrt(K)",
+        "latency_s": fixed_s + n_steps * stats["mean_latency_s"],
+        "latency_ci95_s": q * stats["std_latency_s"],
+        "fixed_latency_s": fixed_s, "energy_j": {}, "ci95_j": {},
+    }
+    for c, e in call["energy_j"].items():
+        fixed = e - steps["energy_j"].get(c, 0.0)
+        out["energy_j"][c] = fixed + n_steps * stats["mean_energy_j"][c]
+        out["ci95_j"][c] = q * stats["std_energy_j"][c]
+    out["energy_total_j"] = sum(out["energy_j"].values())
+    return out
+
+
+def _rows(split: dict[str, Any], proto: dict[str, Any]) -> list[MeasurementRow]:
+    rows = []
+    named = [("call", -1, split["call"])] + [(n, -1, d) for n, d in split["parts"].items()]
+    named += [("step", i, split["windows"][f"step_{i}"]) for i in range(split["steps"]["spans"])]
+    for phase, rep, doc in named:
+        rows.append(MeasurementRow(phase, rep, "time", doc["latency_s"], None, None, "perf_counter", False, proto))
+        for c, e in doc["energy_j"].items():
+            source = split["call"]["sources"].get(c)
+            estimated = split["call"]["estimated"].get(c)
+            rows.append(MeasurementRow(phase, rep, c, doc["latency_s"], e, None, source, estimated, proto))
+    return rows
+
+
+def _power_trace(monitor: Any, t0: float, t1: float) -> list[dict[str, float]]:
+    out = []
+    for device, trace in getattr(monitor, "power", {}).items():
+        out += [{"device": device, "t_s": t - t0, "power_w": p} for t, p in zip(trace.t_s, trace.power_w, strict=True)
+                if t0 <= t <= t1]
+    return out
+
+
+def _settle(monitor: Any, end_s: float, timeout_s: float = 1.0) -> None:
+    """Wait until every meter has a sample after the call: a window ending after a trace's last sample
+    would be clamped there, and the windows computed later (with more samples) would not add up."""
+    monitor.wait_for_update(end_s, timeout_s=0.5)
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        monitor.refresh()
+        if all(len(t) and t.arrays()[0][-1] > end_s for t in monitor.traces):
+            return
+        time.sleep(0.01)
+
+
+def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle: Mapping[str, float]) -> Measurement:
+    """Warm up, run one measured pipeline call, cut it into windows, predict the full run when sampled."""
+
+    spec = point.spec()
+    shape = point.validate()
+    vae_dtype = point.resolved_vae_dtype(spec)
+    pipe = build_pipeline(spec, point.dtype, vae_dtype, point.device, point.random_weights, point.offload, models)
+    autocast = torch_dtype(point.dtype) if spec.family.autocast else None
+    args = (spec, point.height, point.width, point.frames)
+    shape_key = (spec.name, point.height, point.width, point.frames, point.dtype, vae_dtype, point.cfg, point.offload)
+    warmup = 0 if shape_key in models.warmed else WARMUP_STEPS
+    if warmup:
+        run_pipeline_call(pipe, point.device, call_kwargs(*args, warmup, point.cfg, point.prompt, point.seed, point.device),
+                          autocast)
+        models.warmed.add(shape_key)
+    kwargs = call_kwargs(*args, point.measured_steps, point.cfg, point.prompt, point.seed, point.device)
+    tl, _ = run_pipeline_call(pipe, point.device, kwargs, autocast)
+    _settle(monitor, tl.call.end_s)
+    split = split_call(monitor, tl)
+    stats = step_statistics([split["windows"][s.name] for s in tl.steps])
+    forwards = [s for s in tl.spans if s.name == "denoiser"]
+    per_step = len(forwards) / max(len(tl.steps), 1)
+    counted = count_dit_flops(spec, shape, 2 if point.cfg and spec.cfg_mode == "batched" else 1)
+    step_flops = counted.total * per_step
+    gpu_step = stats["mean_energy_j"].get("gpu")
+    summary: dict[str, Any] = {
+        "config": point.to_config(),
+        "mode": "pipeline",
+        "pipeline_class": type(pipe).__name__,
+        "offload": point.offload,
+        "placement": placement(pipe),
+        "warmup_steps": warmup,
+        "measured_steps": len(tl.steps),
+        "call": split["call"],
+        "parts": split["parts"],
+        "steps": stats,
+        "forwards_per_step": per_step,
+        "dit_step": {  # the mean step in the shape phases mode stores (calibration reads either)
+            "latency_s": stats["mean_latency_s"], "latency_std_s": stats["std_latency_s"], "reps": stats["n"],
+            "energy_j": stats["mean_energy_j"], "sources": split["call"]["sources"],
+            "estimated": split["call"]["estimated"], "forwards": int(round(per_step)),
+            "flops_counted": step_flops, "flops_counted_attention": counted.attention * per_step,
+            "floors": floors(step_flops, stats["mean_latency_s"], gpu_step, idle.get("gpu"),
+                             gpu_peak_flops_per_s(monitor, point.dtype)),
+        },
+        "latent": {"shape": list(shape.as_tuple()), "tokens": shape.tokens, "text_len": spec.text_len},
+        "idle_power_w": dict(idle),
+        "model_source": spec.source,
+        "build_s": {k[0]: v for k, v in models.build_s.items() if k[1] == spec.name},
+    }
+    if point.full:
+        summary["request"] = {"measured": True, "steps": point.steps, **split["call"]}
+    else:
+        summary["request_predicted"] = predict_full(split["call"], split["steps"], stats, point.steps)
+    proto = {"mode": "pipeline", "sample_steps": point.sample_steps, "offload": point.offload}
+    records = {"spans": [{"name": s.name, "begin_s": s.begin_s - tl.call.begin_s, "end_s": s.end_s - tl.call.begin_s}
+                         for s in [*tl.windows, *tl.spans]],
+               "power_trace": _power_trace(monitor, tl.call.begin_s, tl.call.end_s)}
+    return Measurement(summary, _rows(split, proto), records)
