@@ -3,6 +3,8 @@ the component split behind the study's 410 s, the scaling sweeps and the cross-m
 
 Parts (``--parts``, comma list, run in this order; each prints its table and writes ``$OUT``):
 
+    validate-480  the same at 480x832x81 only (one full run)                                          ~2 min
+    split-720     the 720x1280x81 call with K=3 steps: its component split and the 50-step prediction ~1 min
     validate      Wan2.1-1.3B at 720x1280x81 and 480x832x81, 50 steps: K=3 steps sampled (predicted)
                   and the full 50-step run, the error of the prediction, the call's parts      ~7 min
     offload       the 720x1280x81 K=3 call again with enable_model_cpu_offload (needs accelerate)  ~1 min
@@ -36,7 +38,7 @@ from joulebench.workloads.diffusion.point import VideoPoint
 
 WAN = "wan2.1-t2v-1.3b"
 PROFILE = Path(__file__).resolve().parents[1] / "docs" / "validation" / "video" / "h200-diffusers-eager-bfloat16-video.yaml"
-PARTS = ("validate", "offload", "scaling", "models", "models-large")
+PARTS = ("validate", "validate-480", "split-720", "offload", "scaling", "models", "models-large")
 
 
 def _pipe(model: str, h: int, w: int, t: int, steps: int, sample: int | None, offload: str = "none") -> VideoPoint:
@@ -48,6 +50,10 @@ def plan_for(part: str) -> VideoPlan:
     if part == "validate":  # sampled first: the full run then finds the sizes warmed up
         points = [_pipe(WAN, h, w, 81, 50, k) for h, w in ((720, 1280), (480, 832)) for k in (3, None)]
         return VideoPlan(tuple(points), "validate")
+    if part == "validate-480":  # the few-steps prediction against one full run at 480x832x81 (~2 min)
+        return VideoPlan(tuple(_pipe(WAN, 480, 832, 81, 50, k) for k in (3, None)), "validate-480")
+    if part == "split-720":  # the study's 720x1280x81 call, 3 steps measured inside it, 50 predicted (~1 min)
+        return VideoPlan((_pipe(WAN, 720, 1280, 81, 50, 3),), "split-720")
     if part == "offload":
         return VideoPlan((_pipe(WAN, 720, 1280, 81, 50, 3, "model"),), "offload")
     if part == "scaling":
@@ -147,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     db = out / "video_pipelines.db"
     start = time.perf_counter()
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
-        if part == "offload":
+        if part == "validate-480":  # the few-steps prediction against one full run at 480x832x81 (~2 min)
+        return VideoPlan(tuple(_pipe(WAN, 480, 832, 81, 50, k) for k in (3, None)), "validate-480")
+    if part == "split-720":  # the study's 720x1280x81 call, 3 steps measured inside it, 50 predicted (~1 min)
+        return VideoPlan((_pipe(WAN, 720, 1280, 81, 50, 3),), "split-720")
+    if part == "offload":
             try:
                 import accelerate  # noqa: F401
             except ImportError:
