@@ -153,19 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     db = out / "video_pipelines.db"
     start = time.perf_counter()
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
-        if part == "validate-480":  # the few-steps prediction against one full run at 480x832x81 (~2 min)
-        return VideoPlan(tuple(_pipe(WAN, 480, 832, 81, 50, k) for k in (3, None)), "validate-480")
-    if part == "split-720":  # the study's 720x1280x81 call, 3 steps measured inside it, 50 predicted (~1 min)
-        return VideoPlan((_pipe(WAN, 720, 1280, 81, 50, 3),), "split-720")
-    if part == "offload":
+        if part == "offload":
             try:
                 import accelerate  # noqa: F401
             except ImportError:
                 print("offload: skipped (accelerate is not installed)", flush=True)
                 continue
         plan = plan_for(part)
-
-
         points = run_video_points(plan.typed_points, db, "scripts/measure_video_pipelines.py " + " ".join(sys.argv[1:]),
                                   plan.to_dict(), prewarm_s=args.prewarm_s, observer=LineObserver())
         rows = compare(points)
