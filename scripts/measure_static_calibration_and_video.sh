@@ -7,10 +7,10 @@ set -uo pipefail
 source scripts/device_env.sh
 OUT=${OUT:-./out}; R=/tmp/res; mkdir -p "$R" "$OUT"
 export PYTHONUNBUFFERED=1
-OUT=$R bash scripts/calibrate_static_engine.sh bf16 2>&1 | tail -40
+OUT=$R SWEEP_S=${SWEEP_S:-330} bash scripts/calibrate_static_engine.sh bf16 2>&1 | tail -40
 echo "== calibration done after $SECONDS s"
-for part in split-720 validate-480; do
-  left=$(( 565 - SECONDS )); [ "$left" -lt 60 ] && { echo "no time for $part"; continue; }
+for part in ${PARTS:-split-720 validate-480}; do
+  left=$(( ${TOTAL_S:-565} - SECONDS )); [ "$left" -lt 60 ] && { echo "no time for $part"; continue; }
   OUT=$R timeout "$left" python3 scripts/measure_video_pipelines.py --parts "$part" 2>&1 | tail -25
   echo "== $part done after $SECONDS s"
 done

@@ -14,7 +14,8 @@ from joulebench.workloads.llm import run_llm_point
 from joulebench.workloads.llm_checks import consistency, inconsistent, unstable
 
 FAST = {"prefill": {"min_window_s": 0.05, "warmup_reps": 1, "min_reps": 2},
-        "request": {"min_window_s": 0.05, "warmup_reps": 1, "min_reps": 2}}
+        "request": {"min_window_s": 0.05, "warmup_reps": 1, "min_reps": 2},
+        "stability": {"min_rounds": 2, "budget_s": 1.0}}  # as the calibration design sets it
 
 
 def measure(tmp_path: Path, **fields: object) -> dict:

@@ -43,9 +43,11 @@ DEFAULT_PROTOCOLS: dict[str, Protocol] = {
 
 
 def protocols_for(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Protocol]:
+    """The phases' protocols with a point's overrides; other override keys ("stability") are not phases."""
     out = dict(DEFAULT_PROTOCOLS)
     for phase, fields in overrides.items():
-        out[phase] = Protocol(**{**out[phase].to_dict(), **fields})
+        if phase in out:
+            out[phase] = Protocol(**{**out[phase].to_dict(), **fields})
     return out
 
 

@@ -135,11 +135,10 @@ def _rows(split: dict[str, Any], proto: dict[str, Any]) -> list[MeasurementRow]:
 
 
 def _power_trace(monitor: Any, t0: float, t1: float) -> list[dict[str, float]]:
-    out = []
-    for device, trace in getattr(monitor, "power", {}).items():
-        out += [{"device": device, "t_s": t - t0, "power_w": p} for t, p in zip(trace.t_s, trace.power_w, strict=True)
-                if t0 <= t <= t1]
-    return out
+    """The GPU power samples over the call (the monitor's 20 ms trace), times from the call's start."""
+    slices = monitor.trace_slices(t0, t1) if getattr(monitor, "has_trace", False) else {}
+    return [{"device": device, "t_s": t - t0, "power_w": p}
+            for device, trace in slices.items() for t, p in zip(trace.t_s, trace.power_w, strict=True)]
 
 
 def _settle(monitor: Any, end_s: float, timeout_s: float = 1.0) -> None:
