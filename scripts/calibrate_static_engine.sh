@@ -22,7 +22,7 @@ PROFILE="$OUTDIR/h200-transformers-static-${DTYPE}.yaml"
 joulebench calibrate llm --engine static --dtype "$DTYPE" --estimate --gpu-name h200 | tee "$OUTDIR/sweep.log"
 nvidia-smi --query-gpu=timestamp,power.draw,clocks.sm,temperature.gpu --format=csv -l 1 > "$OUTDIR/nvidia-smi.csv" &
 SMI=$!
-timeout "${SWEEP_S:-330}" joulebench calibrate llm --engine static --dtype "$DTYPE" --measure-only --db "$DB" >> "$OUTDIR/sweep.log" 2>&1
+timeout "${SWEEP_S:-330}" joulebench calibrate llm --engine static --dtype "$DTYPE" --measure-only --db "$DB" ${MODELS:+--models "$MODELS"} >> "$OUTDIR/sweep.log" 2>&1
 echo "sweep rc $?" | tee -a "$OUTDIR/sweep.log"
 kill "$SMI" 2>/dev/null
 joulebench calibrate llm --engine static --dtype "$DTYPE" --fit-only --gpu-name h200 --db "$DB" --out "$PROFILE" \
