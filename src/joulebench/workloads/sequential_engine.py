@@ -17,25 +17,8 @@ from typing import Any
 from joulebench.serving.client import START_LEAD_S, LoadResult
 from joulebench.serving.prompts import RequestSpec
 from joulebench.serving.records import STATUS_ERROR, STATUS_INCOMPLETE, STATUS_OK, RequestRecord
+from joulebench.workloads.common import TokenClock
 from joulebench.workloads.engine import Dispatcher, EngineConfig, finish_unfinished, load_for_engine, new_records
-
-
-class _TokenStamper:
-    """A ``generate`` streamer that stamps each new token (the first ``put`` is the prompt)."""
-
-    def __init__(self, record: RequestRecord) -> None:
-        self.record = record
-        self.seen_prompt = False
-
-    def put(self, value: Any) -> None:
-        now = time.perf_counter()
-        if not self.seen_prompt:
-            self.seen_prompt = True
-            return
-        self.record.add_chunk(now, int(value.numel()))
-
-    def end(self) -> None:
-        pass
 
 
 def _deadline_criterion(deadline_s: float | None) -> Any:
@@ -74,7 +57,7 @@ class SequentialEngine:
         import torch
 
         ids = torch.tensor([spec.token_ids or [3]], device=self.config.device)
-        streamer = _TokenStamper(record) if record is not None else None
+        streamer = TokenClock(record.add_chunk) if record is not None else None
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids,

@@ -24,8 +24,8 @@ from joulebench.hardware.dtypes import torch_dtype
 from joulebench.meters.window import PhaseResult, Protocol, run_repeated
 from joulebench.models.video import LatentShape, VideoSpec
 from joulebench.models.video_calls import denoiser_kwargs, denoiser_output
-from joulebench.store import MeasurementRow
 from joulebench.values import Measurement
+from joulebench.workloads.common import phase_rows
 from joulebench.workloads.device import sync
 from joulebench.workloads.diffusion.build import ModelCache
 from joulebench.workloads.diffusion.point import VideoPoint, floors, gpu_peak_flops_per_s
@@ -138,17 +138,6 @@ def prewarm(point: VideoPoint, models: ModelCache, seconds: float) -> int:
         phases.dit_step()
         n += 1
     return n
-
-
-def phase_rows(phase: str, result: PhaseResult) -> list[MeasurementRow]:
-    rows: list[MeasurementRow] = []
-    proto = result.protocol.to_dict()
-    for i, (b, e) in enumerate(result.spans):
-        rows.append(MeasurementRow(phase, i, "time", float(e - b), None, None, "perf_counter", False, proto))
-    for component, reading in result.readings.items():
-        rows.append(MeasurementRow(phase, -1, component, result.latency_s, reading.energy_j,
-                                   result.estimates[component].ci95_j, reading.source, reading.estimated, proto))
-    return rows
 
 
 def extrapolate_request(steps: int, results: Mapping[str, PhaseResult]) -> dict[str, Any]:
