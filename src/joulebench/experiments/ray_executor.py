@@ -32,11 +32,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from joulebench.errors import UsageError
-from joulebench.experiments.executors import Finished, Job, WorkerSettings, open_context, run_job
+from joulebench.experiments.executors import DEFAULT_RETRIES, Finished, Job, WorkerSettings, open_context, run_job
 from joulebench.experiments.sweep import NullObserver, PointFn, SweepObserver
 
-#: retries of a point whose worker died, before it is stored failed
-DEFAULT_RETRIES = 2
 #: the shortest gap between two progress messages a worker sends (the callback runs inside windows)
 RELAY_PERIOD_S = 0.25
 _WAIT_S = 0.2
