@@ -6,12 +6,12 @@ keeps the loaded model across points. A task per point would re-open NVML, re-me
 and reload the model for every point, and its figures would follow another protocol than local ones.
 
 Slots (`plan_slots`): a CUDA point gets one GPU (``num_gpus=1``, optionally ``accelerator_type``: the
-``--gpu-type`` constraint, which Ray derives from the GPU name, e.g. ``H200``), one worker per matching
-GPU of every alive node; a CPU point gets one CPU, one worker per node, because CPU and RAM meters read
-the whole host. Each worker is pinned to its node, so that a node's workers are known (and several on
-one node are flagged: their CPU/RAM readings are host-wide). On CPU-only test clusters the CPU points
-of the real workloads are scheduled by the same code; ``worker_resources`` overrides the request (e.g.
-GPUs declared as a custom resource).
+``--gpu-type`` constraint, which Ray derives from the GPU name, e.g. ``H200``) and its node's cores
+shared out by GPU, one worker per matching GPU of every alive node; a CPU point gets a whole node, one
+worker per node, because CPU and RAM meters read the whole host. Each worker is pinned to its node, so
+that a node's workers are known (several on one node are flagged: their CPU/RAM readings are
+host-wide). On CPU-only test clusters the CPU points of the real workloads are scheduled by the same
+code; ``worker_resources`` overrides the request (e.g. GPUs declared as a custom resource).
 
 The driver alone writes to the store: a worker returns its `Measurement` and its node's environment
 (`environment.capture`, baselines, GPU ids, attempt), stored as ``summary["node"]``. A worker that dies
@@ -56,13 +56,15 @@ class Slot:
     options: Mapping[str, Any]
 
 
-def worker_options(uses_gpu: bool, gpu_type: str | None) -> dict[str, Any]:
-    """What one worker asks Ray for: a GPU (of ``gpu_type``) and a CPU for CUDA points, a CPU otherwise."""
-    if not uses_gpu:
-        return {"num_cpus": 1}
-    options: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1}
-    if gpu_type:
-        options["accelerator_type"] = gpu_type
+def worker_options(uses_gpu: bool, gpu_type: str | None, cpus: int = 1) -> dict[str, Any]:
+    """What one worker asks Ray for: a GPU (of ``gpu_type``) for CUDA points, and ``cpus`` CPUs - Ray
+    sets a worker's OMP_NUM_THREADS to its CPUs, so a worker given one CPU would run torch's host work
+    on one thread where a local run uses every core."""
+    options: dict[str, Any] = {"num_cpus": max(1, cpus)}
+    if uses_gpu:
+        options["num_gpus"] = 1
+        if gpu_type:
+            options["accelerator_type"] = gpu_type
     return options
 
 
@@ -82,13 +84,14 @@ def plan_slots(nodes: Sequence[Mapping[str, Any]], uses_gpu: bool, gpu_type: str
             continue
         resources = node.get("Resources") or {}
         node_id = str(node["NodeID"])
+        cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
         if worker_resources is not None:
             slots.append(Slot(node_id, dict(worker_resources)))
         elif not uses_gpu:
-            if resources.get("CPU", 0) >= 1:
-                slots.append(Slot(node_id, worker_options(False, None)))
-        elif gpu_type is None or f"accelerator_type:{gpu_type}" in resources:
-            slots += [Slot(node_id, worker_options(True, gpu_type))] * int(resources.get("GPU", 0))
+            if cpus >= 1:
+                slots.append(Slot(node_id, worker_options(False, None, cpus)))  # the whole host, as locally
+        elif gpus and cpus >= gpus and (gpu_type is None or f"accelerator_type:{gpu_type}" in resources):
+            slots += [Slot(node_id, worker_options(True, gpu_type, cpus // gpus))] * gpus  # a fair share of cores
     return slots[:workers] if workers is not None else slots
 
 
@@ -136,8 +139,8 @@ class _RelayObserver(NullObserver):
 class PointWorker:
     """A Ray actor measuring points on its node with its own meters (see the module docstring)."""
 
-    def __init__(self, execute: PointFn, settings: WorkerSettings, relay: Any) -> None:
-        self._execute, self._settings, self._relay = execute, settings, relay
+    def __init__(self, settings: WorkerSettings, relay: Any) -> None:
+        self._settings, self._relay = settings, relay
         self._stack: Any = None
         self._monitor: Any = None
         self._env: dict[str, Any] = {}
@@ -155,15 +158,16 @@ class PointWorker:
         self._stack = stack
         self._env = capture(self._monitor if hasattr(self._monitor, "meters") else None)
 
-    def run(self, job: Job) -> tuple[Any, str | None, dict[str, Any]]:
-        """(Measurement or None, failure reason or None, node document) for one job."""
+    def run(self, execute: PointFn, job: Job) -> tuple[Any, str | None, dict[str, Any]]:
+        """(Measurement or None, failure reason or None, node document) for one job of ``execute``."""
         import ray
 
         from joulebench.experiments.sweep import failure_reason
 
         runtime = ray.get_runtime_context()
         node: dict[str, Any] = {"node_id": runtime.get_node_id(), "worker_pid": os.getpid(), "attempt": job.attempt,
-                                "gpu_ids": [str(g) for g in runtime.get_accelerator_ids().get("GPU", [])]}
+                                "gpu_ids": [str(g) for g in runtime.get_accelerator_ids().get("GPU", [])],
+                                "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
         try:
             if self._monitor is None:
                 self._open()
@@ -172,7 +176,7 @@ class PointWorker:
                                              _RelayObserver(self._relay, self._monitor), self._cache, self._settings)
         except Exception as exc:  # noqa: BLE001 - meters that cannot open fail this point, with the reason
             return None, failure_reason(exc), node | {"host": self._env.get("host")}
-        measured, error = run_job(self._execute, job, self._context)
+        measured, error = run_job(execute, job, self._context)
         node |= {"host": self._env.get("host"), "env": self._env, "baseline": self._baselines.by_run.get(job.run_id)}
         return measured, error, node
 
@@ -204,10 +208,10 @@ def _lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
 
 
 class _Pool:
-    """The workers of one (point function, settings), by slot; a dead worker is replaced in its slot."""
+    """The workers of one `WorkerSettings` (meters, baselines), by slot; a dead worker is replaced in its slot."""
 
-    def __init__(self, ray: Any, execute: PointFn, settings: WorkerSettings, slots: list[Slot], relay: Any) -> None:
-        self._ray, self._execute, self._settings, self._relay = ray, execute, settings, relay
+    def __init__(self, ray: Any, settings: WorkerSettings, slots: list[Slot], relay: Any) -> None:
+        self._ray, self._settings, self._relay = ray, settings, relay
         self.slots = slots
         self.actors: list[Any] = [self._spawn(slot) for slot in slots]
         self.free: list[int] = list(range(len(slots)))
@@ -218,7 +222,7 @@ class _Pool:
         remote = self._ray.remote(PointWorker).options(
             **slot.options, max_restarts=0, max_task_retries=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(slot.node_id, soft=False))
-        return remote.remote(self._execute, self._settings, self._relay)
+        return remote.remote(self._settings, self._relay)
 
     def workers_on(self, node_id: str) -> int:
         return sum(1 for slot, actor in zip(self.slots, self.actors, strict=True)
@@ -249,10 +253,11 @@ class _Pool:
 class RaySession:
     """One sweep on the pool: hand out jobs to free workers, take results, retry lost workers' points."""
 
-    def __init__(self, ray: Any, pool: _Pool, relay: Any, observer: SweepObserver, retries: int,
+    def __init__(self, ray: Any, pool: _Pool, execute: PointFn, relay: Any, observer: SweepObserver, retries: int,
                  executor_doc: Mapping[str, Any]) -> None:
         self.monitor = _RelayedPower()
         self._ray, self._pool, self._relay, self._observer, self._retries = ray, pool, relay, observer, retries
+        self._execute = execute
         self._doc = dict(executor_doc)
         self._running: dict[Any, tuple[Job, int]] = {}
         self._retry: list[Job] = []  # points of lost workers, waiting for a free one
@@ -273,7 +278,7 @@ class RaySession:
 
     def submit(self, job: Job) -> None:
         index = self._pool.free.pop(0)
-        self._running[self._pool.actors[index].run.remote(job)] = (job, index)
+        self._running[self._pool.actors[index].run.remote(self._execute, job)] = (job, index)
 
     def in_flight(self) -> list[Job]:
         return [job for job, _ in self._running.values()] + self._retry
@@ -350,7 +355,7 @@ class RayExecutor:
         self._owns = False
         self._relay: Any = None
         self._pool: _Pool | None = None
-        self._pool_key: tuple[Any, ...] | None = None
+        self._pool_settings: WorkerSettings | None = None
 
     def connect(self) -> Any:
         """Connect once (start a local cluster when no address is given and none is running here)."""
@@ -388,20 +393,19 @@ class RayExecutor:
     def session(self, execute: PointFn, settings: WorkerSettings, observer: SweepObserver,
                 cache: dict[str, Any]) -> Iterator[RaySession]:
         ray = self.connect()
-        key = (execute, settings)
-        if self._pool is None or self._pool_key != key:
+        if self._pool is None or self._pool_settings != settings:  # workers (and their models) are kept
             self._drop_pool()
             if self._relay is None:
                 self._relay = ray.remote(ProgressRelay).options(num_cpus=0).remote()
-            self._pool, self._pool_key = _Pool(ray, execute, settings, self.slots(settings.meters.uses_gpu),
-                                               self._relay), key
+            self._pool = _Pool(ray, settings, self.slots(settings.meters.uses_gpu), self._relay)
+            self._pool_settings = settings
         used = {slot.node_id for slot in self._pool.slots}
         doc = {"name": "ray", "address": self.address, "gpu_type": self.gpu_type, "retries": self.retries,
                "workers": len(self._pool.slots), "ray": ray.__version__,
                "nodes": [{"node_id": n["NodeID"], "host": n.get("NodeManagerHostname"), "resources": n.get("Resources")}
                          for n in ray.nodes() if n["NodeID"] in used]}
         try:
-            yield RaySession(ray, self._pool, self._relay, observer, self.retries, doc)
+            yield RaySession(ray, self._pool, execute, self._relay, observer, self.retries, doc)
         except BaseException:
             self._drop_pool(graceful=False)  # workers still measuring an abandoned point are ended
             raise
@@ -409,7 +413,7 @@ class RayExecutor:
     def _drop_pool(self, graceful: bool = True) -> None:
         if self._pool is not None:
             self._pool.close(graceful)
-        self._pool, self._pool_key = None, None
+        self._pool, self._pool_settings = None, None
 
     def close(self) -> None:
         if self._ray is None:
