@@ -28,7 +28,7 @@ from pathlib import Path
 DROPPED = ("ray/jars/", "ray/dashboard/client/build/", "ray/rllib/", "ray/tune/", "ray/train/", "ray/data/",
            "ray/serve/", "ray/llm/")
 #: ray's requirements missing from the GPU image (KINDS.md lists what it has)
-EXTRA = ["jsonschema", "referencing", "jsonschema-specifications", "rpds-py", "attrs"]
+EXTRA = ["jsonschema", "referencing", "jsonschema-specifications", "rpds-py"]
 PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_5_x86_64",
              "manylinux1_x86_64", "any"]
 

@@ -125,6 +125,33 @@ def test_options_that_mean_nothing_are_refused() -> None:
     assert bad.value.field == "ray_retries"
 
 
+def test_ray_missing_is_bad_input_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without the ray extra
+    with pytest.raises(UsageError) as bad:
+        RayExecutor().connect()
+    assert bad.value.field == "executor" and "joulebench[ray]" in str(bad.value)
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["--executor", "slurm"], "--executor"),
+    (["--gpu-type", "H200"], "--gpu-type"),
+    (["--ray-address", "auto"], "--ray-address"),
+    (["--executor", "ray", "--ray-retries", "-1"], "--ray-retries"),
+    (["--executor", "ray", "--gpus", "0"], "--gpus"),
+])
+def test_bad_executor_flags_exit_2_with_one_line_and_nothing_written(argv: list[str], flag: str, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from joulebench.cli import main
+
+    db = tmp_path / "never.db"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["measure", "llm", "tiny-llama", "--device", "cpu", "--db", str(db), *argv])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_info.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"joulebench: error: {flag} ") and "Traceback" not in err[0]
+    assert list(tmp_path.iterdir()) == []  # no database, nothing beside it
+
+
 # -- on the real cluster ------------------------------------------------------------------------------
 def test_a_cluster_without_gpus_refuses_cuda_points_before_any_work(cluster: Cluster, tmp_path: Path) -> None:
     with pytest.raises(UsageError) as bad:
