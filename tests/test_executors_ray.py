@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import ray
 from joulebench.errors import UsageError
 from joulebench.experiments.executors import ExecutorChoice, open_executor
 from joulebench.experiments.llm_plan import LLMPlan
-from joulebench.experiments.ray_executor import RayExecutor, plan_slots, worker_options
+from joulebench.experiments.ray_executor import RayExecutor, plan_slots, probe_gcs, worker_options
 from joulebench.experiments.sweep import MeterSpec, run_sweep
 from joulebench.store import Store
 from tests import ray_points
@@ -150,6 +151,17 @@ def test_bad_executor_flags_exit_2_with_one_line_and_nothing_written(argv: list[
     assert exit_info.value.code == 2 and len(err) == 1, err
     assert err[0].startswith(f"joulebench: error: {flag} ") and "Traceback" not in err[0]
     assert list(tmp_path.iterdir()) == []  # no database, nothing beside it
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free now, and nothing listens on it
+    with pytest.raises(UsageError) as bad:
+        probe_gcs(f"127.0.0.1:{port}")  # where ray.init was seen waiting for over 5 minutes
+    assert bad.value.field == "ray_address" and "nothing answers" in str(bad.value)
+    with pytest.raises(UsageError, match="host:port"):
+        probe_gcs("headnode")
 
 
 # -- on the real cluster ------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ times a second (the callback runs inside measured windows and must stay cheap).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -43,6 +45,22 @@ def import_ray() -> Any:
     except ImportError:
         raise UsageError.bad("executor", "ray", "needs the ray package: pip install 'joulebench[ray]'") from None
     return ray
+
+
+def probe_gcs(address: str | None, timeout_s: float = 5.0) -> None:
+    """Refuse a ``host:port`` where nothing listens, at once: ``ray.init`` would wait on it for minutes
+    (seen with ray 2.60: still waiting after 5 min). ``auto`` and ``ray://`` addresses are Ray's to check."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError.bad("ray_address", address, "give host:port (the head's GCS port, 6379 by default), "
+                             "auto, or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, OverflowError) as exc:
+        raise UsageError.bad("ray_address", address, f"nothing answers there ({exc}); is the Ray head "
+                             "running (ray start --head)?") from None
 
 
 @dataclass(frozen=True)
@@ -269,6 +287,7 @@ class RayExecutor:
             return self._ray
         ray = import_ray()
         if not ray.is_initialized():
+            probe_gcs(self.address or os.environ.get("RAY_ADDRESS"))
             try:
                 ray.init(address=self.address, include_dashboard=False if self.address is None else None,
                          log_to_driver=False, logging_level=logging.WARNING)
