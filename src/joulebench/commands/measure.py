@@ -11,6 +11,8 @@ from typing import Any
 import typer
 
 from joulebench.commands import command_line
+from joulebench.commands.executor_options import EXECUTOR, GPU_TYPE, RAY_ADDRESS, RAY_RETRIES
+from joulebench.experiments.executors import ExecutorChoice
 from joulebench.experiments.llm_plan import LLMPlan
 from joulebench.experiments.sweep import SweepResult
 from joulebench.hardware.dtypes import allowed
@@ -35,15 +37,20 @@ def json_stdout_guard(as_json: bool) -> Iterator[None]:
         yield
 
 
-def sweep_llm(plans: Sequence[LLMPlan], db: str, gpus: list[int] | None, quiet: bool) -> SweepResult:
-    """Run validated plans with the shared progress bar (points, phase, live GPU watts) on stderr."""
+def sweep_llm(plans: Sequence[LLMPlan], db: str, gpus: list[int] | None, quiet: bool,
+              executor: ExecutorChoice = ExecutorChoice()) -> SweepResult:
+    """Run validated plans with the shared progress bar (points, phase, live GPU watts) on stderr, on
+    the chosen executor (validated against the plans' device before the database is opened)."""
+    from joulebench.experiments.executors import open_executor
     from joulebench.experiments.llm_sweep import run_llm_plans
     from joulebench.experiments.progress import ProgressObserver
-    from joulebench.store import Store
+    from joulebench.store import Store, check_db_path
 
     total = sum(len(plan.points()) for plan in plans)
-    with Store(db) as store, ProgressObserver(total, quiet=quiet) as observer:
-        return run_llm_plans(plans, store, command_line(), gpus, observer)
+    check_db_path(db)
+    with open_executor(executor, plans[0].device, gpus) as chosen, Store(db) as store, \
+            ProgressObserver(total, quiet=quiet) as observer:
+        return run_llm_plans(plans, store, command_line(), gpus, observer, executor=chosen)
 
 
 def result_document(result: SweepResult) -> dict[str, Any]:
@@ -116,6 +123,10 @@ def measure_llm(
     seed: int = typer.Option(0, help="seed of the random prompts"),
     db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    executor: str = EXECUTOR,
+    ray_address: str | None = RAY_ADDRESS,
+    gpu_type: str | None = GPU_TYPE,
+    ray_retries: int = RAY_RETRIES,
 ) -> None:
     """Measure prefill, decode and the whole request of a causal LM, each in its own energy window."""
     choice("weights", weights, ("random", "pretrained"))
@@ -131,9 +142,10 @@ def measure_llm(
         static_cache_len=static_cache_len,
     )
     gpu_list = parse_int_list("gpus", gpus, minimum=0) if gpus else None
+    chosen = ExecutorChoice(executor, ray_address, gpu_type, ray_retries).check(device, gpu_list)
     print_notes([plan])
     with json_stdout_guard(as_json):
-        result = sweep_llm([plan], db, gpu_list, quiet=False)
+        result = sweep_llm([plan], db, gpu_list, quiet=False, executor=chosen)
     emit_llm(result, as_json, f"{model} on {device}")
 
 

@@ -7,10 +7,12 @@ Order of work, and why:
 2. the store is opened (ownership and schema checked) and the meters are opened;
 3. the run is recorded with its environment, and the **cold** idle baseline is measured;
 4. each point: skipped when stored ``ok``; claimed atomically (another sweep on the same database skips
-   it); run by the kind's point function under the open meters; stored in one transaction with its
-   rows and records. A point whose own checks failed is stored *failed* with its data (a resume runs it
-   again); an exception (out of memory included) is stored failed with its reason and the sweep goes on;
-   Ctrl-C releases the claim and propagates (exit 130), every finished point kept;
+   it); run by the kind's point function under the open meters - here, or on a worker of another
+   executor (`experiments.executors`: ``local`` or ``ray``; the driver alone writes to the store);
+   stored in one transaction with its rows and records. A point whose own checks failed is stored
+   *failed* with its data (a resume runs it again); an exception (out of memory included) is stored
+   failed with its reason and the sweep goes on; Ctrl-C releases the claims of the points in flight and
+   propagates (exit 130), every finished point kept;
 5. the **warm** idle baseline is measured once, when the first point asks for it after its warm-ups
    (the card idles ~40 W higher right after work than cold), so "above idle" uses the warm figure.
 
@@ -24,11 +26,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from joulebench.errors import EXIT_CHECK_FAILED, EXIT_OK
 from joulebench.store import Store
 from joulebench.values import Measurement, Point, key_of
+
+if TYPE_CHECKING:
+    from joulebench.experiments.executors import Executor, ExecutorSession, Finished
 
 #: idle baselines: ten NVML counter ticks; warm baseline after this much settling once work stopped
 IDLE_BASELINE_S = 1.0
@@ -73,6 +78,13 @@ class MeterSpec:
         return self.device.startswith("cuda")
 
 
+class BaselineSink(Protocol):
+    """Where a `SweepContext` records its run's baselines: the `Store` here; a remote worker keeps them
+    and sends them back with its points (only the driver writes to the store)."""
+
+    def set_baseline(self, run_id: int, baseline: Mapping[str, Any]) -> None: ...
+
+
 @dataclass
 class SweepContext:
     """What a point function may use: the open meters, the baselines, a cache that lives as long as the
@@ -80,7 +92,7 @@ class SweepContext:
 
     monitor: Any
     run_id: int
-    store: Store
+    store: BaselineSink
     cold: Any  # meters.idle.IdleBaseline, or None when no baseline was asked for
     observer: SweepObserver
     cache: dict[str, Any] = field(default_factory=dict)
@@ -185,10 +197,14 @@ def open_monitor(meters: MeterSpec) -> Iterator[Any]:
         yield monitor
 
 
-def _free_device_memory() -> None:
+def failure_reason(exc: BaseException) -> str:
+    """The stored reason of a point that raised (out of memory named as such); frees device memory, so
+    that the next point starts clean."""
     from joulebench.workloads.device import free_device_memory
 
+    reason = f"{'out of memory' if is_out_of_memory(exc) else type(exc).__name__}: {exc}"[:2000]
     free_device_memory()
+    return reason
 
 
 def run_sweep(
@@ -206,62 +222,92 @@ def run_sweep(
     open_source: SourceOpener = open_monitor,
     cache: dict[str, Any] | None = None,
     store: Store | None = None,
+    executor: Executor | None = None,
 ) -> SweepResult:
     """Run validated ``points`` of one ``kind`` into the database ``db`` (see the module docstring).
 
-    ``cache`` lets several sweeps of one command share a loaded model; ``store`` an open database."""
-    from joulebench.environment import capture
+    ``cache`` lets several sweeps of one command share a loaded model; ``store`` an open database;
+    ``executor`` runs the points elsewhere (default: here, `LocalExecutor`)."""
+    from joulebench.experiments.executors import LocalExecutor, WorkerSettings
 
     watcher = observer or NullObserver()
+    chosen = executor if executor is not None else LocalExecutor()
+    settings = WorkerSettings(meters, open_source, idle_s, warm_settle_s if meters.uses_gpu else 0.0)
     owns_store = store is None
     opened = store if store is not None else Store(db)
     try:
-        with open_source(meters) as monitor:
-            run_id = opened.begin_run(kind, command, plan, capture(monitor if hasattr(monitor, "meters") else None))
-            cold = None
-            if idle_s > 0 and hasattr(monitor, "has_trace"):
-                from joulebench.meters.idle import measure_idle
-
-                cold = measure_idle(monitor, idle_s, 0.0, "cold")
-            context = SweepContext(monitor, run_id, opened, cold, watcher, cache if cache is not None else {},
-                                   idle_s=idle_s, warm_settle_s=warm_settle_s if meters.uses_gpu else 0.0)
-            if cold is not None:
-                opened.set_baseline(run_id, context.baseline_doc())
+        with chosen.session(execute, settings, watcher, cache if cache is not None else {}) as session:
+            run_id = opened.begin_run(kind, command, plan, session.environment())
+            session.begin(run_id, opened)
             result = SweepResult(run_id, str(db))
-            watcher.sweep_started(len(points), monitor)
-            for index, point in enumerate(points):
-                outcome = _run_point(index, point, execute, context)
-                result.outcomes.append(outcome)
-                watcher.point_finished(index, outcome)
+            watcher.sweep_started(len(points), session.monitor)
+            _drive(points, session, opened, run_id, watcher, result)
             return result
     finally:
         if owns_store:
             opened.close()
 
 
-def _run_point(index: int, point: Point, execute: PointFn, context: SweepContext) -> PointOutcome:
-    store, config = context.store, point.to_dict()
-    key = key_of(point)
+def _drive(points: Sequence[Point], session: ExecutorSession, store: Store, run_id: int, watcher: SweepObserver,
+           result: SweepResult) -> None:
+    """Admit points one by one while the executor has room, store each finished one as it comes back;
+    outcomes in plan order. Any exit before the end (Ctrl-C included) releases the in-flight claims."""
+    from joulebench.experiments.executors import Job as job_type
+
+    finished: list[tuple[int, PointOutcome]] = []
+
+    def settle(done: Sequence[Finished]) -> None:
+        for item in done:
+            outcome = _store_finished(item, store, run_id)
+            finished.append((item.job.index, outcome))
+            watcher.point_finished(item.job.index, outcome)
+
+    try:
+        for index, point in enumerate(points):
+            while not session.has_slot():
+                settle(session.collect(block=True))
+            key = key_of(point)
+            early = _admit(point, key, store, run_id)
+            if early is not None:
+                finished.append((index, early))
+                watcher.point_finished(index, early)
+                continue
+            watcher.point_started(index, point)
+            session.submit(job_type(index, point, key, run_id))
+            settle(session.collect(block=False))
+        while session.in_flight():
+            settle(session.collect(block=True))
+    except BaseException:
+        for job in session.in_flight():
+            store.release(job.key)
+        raise
+    result.outcomes += [outcome for _, outcome in sorted(finished, key=lambda pair: pair[0])]
+
+
+def _admit(point: Point, key: str, store: Store, run_id: int) -> PointOutcome | None:
+    """None when the point is to be measured (claimed now), else why not: stored already, or claimed."""
     if store.has_point(key):
         stored = store.point_by_key(key)
         return PointOutcome(point, "skipped", stored.id if stored else None, stored.summary if stored else {})
-    if not store.claim(key, context.run_id):
+    if not store.claim(key, run_id):
         return PointOutcome(point, "claimed", error="another sweep is measuring this point")
-    context.observer.point_started(index, point)
-    try:
-        measured = execute(point, context)
-    except (KeyboardInterrupt, SystemExit):
-        store.release(key)
-        raise
-    except Exception as exc:  # noqa: BLE001 - one bad point must not end the sweep
-        reason = f"{'out of memory' if is_out_of_memory(exc) else type(exc).__name__}: {exc}"[:2000]
-        _free_device_memory()
-        point_id = store.save_point(context.run_id, point.kind, config, {}, status="failed", error=reason, key=key)
+    return None
+
+
+def _store_finished(item: Finished, store: Store, run_id: int) -> PointOutcome:
+    """One transaction per point: a failure with its reason, or the measurement (failed when its own
+    checks failed); a remote worker's environment goes into the summary as ``node``."""
+    point, key, config = item.job.point, item.job.key, item.job.point.to_dict()
+    node = {"node": dict(item.node)} if item.node is not None else {}
+    if item.measured is None:
+        reason = (item.error or "no measurement came back")[:2000]
+        point_id = store.save_point(run_id, point.kind, config, node, status="failed", error=reason, key=key)
         return PointOutcome(point, "failed", point_id, {}, reason)
+    measured = item.measured
     failures = list(measured.check_failures)
     status = "failed" if failures else "ok"
     error = "; ".join(failures)[:2000] if failures else None
-    summary = dict(measured.summary) | ({"check_failures": failures} if failures else {})
-    point_id = store.save_point(context.run_id, point.kind, config, summary, measured.measurements,
+    summary = dict(measured.summary) | ({"check_failures": failures} if failures else {}) | node
+    point_id = store.save_point(run_id, point.kind, config, summary, measured.measurements,
                                 measured.records, status=status, error=error, key=key)
     return PointOutcome(point, "failed" if failures else "done", point_id, summary, error)

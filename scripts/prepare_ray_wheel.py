@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Put a slim ray wheel (and the few small packages ray needs that the GPU image lacks) into ./.whl-ray.
+
+Why slim: the ray 2.60 wheel for Python 3.12 is ~79 MB, over the 64 MiB a device call may carry. 32 MB
+of it is the Java worker (ray/jars), and a few more the dashboard's web build and the libraries (RLlib,
+Tune, Train, Data, Serve, LLM) that a sweep never imports; without them the wheel is ~43 MB. Everything
+the core needs (raylet, GCS server, _raylet.so, the dashboard agent's Python) stays. The wheel's RECORD is
+rewritten to list what is left, so pip installs it as any other wheel.
+
+Usage (here, in the repository root; .whl-ray must be git-ignored, e.g. in .git/info/exclude):
+    python3 scripts/prepare_ray_wheel.py            # ray as installed here, for cp312 x86-64
+    python3 scripts/prepare_ray_wheel.py --python 3.11 --out /tmp/ray311   # a local trial of the same cut
+then pass ".whl-ray" in the device call's carry list (scripts/compare_ray_executor.sh installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import importlib.metadata as md
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+#: parts of the ray wheel a sweep never loads
+DROPPED = ("ray/jars/", "ray/dashboard/client/build/", "ray/rllib/", "ray/tune/", "ray/train/", "ray/data/",
+           "ray/serve/", "ray/llm/")
+#: ray's requirements missing from the GPU image (KINDS.md lists what it has)
+EXTRA = ["jsonschema", "referencing", "jsonschema-specifications", "rpds-py"]
+PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_5_x86_64",
+             "manylinux1_x86_64", "any"]
+
+
+def download(name: str, python: str, out: Path) -> bool:
+    try:
+        version = md.version(name)
+    except md.PackageNotFoundError:
+        print(f"skip {name}: not installed here")
+        return False
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
+           python, "--implementation", "cp", "-d", str(out), f"{name}=={version}"]
+    for platform in PLATFORMS:
+        cmd += ["--platform", platform]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    print(f"{name}=={version}: {'ok' if done.returncode == 0 else 'FAILED ' + done.stderr.strip()[-300:]}")
+    return done.returncode == 0
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def slim(wheel: Path) -> Path:
+    """Rewrite ``wheel`` in place without `DROPPED`, with a RECORD that matches."""
+    tmp = wheel.with_suffix(".slim")
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        record_name = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD"))
+        lines = []
+        for info in src.infolist():
+            if info.filename == record_name or info.filename.startswith(DROPPED):
+                continue
+            data = src.read(info)
+            dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+            lines.append(_record_line(info.filename, data))
+        dst.writestr(record_name, "\n".join([*lines, f"{record_name},,"]) + "\n")
+    tmp.replace(wheel)
+    return wheel
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default="3.12", help="target Python version (the GPU image has 3.12)")
+    parser.add_argument("--out", default=".whl-ray", help="folder for the wheels")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not download("ray", args.python, out):
+        return 1
+    for name in EXTRA:
+        download(name, args.python, out)
+    for wheel in out.glob("ray-*.whl"):
+        before = wheel.stat().st_size
+        slim(wheel)
+        print(f"{wheel.name}: {before / 2**20:.1f} MiB -> {wheel.stat().st_size / 2**20:.1f} MiB")
+    total = sum(p.stat().st_size for p in out.glob("*.whl"))
+    print(f"{out}: {total / 2**20:.1f} MiB in all (a device call carries at most 64 MiB, the tree included)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
