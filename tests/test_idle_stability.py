@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from joulebench.errors import UsageError
-from joulebench.meters.base import Reading
 from joulebench.meters.idle import IdleBaseline, measure_idle
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.meters.spans import SpanEnergy
 from joulebench.meters.stability import PhaseRun, Spread, run_interleaved
 from joulebench.meters.window import Protocol, run_repeated
+from joulebench.values import Reading
 
 from .test_monitor_trace import direct_trace, replay_monitor
 

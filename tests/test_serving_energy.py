@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pytest
 
-from joulebench.meters.base import Reading
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.serving.dcgm import DcgmPoller, parse_energy_mj
 from joulebench.serving.energy import energy_report, steady_window
 from joulebench.serving.records import RequestRecord
+from joulebench.values import Reading
 from tests.loopback_server import ServerConfig, StreamingTestServer
 
 

@@ -11,11 +11,11 @@ import yaml
 from joulebench.errors import UsageError
 from joulebench.experiments.serving_arms import ArmSpec, FloorSpec
 from joulebench.experiments.serving_bench import build_result
-from joulebench.meters.base import Reading
 from joulebench.serving.client import LoadResult
 from joulebench.serving.figures import FigureSetting, compare, figure_floor
 from joulebench.serving.floors import _context_sum, card_energy, floor_arch, request_floors
 from joulebench.serving.records import RequestRecord
+from joulebench.values import Reading
 from tests.serving_helpers import run_cli
 
 H100_PEAK, H100_BW, H100_TDP, H100_IDLE = 989.5e12, 3.35e12, 700.0, 120.0

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from joulebench.meters.base import Reading
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
+from joulebench.values import Reading
 
 
 @dataclass

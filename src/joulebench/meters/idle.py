@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from joulebench.errors import UsageError
-from joulebench.meters.base import Reading
+from joulebench.values import Reading
 
 if TYPE_CHECKING:
     from joulebench.meters.monitor import EnergyMonitor

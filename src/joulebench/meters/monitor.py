@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from joulebench.errors import TelemetryUnavailable
-from joulebench.meters.base import COMPONENTS, Meter, Reading
+from joulebench.meters.base import COMPONENTS, Meter
 from joulebench.meters.estimates import CpuEstimateMeter, RamEstimateMeter
 from joulebench.meters.gpu_sampling import GpuSampling
 from joulebench.meters.nvml import GpuState, NvmlEnergyMeter, open_gpu_meters
@@ -33,6 +33,7 @@ from joulebench.meters.power_trace import PowerTrace, TraceCheck, TraceSlice, ch
 from joulebench.meters.rapl import RaplMeter, find_rapl_domains
 from joulebench.meters.spans import SpanEnergy, contiguous, span_energies, trace_aligned_per_rep
 from joulebench.meters.trace import AlignedEstimate, EnergyTrace, aligned_energy_per_rep
+from joulebench.values import Reading
 
 #: GPU counter polling without a power trace: slow by default, fast for windows on counter edges
 SLOW_POLL_S = 0.05

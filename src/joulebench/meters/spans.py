@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from joulebench.meters.base import Reading
 from joulebench.meters.power_trace import PowerTrace
 from joulebench.meters.trace import AlignedEstimate, EnergyTrace, covered_reps, t95
+from joulebench.values import Reading
 
 #: how far inside a repeated run the trace-aligned window starts and ends: two ~20 ms sample intervals
 TRACE_GUARD_S = 0.05

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from joulebench.errors import UsageError
-from joulebench.meters.base import Reading
 from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.spans import mean_ci95
-from joulebench.meters.window import PhaseResult, Protocol, run_repeated
+from joulebench.meters.window import Protocol, run_repeated
+from joulebench.values import PhaseResult, Reading
 
 if TYPE_CHECKING:
     from joulebench.meters.idle import IdleBaseline

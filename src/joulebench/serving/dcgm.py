@@ -23,9 +23,10 @@ import httpx
 import numpy as np
 
 from joulebench.errors import UsageError
-from joulebench.meters.base import Reading, WrapTracker
+from joulebench.meters.base import WrapTracker
 from joulebench.meters.trace import EnergyTrace
 from joulebench.serving.specs import parse_url
+from joulebench.values import Reading
 
 METRIC = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"
 _LINE_RE = re.compile(rf"^{METRIC}\{{(?P<labels>[^}}]*)\}}\s+(?P<value>[-+0-9.eE]+)")

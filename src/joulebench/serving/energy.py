@@ -43,9 +43,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from joulebench.meters.base import Reading
 from joulebench.serving.records import RequestRecord
 from joulebench.units import j_to_wh
+from joulebench.values import Reading
 
 STEADY_MIN_S = 1.0
 STEADY_MIN_TOKENS = 100
