@@ -189,6 +189,9 @@ class LLMPoint:
     engine: str = "eager"
     decode_method: str = "request"
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: explicit prompt length of each batch row (a batch drawn from a prompt source), left-padded to
+    #: ``prompt_tokens`` (their maximum); empty: lengths from ``prompt_tokens`` and ``prompt_spread``
+    prompt_lengths: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -202,6 +205,8 @@ class LLMPoint:
             doc["messages"] = self.messages
         if self.protocol_overrides:
             doc["protocol_overrides"] = {k: dict(v) for k, v in self.protocol_overrides.items()}
+        if self.prompt_lengths:
+            doc["prompt_lengths"] = list(self.prompt_lengths)
         return doc
 
     @classmethod
@@ -220,6 +225,7 @@ class LLMPoint:
             phases=tuple(doc.get("phases") or LLM_PHASES), messages=doc.get("messages"),
             engine=str(doc.get("engine", "eager")), decode_method=str(doc.get("decode_method", "loop")),
             protocol_overrides=dict(doc.get("protocol_overrides") or {}),
+            prompt_lengths=tuple(int(n) for n in doc.get("prompt_lengths") or ()),
         )
 
     def label(self) -> str:

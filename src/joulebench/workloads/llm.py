@@ -47,7 +47,8 @@ DEFAULT_PROTOCOLS: dict[str, Protocol] = {
 def protocols_for(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Protocol]:
     out = dict(DEFAULT_PROTOCOLS)
     for phase, fields in overrides.items():
-        out[phase] = Protocol(**{**out[phase].to_dict(), **fields})
+        if phase in out:  # other keys ("consistency": its re-measuring budget) are not phase protocols
+            out[phase] = Protocol(**{**out[phase].to_dict(), **fields})
     return out
 
 
@@ -96,7 +97,7 @@ def _inputs(point: Any, loaded: LoadedModel) -> Any:
         return chat_inputs(loaded.tokenizer, loaded.ref.name, point.device, read_conversations(point.messages),
                            point.batch)
     return synthetic_inputs(loaded.vocab_size, point.device, point.prompt_tokens, point.batch, point.prompt_spread,
-                            point.seed)
+                            point.seed, point.prompt_lengths)
 
 
 class _PointRun:

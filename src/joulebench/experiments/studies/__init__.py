@@ -1,0 +1,1 @@
+"""Study presets: plan builders that reproduce the published study's sweeps (``commands/study`` runs them)."""
