@@ -33,11 +33,21 @@ study_app = typer.Typer(help="Reproduce the study's findings on this machine: on
 SIZES_MODELS = "qwen2.5-0.5b,qwen2.5-1.5b,qwen2.5-3b,qwen2.5-7b,qwen2.5-14b,mistral-7b-v0.3,llama-3.1-8b"
 CUDA_DTYPES = "fp32,bf16,fp16,bnb-int8,bnb-nf4,torchao-int8,torchao-int4,torchao-fp8"
 HOST_DTYPES = "fp32,bf16,fp16"
-DEVICE_HELP = "cuda or cpu"
-WINDOW_HELP = "shortest energy window of each phase in seconds (default: the workload's 1.2 s; shorter for quick trials)"
-REPORT_HELP = "also write an HTML report of the database to this .html file"
-SOURCE_HELP = "thank-you, synthetic, or a .jsonl file of requests ({\"messages\": [...]} and/or \"prompt_tokens\"; " \
-              "optional \"reply_tokens\")"
+SOURCE_HELP = ("thank-you, synthetic, or a .jsonl file of requests ({\"messages\": [...]} and/or \"prompt_tokens\"; "
+               "optional \"reply_tokens\")")
+
+# options every study shares (one definition each; typer reads an option's metadata from its default)
+DEVICE = typer.Option("cuda", help="cuda or cpu")
+WINDOW = typer.Option(None, help="shortest energy window of each phase in seconds (default: the workload's 1.2 s; "
+                      "shorter for quick trials)")
+GPUS = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)")
+DB = typer.Option(DEFAULT_DB, help=DB_HELP)
+REPORT = typer.Option(None, help="also write an HTML report of the database to this .html file")
+JSON = typer.Option(False, "--json", help=JSON_HELP)
+SOURCE = typer.Option("synthetic", help=SOURCE_HELP)
+DRAW_SEED = typer.Option(0, help="seed of the requests drawn from --source")
+PROMPT_TOKENS = typer.Option(1200, help="prompt tokens of each point (the study's mean)")
+OUTPUT_TOKENS = typer.Option(64, help="reply tokens of each point")
 
 
 def report_hook(path: str | None) -> Callable[[str], None] | None:
@@ -151,20 +161,20 @@ def rich_table(item: Any) -> Any:
 def thank_you(
     model: str = typer.Option("llama-3.1-8b", help="bundled name, hub id or local folder"),
     dtype: str = typer.Option("fp32", help="dtype of the study's case I: fp32"),
-    device: str = typer.Option("cuda", help=DEVICE_HELP),
+    device: str = DEVICE,
     engine: str = typer.Option("eager", help="eager (the study's generate) or static (CUDA graphs)"),
     requests: int = typer.Option(10_000, help="requests in the population (the study: 10,000)"),
     source: str = typer.Option("thank-you", help=SOURCE_HELP),
     target_ci: float = typer.Option(0.02, help="stop when the GPU Wh per reply is known to this relative 95% half-width"),
-    budget: float = typer.Option(0.2, help="stop at this share of the GPU time the study's protocol would spend"),
+    budget_fraction: float = typer.Option(0.2, help="stop at this share of the GPU time the study's protocol would spend"),
     check_batch: int = typer.Option(4, help="requests measured per check batch"),
     max_check: int = typer.Option(48, help="most check requests to measure"),
     seed: int = typer.Option(0, help="seed of the population and of the check sample"),
-    min_window_s: float | None = typer.Option(None, help=WINDOW_HELP),
-    gpus: str | None = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)"),
-    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
-    report: str | None = typer.Option(None, help=REPORT_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    min_window_s: float | None = WINDOW,
+    gpus: str | None = GPUS,
+    db: str = DB,
+    report: str | None = REPORT,
+    as_json: bool = JSON,
 ) -> None:
     """Case I: Wh per "thank you" reply (GPU/CPU/RAM, prefill/decode) from a designed subset, +-2% CI."""
     from joulebench.data.lengths import THANK_YOU_REPLIES
@@ -178,7 +188,7 @@ def thank_you(
     def plan() -> ThankYouPlan:
         prompts = open_prompts(source, requests, seed, model, THANK_YOU_REPLIES)
         return ThankYouPlan(prompts, model, dtype, device, engine, seed, _window(min_window_s), check_batch,
-                            min(8, max_check), max_check, target_ci, budget)
+                            min(8, max_check), max_check, target_ci, budget_fraction)
 
     _run("thank-you", plan, run_thank_you, db, gpus, as_json, report)
 
@@ -196,19 +206,19 @@ def _lengths(requests: int | None, source: str, seed: int, model: str, prompt_to
 def sizes(
     model: str = typer.Option(SIZES_MODELS, help="comma list of models (default: the study's seven)"),
     dtype: str = typer.Option("fp32", help="dtype (the study's case I: fp32)"),
-    device: str = typer.Option("cuda", help=DEVICE_HELP),
+    device: str = DEVICE,
     engine: str = typer.Option("eager", help="eager or static"),
-    prompt_tokens: int = typer.Option(1200, help="prompt tokens of each point (the study's mean)"),
-    output_tokens: int = typer.Option(64, help="reply tokens of each point"),
+    prompt_tokens: int = PROMPT_TOKENS,
+    output_tokens: int = OUTPUT_TOKENS,
     requests: int = typer.Option(0, help="0: one point per model at --prompt-tokens/--output-tokens; N: N requests "
                                  "from --source per model"),
-    source: str = typer.Option("synthetic", help=SOURCE_HELP),
-    seed: int = typer.Option(0, help="seed of the requests drawn from --source"),
-    min_window_s: float | None = typer.Option(None, help=WINDOW_HELP),
-    gpus: str | None = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)"),
-    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
-    report: str | None = typer.Option(None, help=REPORT_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    source: str = SOURCE,
+    seed: int = DRAW_SEED,
+    min_window_s: float | None = WINDOW,
+    gpus: str | None = GPUS,
+    db: str = DB,
+    report: str | None = REPORT,
+    as_json: bool = JSON,
 ) -> None:
     """Prefill and decode energy per model size (Qwen2.5 0.5B..14B, Mistral-7B, Llama-3.1-8B)."""
     from joulebench.experiments.studies.llm import GridStudyPlan
@@ -228,18 +238,18 @@ def sizes(
 def precision(
     model: str = typer.Option("llama-3.1-8b", help="bundled name, hub id or local folder"),
     dtype: str | None = typer.Option(None, help=f"comma list (default on cuda: {CUDA_DTYPES}; on cpu: {HOST_DTYPES})"),
-    device: str = typer.Option("cuda", help=DEVICE_HELP),
+    device: str = DEVICE,
     engine: str | None = typer.Option(None, help="comma list of eager, static (default: both on cuda, eager on cpu)"),
-    prompt_tokens: int = typer.Option(1200, help="prompt tokens of each point (the study's mean)"),
-    output_tokens: int = typer.Option(64, help="reply tokens of each point"),
+    prompt_tokens: int = PROMPT_TOKENS,
+    output_tokens: int = OUTPUT_TOKENS,
     requests: int = typer.Option(0, help="0: one point per precision; N: N requests from --source per precision"),
-    source: str = typer.Option("synthetic", help=SOURCE_HELP),
-    seed: int = typer.Option(0, help="seed of the requests drawn from --source"),
-    min_window_s: float | None = typer.Option(None, help=WINDOW_HELP),
-    gpus: str | None = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)"),
-    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
-    report: str | None = typer.Option(None, help=REPORT_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    source: str = SOURCE,
+    seed: int = DRAW_SEED,
+    min_window_s: float | None = WINDOW,
+    gpus: str | None = GPUS,
+    db: str = DB,
+    report: str | None = REPORT,
+    as_json: bool = JSON,
 ) -> None:
     """Prefill and decode per precision: fp32, bf16, fp16, bitsandbytes int8/NF4, torchao int8/int4/fp8."""
     from joulebench.experiments.studies.llm import GridStudyPlan
@@ -261,20 +271,20 @@ def precision(
 def batch(
     model: str = typer.Option("llama-3.1-8b", help="bundled name, hub id or local folder"),
     dtype: str = typer.Option("bf16", help="dtype"),
-    device: str = typer.Option("cuda", help=DEVICE_HELP),
+    device: str = DEVICE,
     engine: str = typer.Option("eager", help="eager or static"),
     batches: str = typer.Option("1,2,4,8,16,32", help="comma list of batch sizes"),
     requests: int = typer.Option(256, help="requests the batches are drawn from (and bucketed over)"),
-    source: str = typer.Option("synthetic", help=SOURCE_HELP),
+    source: str = SOURCE,
     output_tokens: int = typer.Option(64, help="reply tokens of every row"),
     draws: int = typer.Option(1, help="batches measured per batch size and bucketing"),
     bucketing: str = typer.Option("off,on", help="off (random batches), on (length bucketing), or both"),
     seed: int = typer.Option(0, help="seed of the requests and of the batches"),
-    min_window_s: float | None = typer.Option(None, help=WINDOW_HELP),
-    gpus: str | None = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)"),
-    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
-    report: str | None = typer.Option(None, help=REPORT_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    min_window_s: float | None = WINDOW,
+    gpus: str | None = GPUS,
+    db: str = DB,
+    report: str | None = REPORT,
+    as_json: bool = JSON,
 ) -> None:
     """Case II batching: energy per effective and computed token along batch sizes (left padding, bucketing)."""
     from joulebench.data.prompts import open_prompts
