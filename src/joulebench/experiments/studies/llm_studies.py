@@ -74,7 +74,8 @@ def run_thank_you(plan: ThankYouPlan, runner: StudyRunner) -> dict[str, Any]:
         if est is None:
             return _tables_doc([], outcomes, stop=reason)
         figures = {k: f.to_dict() for k, f in est.figures.items()}
-        return _tables_doc(thank_you_tables(est, reason, plan.prompts.describe()), outcomes, stop=reason,
+        docs = _usable(outcomes)
+        return _tables_doc(thank_you_tables(est, reason, plan.prompts.describe(), docs), outcomes, stop=reason,
                            figures_j=figures, primary=est.primary, study_protocol_s=est.study_protocol_s)
 
     stored = runner.save_tables("thank-you", params, outcomes, build)

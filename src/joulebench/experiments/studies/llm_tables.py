@@ -47,12 +47,21 @@ def _per(value: float | None, count: float) -> float | None:
     return None if value is None or not count else value / count
 
 
-def _estimated(summary: Summary, component: str) -> bool:
-    return bool(((summary.get("request") or {}).get("estimated") or {}).get(component))
+def flag_note(docs: Sequence[Summary | None]) -> str:
+    """What the points' own checks found (inconsistent, unstable, below its physical floor), counted: a
+    table built on flagged points says so."""
+    counts: dict[str, int] = {}
+    for doc in docs:
+        for flag in (doc or {}).get("flags") or []:
+            counts[flag] = counts.get(flag, 0) + 1
+    if not counts:
+        return "no measured point was flagged by its own checks"
+    return "flags of the measured points: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
 
 
 # -- case I: thank-you --------------------------------------------------------------------------------
-def thank_you_tables(est: Estimate, stop: str, population: Mapping[str, Any]) -> list[StudyTable]:
+def thank_you_tables(est: Estimate, stop: str, population: Mapping[str, Any],
+                     docs: Sequence[Summary] = ()) -> list[StudyTable]:
     ref = llm_reference()["thank_you"]
     comps = [c for c in ("gpu", "cpu", "ram", TOTAL) if f"request/{c}" in est.figures]
     rows = []
@@ -234,7 +243,7 @@ def batch_tables(summaries: Sequence[Summary | None], modes: Sequence[str], fail
                mean("request/eff"), mean("request/comp"))
         rows.append(row)
         curves.setdefault(mode, []).append(row)
-    notes = _batch_claims(curves) + [f"failed: {f}" for f in failed]
+    notes = _batch_claims(curves) + [flag_note(summaries)] + [f"failed: {f}" for f in failed]
     columns = ["bucketing", "batch", "draws", "prompt tok eff", "prompt tok comp", "padding", "prefill J/eff tok",
                "prefill J/comp tok", "decode J/out tok", "decode J/eff in tok", "generate J/eff in tok",
                "generate J/comp in tok"]
