@@ -60,9 +60,11 @@ def timed(execute: Callable[[Any, Any], Measurement]) -> Callable[[Any, Any], Me
         model_key = (point.model, point.dtype, point.device, point.random_weights)
         loads = context.cache.get("study_last_model") != model_key
         t0 = time.perf_counter()
-        measured = execute(point, context)
+        try:
+            measured = execute(point, context)
+        finally:  # a point that failed after loading still leaves its model loaded for the next
+            context.cache["study_last_model"] = model_key
         wall = time.perf_counter() - t0
-        context.cache["study_last_model"] = model_key
         load = float(measured.summary.get("model_load_s") or 0.0) if loads else 0.0
         summary = dict(measured.summary) | {"wall_s": wall, "measure_s": max(wall - load, 0.0)}
         return dataclasses.replace(measured, summary=summary)
