@@ -127,7 +127,7 @@ def emit(doc: Mapping[str, Any], as_json: bool) -> None:
                 console.print(f"  {escape(str(note))}", highlight=False)
         counts = doc["points"]
         console.print(f"points: {counts.get('done', 0)} measured, {counts.get('skipped', 0)} already stored, "
-                      f"{counts.get('failed', 0)} failed; GPU time {doc['gpu_time']['measure_s']:.1f} s "
+                      f"{counts.get('failed', 0)} failed; protocol time {doc['gpu_time']['measure_s']:.1f} s "
                       f"(wall {doc['gpu_time']['wall_s']:.1f} s)")
         for failed in doc["failed"]:
             console.print(f"[red]failed[/red] {escape(failed)}")
