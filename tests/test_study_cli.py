@@ -48,14 +48,17 @@ def _stored(db: Path) -> dict[str, int]:
 
 
 def test_thank_you_study_estimates_wh_per_reply_and_resumes(tmp_path: Path) -> None:
-    source = _requests(tmp_path / "requests.jsonl")
-    args = ["study", "thank-you", *QUICK, "--source", str(source), "--requests", "30", "--max-check", "4",
+    # 2,000 requests: the study's protocol on them would take hours here, so neither the GPU-time budget
+    # nor the population stops the check sample before its maximum (or the target)
+    source = _requests(tmp_path / "requests.jsonl", n=2000)
+    args = ["study", "thank-you", *QUICK, "--source", str(source), "--requests", "2000", "--max-check", "4",
             "--db", "ty.db", "--json"]
     first = run(args, tmp_path)
     assert first.returncode == 0, first.stderr
     doc = json.loads(first.stdout)
     assert doc["study"] == "thank-you" and doc["exit_code"] == 0
-    assert doc["points"] == {"done": 13, "skipped": 0, "claimed": 0, "failed": 0}  # 3x3 grid + 4 checked
+    checked = 4  # the check sample's minimum is its maximum here: 4 requests, whatever the interval
+    assert doc["points"] == {"done": 9 + checked, "skipped": 0, "claimed": 0, "failed": 0}  # 3x3 grid + checks
     per_reply = _rows(_table(doc, "per_reply"))
     assert [r["component"] for r in per_reply] == ["cpu ~estimate", "ram ~estimate", "total ~estimate"]
     for row in per_reply:
@@ -65,22 +68,23 @@ def test_thank_you_study_estimates_wh_per_reply_and_resumes(tmp_path: Path) -> N
     assert total == pytest.approx(per_reply[0]["reply Wh"] + per_reply[1]["reply Wh"], rel=0.05)
     assert per_reply[0]["study Wh"] == 0.024  # the study's CPU figure beside ours
     protocol = {r["what"]: r["value"] for r in _rows(_table(doc, "protocol"))}
-    assert protocol["requests in the population"] == 30 and protocol["designed points measured"] == 9
-    assert protocol["check points measured"] == 4
+    assert protocol["requests in the population"] == 2000 and protocol["designed points measured"] == 9
+    assert protocol["check points measured"] == checked
     ratio = protocol["GPU time / study protocol"]
     assert ratio == pytest.approx(protocol["protocol GPU time (s, model loads excluded)"] / next(
         v for k, v in protocol.items() if k.startswith("study protocol on this population")))
-    assert protocol["stopped because"].startswith(("target reached", "GPU-time budget", "check sample at its maximum"))
+    assert protocol["stopped because"] == doc["stop"]
+    assert doc["stop"].startswith(("target reached", "check sample at its maximum"))
     fits = _rows(_table(doc, "fits"))
     assert {r["coefficient"] for r in fits} >= {"alpha_s_per_token", "eta_s_per_token", "A_Wh_per_token", "E0_Wh"}
-    assert _stored(tmp_path / "ty.db") == {"llm:ok": 13, "study:ok": 1}
+    assert _stored(tmp_path / "ty.db") == {"llm:ok": 9 + checked, "study:ok": 1}
 
     again = run(args, tmp_path)  # resume: nothing is measured again, the stored tables come back
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
-    assert second["points"]["done"] == 0 and second["points"]["skipped"] == 13
+    assert second["points"]["done"] == 0 and second["points"]["skipped"] == 9 + checked
     assert second["tables"] == doc["tables"] and second["study_point_id"] == doc["study_point_id"]
-    assert _stored(tmp_path / "ty.db") == {"llm:ok": 13, "study:ok": 1}
+    assert _stored(tmp_path / "ty.db") == {"llm:ok": 9 + checked, "study:ok": 1}
 
 
 def test_sizes_study_on_two_model_sizes(tmp_path: Path) -> None:

@@ -52,15 +52,15 @@ def check_loadable(dtype: Dtype, device: str, capability: tuple[int, int] | None
     libraries' CPU kernels, where they have them, serve the tests.)"""
     if dtype.loader in ("torch", None):
         return
-    if library_version(dtype.loader) is None:
-        raise UsageError.bad("dtype", dtype.name, f"needs the {dtype.loader} package, which is not installed here "
-                             f"(pip install {dtype.loader})")
-    if dtype.min_capability is not None and device.startswith("cuda"):
+    if dtype.min_capability is not None and device.startswith("cuda"):  # first: no package would help
         have = capability or _cuda_capability()
         if have is not None and tuple(have) < dtype.min_capability:
             need = ".".join(map(str, dtype.min_capability))
             raise UsageError.bad("dtype", dtype.name, f"needs CUDA compute capability {need} or newer (fp8 tensor "
                                  f"cores); this GPU has {have[0]}.{have[1]}")
+    if library_version(dtype.loader) is None:
+        raise UsageError.bad("dtype", dtype.name, f"needs the {dtype.loader} package, which is not installed here "
+                             f"(pip install {dtype.loader})")
 
 
 def _cuda_capability() -> tuple[int, int] | None:
