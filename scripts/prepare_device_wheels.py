@@ -6,6 +6,12 @@ same transformers and the CLI/telemetry packages that the local tests ran with, 
 matches CI. torch, numpy and CUDA libraries are never carried (the image's own are used).
 Usage: python scripts/prepare_device_wheels.py  (then pass .whl in the device call's carry list and
 start the command with scripts/device_env.sh).
+
+``--studies`` makes the set of the LLM studies instead (scripts/measure_llm_studies.py): the quantization
+libraries (bitsandbytes 0.50.2, 43 MB with its sm_90 kernels; torchao 0.18.0, which needs torch >= 2.11)
+and the CLI's small packages. transformers, tokenizers and the hub client then come from the GPU image
+(transformers 5.17, whose bitsandbytes and torchao integrations match what workloads/quantization.py
+calls): with bitsandbytes on board, a call has no room left under its 64 MiB for transformers 5.24.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ PACKAGES = [
     "hf-xet", "fsspec",
     "filelock", "tqdm", "packaging", "pyyaml",
 ]
+STUDIES = ["bitsandbytes", "torchao", "nvidia-ml-py", "typer", "annotated-doc", "click", "rich", "markdown-it-py",
+           "mdurl", "pygments", "shellingham", "typing_extensions"]
+#: versions to fetch where the package is not installed on this machine
+PINNED = {"bitsandbytes": "0.50.2", "torchao": "0.18.0"}
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64", "manylinux_2_24_x86_64", "manylinux_2_31_x86_64", "manylinux_2_34_x86_64",
              "manylinux_2_35_x86_64", "manylinux_2_5_x86_64"]
@@ -31,12 +41,14 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x
 def main() -> int:
     out = Path(".whl")
     out.mkdir(exist_ok=True)
-    for name in PACKAGES:
+    for name in STUDIES if "--studies" in sys.argv[1:] else PACKAGES:
         try:
             version = md.version(name)
         except md.PackageNotFoundError:
-            print(f"skip {name}: not installed here")
-            continue
+            if name not in PINNED:
+                print(f"skip {name}: not installed here")
+                continue
+            version = PINNED[name]
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
                "3.12", "--implementation", "cp", "-d", str(out), f"{name}=={version}"]
         for platform in PLATFORMS:

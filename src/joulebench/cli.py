@@ -16,7 +16,7 @@ import click
 import typer
 
 from joulebench import __version__
-from joulebench.commands import calibrate, hardware, measure, predict, report, results, serve, video
+from joulebench.commands import calibrate, hardware, measure, predict, report, results, serve, study, video
 from joulebench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, TelemetryUnavailable, UsageError
 
 try:  # typer >= 0.2x vendors its own click; its exceptions are not click's
@@ -60,7 +60,7 @@ def _root(version: bool = typer.Option(False, "--version", help="print the versi
     """Measure and predict the latency and energy of generative-AI inference."""
 
 
-for _family in (measure, results, predict, hardware, calibrate, serve, video, report):
+for _family in (measure, results, predict, hardware, calibrate, serve, video, report, study):
     _family.register(app)
 
 

@@ -324,6 +324,9 @@ class LLMPoint:
     #: static engine: the static KV cache's length (one per model in a sweep, so one compiled graph
     #: serves all its points; decode attends all of it), resolved by the plan
     static_cache_len: int | None = None
+    #: explicit prompt length of each batch row (a batch drawn from a prompt source), left-padded to
+    #: ``prompt_tokens`` (their maximum); empty: lengths from ``prompt_tokens`` and ``prompt_spread``
+    prompt_lengths: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -339,6 +342,8 @@ class LLMPoint:
             doc["protocol_overrides"] = {k: dict(v) for k, v in self.protocol_overrides.items()}
         if self.static_cache_len is not None:
             doc["static_cache_len"] = self.static_cache_len
+        if self.prompt_lengths:
+            doc["prompt_lengths"] = list(self.prompt_lengths)
         return doc
 
     @classmethod
@@ -358,6 +363,7 @@ class LLMPoint:
             engine=str(doc.get("engine", "eager")), decode_method=str(doc.get("decode_method", "loop")),
             protocol_overrides=dict(doc.get("protocol_overrides") or {}),
             static_cache_len=None if doc.get("static_cache_len") is None else int(doc["static_cache_len"]),
+            prompt_lengths=tuple(int(n) for n in doc.get("prompt_lengths") or ()),
         )
 
     def label(self) -> str:

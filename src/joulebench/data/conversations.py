@@ -25,7 +25,7 @@ def _is_message(value: Any) -> bool:
     return isinstance(value, dict) and "role" in value and "content" in value
 
 
-def _conversation(value: Any, field: str, where: str) -> list[Message]:
+def parse_conversation(value: Any, field: str, where: str) -> list[Message]:
     messages = value.get("messages") if isinstance(value, dict) else value
     if isinstance(value, dict) and "messages" not in value:
         raise UsageError.bad(field, sorted(value)[:5], "a conversation needs a 'messages' list (or is a bare list "
@@ -43,21 +43,25 @@ def _conversation(value: Any, field: str, where: str) -> list[Message]:
     return out
 
 
-def read_conversations(path: str | Path, field: str = "messages") -> list[list[Message]]:
-    """Every conversation of the file, validated; `UsageError` at the first bad one."""
+def read_records(path: str | Path, field: str = "messages") -> list[tuple[str, Any]]:
+    """``(where, value)`` for every conversation record of a JSON/JSONL file, not yet validated: the
+    prompt sources read extra keys (``reply_tokens``, ``prompt_tokens``) beside the messages."""
     source = str(path)
     if Path(path).suffix.lower() == ".jsonl":
-        rows = read_jsonl(path, field)
-        conversations = [_conversation(value, field, f"{source} line {n}") for n, value in rows]
-    else:
-        data = read_document(path, field)
-        if isinstance(data, list) and data and all(_is_message(m) for m in data):
-            data = [data]  # one conversation given as its list of messages
-        if isinstance(data, dict):
-            data = [data]
-        if not isinstance(data, list):
-            raise UsageError.bad(field, source, f"must hold a list of conversations, not {type(data).__name__}")
-        conversations = [_conversation(value, field, f"{source} conversation {i}") for i, value in enumerate(data)]
+        return [(f"{source} line {n}", value) for n, value in read_jsonl(path, field)]
+    data = read_document(path, field)
+    if isinstance(data, list) and data and all(_is_message(m) for m in data):
+        data = [data]  # one conversation given as its list of messages
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise UsageError.bad(field, source, f"must hold a list of conversations, not {type(data).__name__}")
+    return [(f"{source} conversation {i}", value) for i, value in enumerate(data)]
+
+
+def read_conversations(path: str | Path, field: str = "messages") -> list[list[Message]]:
+    """Every conversation of the file, validated; `UsageError` at the first bad one."""
+    conversations = [parse_conversation(value, field, where) for where, value in read_records(path, field)]
     if not conversations:
-        raise UsageError.bad(field, source, "no conversations")
+        raise UsageError.bad(field, str(path), "no conversations")
     return conversations

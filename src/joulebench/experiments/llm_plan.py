@@ -2,10 +2,10 @@
 
 What is checked up front, and why each one matters: the device exists (a CUDA plan on a CPU machine
 would otherwise fail point by point); each dtype is loadable there (a quantized dtype needs CUDA and its
-library); the engine applies (the static engine compiles CUDA graphs); each model resolves; prompt plus
-output fit the model's context; the weights and KV cache of the largest point fit the device's memory (a
-typo'd batch of 100000 must not start a sweep); a conversations file parses, and the model's tokenizer
-is there to apply its chat template.
+library installed, fp8 a GPU of compute capability 8.9+); the engine applies (the static engine compiles
+CUDA graphs); each model resolves; prompt plus output fit the model's context; the weights and KV cache
+of the largest point fit the device's memory (a typo'd batch of 100000 must not start a sweep); a
+conversations file parses, and the model's tokenizer is there to apply its chat template.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from joulebench.models.configs import resolve
 from joulebench.parsing import choice
 from joulebench.values import DECODE_METHODS, LLM_ENGINES, LLM_PHASES, LLMPoint
 from joulebench.workloads.device import DEVICES, cuda_available, device_memory_bytes
+from joulebench.workloads.quantization import check_loadable
 
 STOPS = ("exact", "natural")
 
@@ -80,6 +81,7 @@ class LLMPlan:
             if d.cuda_only and self.device != "cuda":
                 raise UsageError.bad("dtype", name, f"runs on CUDA only ({d.loader}); on this device allowed: "
                                      f"{dtypes.allowed(dtypes.TORCH_DTYPES)}")
+            check_loadable(d, self.device)
         choice("engine", self.engine, LLM_ENGINES)
         if self.engine == "static" and self.device != "cuda":
             raise UsageError.bad("engine", "static", "compiles CUDA graphs and needs --device cuda; use --engine eager")

@@ -114,7 +114,7 @@ def _inputs(point: Any, loaded: LoadedModel) -> Any:
         return chat_inputs(loaded.tokenizer, loaded.ref.name, point.device, read_conversations(point.messages),
                            point.batch)
     return synthetic_inputs(loaded.vocab_size, point.device, point.prompt_tokens, point.batch, point.prompt_spread,
-                            point.seed)
+                            point.seed, point.prompt_lengths)
 
 
 def stability_settings(point: Any) -> dict[str, Any]:

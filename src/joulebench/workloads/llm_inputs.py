@@ -7,7 +7,7 @@ costs compute but answers nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +22,18 @@ class Inputs:
     computed_tokens: int  # batch * padded length
 
 
-def synthetic_inputs(vocab: int, device: str, prompt_tokens: int, batch: int, spread: float, seed: int) -> Inputs:
-    """Random token ids of an exact length (or lengths spread down to ``(1-spread)*prompt_tokens``,
-    left-padded to ``prompt_tokens``). The top of the vocabulary (where special ids live) is avoided so
-    that no row ends early."""
+def synthetic_inputs(vocab: int, device: str, prompt_tokens: int, batch: int, spread: float, seed: int,
+                     row_lengths: Sequence[int] = ()) -> Inputs:
+    """Random token ids of an exact length (or lengths spread down to ``(1-spread)*prompt_tokens``, or
+    the given ``row_lengths``, left-padded to ``prompt_tokens``). The top of the vocabulary (where special
+    ids live) is avoided so that no row ends early."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     low = max(1, int(round(prompt_tokens * (1.0 - spread))))
     lengths = torch.randint(low, prompt_tokens + 1, (batch,), generator=gen) if spread > 0 else None
+    if row_lengths:
+        lengths = torch.tensor([min(int(n), prompt_tokens) for n in row_lengths])
     ids = torch.randint(0, min(vocab, 2**31 - 1) - 300 if vocab > 600 else 256, (batch, prompt_tokens), generator=gen)
     mask = torch.ones_like(ids)
     if lengths is not None:
