@@ -163,3 +163,16 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path: Path, args: list
     assert len(lines) == 1 and needle in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_video_models_study_runs_the_real_pipeline_and_resumes(tmp_path: Path) -> None:
+    args = ["study", "video-models", "--models", "tiny-wan", "--device", "cpu", "--dtype", "fp32", "--sample-steps",
+            "2", "--db", "v.db", "--json"]
+    first = run(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["study"] == "video-models" and len(doc["points"]) == 1
+    point = doc["points"][0]
+    assert point["config"]["mode"] == "pipeline" and point["config"]["model"] == "tiny-wan"
+    again = run(args, tmp_path)  # resumed: the stored point comes back, nothing is measured twice
+    assert again.returncode == 0 and json.loads(again.stdout)["points"][0]["point_id"] == point["point_id"]
