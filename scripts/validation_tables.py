@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Print the markdown tables of docs/VALIDATION.md from the committed result files (no number is typed
-by hand). Usage: python scripts/validation_tables.py [section ...]   sections: short-window overhead
-llama8b calibration closed-forms serving"""
+by hand). Usage: python scripts/validation_tables.py [section ...] | --write (rewrite every table of
+docs/VALIDATION.md in place, after its ``<!-- section -->`` marker). Sections: short-window overhead llama8b
+calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static"""
 
 from __future__ import annotations
 
@@ -152,10 +153,120 @@ def serving() -> None:
               f"{h['e2e_p99_s']:.1f} | {h['lateness_p99_s'] * 1e3:.2f} | {study_text} |")
 
 
+def issue10_phases() -> None:
+    """Llama-3.1-8B bf16 s=1200 g=256, eager and static: the phases, their consistency and floors."""
+    print("| engine | phase | latency s | GPU J | above warm idle J | 95% CI J | reps | x floor (t / E) | flags |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for engine in ("eager", "static"):
+        point = json.loads((V / "issue10" / f"llama8b_{engine}.json").read_text())["points"][0]
+        for phase in ("prefill", "decode", "request"):
+            d = point[phase]
+            floor = d.get("floor") or {}
+            t_ratio = floor.get("latency_ratio_to_floor", float("nan"))
+            e_ratio = floor.get("energy_ratio_to_floor", float("nan"))
+            ratios = f"{t_ratio:.2f} / {e_ratio:.2f}"
+            ci = (d.get("ci95_j") or {}).get("gpu")
+            print(f"| {engine} | {phase} | {d['latency_s']:.4f} | {d['energy_j']['gpu']:.1f} | "
+                  f"{d['above_idle_energy_j']['gpu']:.1f} | {'-' if ci is None else f'{ci:.1f}'} | {d['reps']} | "
+                  f"{ratios} | {', '.join(f for f in point['flags'] if f.endswith(phase)) or '-'} |")
+    print()
+    print("| engine | (prefill + decode) / request: latency | GPU energy | decode ms/token | idle cold / warm W |")
+    print("|---|---:|---:|---:|---|")
+    import sqlite3
+
+    with sqlite3.connect(f"file:{V / 'issue10' / 'llama8b_phases.db'}?immutable=1", uri=True) as conn:
+        baselines = [json.loads(r[0]) for r in conn.execute("SELECT baseline_json FROM runs ORDER BY id")]
+    for engine, base in zip(("eager", "static"), baselines, strict=True):
+        point = json.loads((V / "issue10" / f"llama8b_{engine}.json").read_text())["points"][0]
+        c = point["consistency"]
+        per_token = point["decode"]["latency_s"] / (point["tokens"]["output_tokens_per_sequence"] - 1) * 1e3
+        idle = f"{base['cold']['power_w']['gpu']:.1f} / {base['warm']['power_w']['gpu']:.1f}" if "warm" in base else "-"
+        print(f"| {engine} | {c['latency_ratio']:.4f} | {c['energy_ratio_gpu']:.4f} | {per_token:.2f} | {idle} |")
+
+
+def issue10_windows() -> None:
+    """Short windows against >= 20 s references, each method on the same 8 trials."""
+    doc = json.loads((V / "issue10" / "meter_fidelity_windows.json").read_text())
+    print("| workload | call ms | reference J/call | method | mean abs error | max abs error | target (0.5% / 1%) |")
+    print("|---|---:|---:|---|---:|---:|---|")
+    for label, w in doc["windows"].items():
+        for method in ("trace", "trace_previous_rule", "counter_edges", "trace_gain_corrected"):
+            m = w.get(method)
+            if m:
+                print(f"| {label} | {w['call_s'] * 1e3:.1f} | {w['reference_j']:.3f} | {method} | "
+                      f"{m['mean_abs_error']:.2%} | {m['max_abs_error']:.2%} | {'met' if m['pass'] else 'missed'} |")
+
+
+def issue10_overhead() -> None:
+    """Meter overhead on eager and static decode (paired none/meter rounds), and the idle baselines."""
+    doc = json.loads((V / "issue10" / "meter_fidelity_overhead.json").read_text())
+    print("| engine | rounds | ms/token (none / meter) | overhead mean | 95% CI half-width | target (<= 0.5%, CI <= 0.5%) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for engine in ("eager", "static"):
+        o = doc["overhead"][engine]
+        print(f"| {engine} | {o['rounds']} | {o['per_token_none_ms']:.2f} / {o['per_token_meter_ms']:.2f} | "
+              f"{o['overhead_mean']:+.2%} | {o['overhead_ci95_half']:.2%} | {'met' if o['pass'] else 'missed'} |")
+    print()
+    print("| baseline | GPU W | settle s | SM MHz | temperature C |")
+    print("|---|---:|---:|---:|---:|")
+    for key in ("cold_idle", "warm_idle"):
+        b = doc[key]
+        print(f"| {b['state']} | {b['power_w']['gpu']:.1f} | {b['settle_s']:.0f} | {b['sm_clock_mhz']:.0f} | "
+              f"{b['temperature_c']:.0f} |")
+
+
+def issue11_static() -> None:
+    """The static-engine profile's training and held-out errors (a partial sweep: see the text)."""
+    doc = json.loads((V / "calibration" / "h200-transformers-static-bf16-validation.json").read_text())
+    print("| subset | phase | n | latency MAPE / max | energy MAPE / max | target (5% / 10%) |")
+    print("|---|---|---:|---:|---:|---|")
+    for r in doc["rows"]:
+        met = r["subset"] == "train" or (max(r["latency_mape"], r["energy_mape"]) <= 0.05 and
+                                          max(r["latency_max_ape"], r["energy_max_ape"]) <= 0.10)
+        print(f"| {r['subset']} | {r['phase']} | {r['n']} | {r['latency_mape']:.1%} / {r['latency_max_ape']:.1%} | "
+              f"{r['energy_mape']:.1%} / {r['energy_max_ape']:.1%} | "
+              f"{'-' if r['subset'] == 'train' else ('met' if met else 'missed')} |")
+
+
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
-            "closed-forms": closed_forms, "serving": serving}
+            "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
+            "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static}
+
+VALIDATION = V.parent / "VALIDATION.md"
+#: sections whose output is tables alone, rewritten in place by ``--write`` (the round-1 sections print
+#: headings and prose between their tables and are pasted by hand from this script's output)
+WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static")
+
+
+def write() -> None:
+    """Replace, in docs/VALIDATION.md, the table after each ``<!-- section -->`` marker with the table the
+    section prints now (a table = the lines starting with ``|`` or blank lines between its tables)."""
+    import contextlib
+    import io
+
+    lines = VALIDATION.read_text().split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        i += 1
+        name = line.strip()[5:-4].strip() if line.strip().startswith("<!--") and line.strip().endswith("-->") else None
+        if name in WRITABLE:
+            while i < len(lines) and (lines[i].startswith("|") or (not lines[i].strip() and i + 1 < len(lines)
+                                                                   and lines[i + 1].startswith("|"))):
+                i += 1
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                SECTIONS[name]()
+            out += buf.getvalue().rstrip("\n").split("\n")
+    VALIDATION.write_text("\n".join(out))
+
 
 if __name__ == "__main__":
-    for section in sys.argv[1:] or list(SECTIONS):
-        print(f"\n<!-- {section} -->")
-        SECTIONS[section]()
+    if sys.argv[1:] == ["--write"]:
+        write()
+    else:
+        for section in sys.argv[1:] or list(SECTIONS):
+            print(f"\n<!-- {section} -->")
+            SECTIONS[section]()
