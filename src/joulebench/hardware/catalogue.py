@@ -33,6 +33,7 @@ about 16 W of 72 W, H200 79-144 W of 700 W measured).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -44,8 +45,6 @@ from joulebench.errors import UsageError
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 HARDWARE_ENV = "JOULEBENCH_HARDWARE"
 
-TERA = 1e12
-GIGA = 1e9
 #: default plausible idle power, as fractions of TDP (module docstring)
 IDLE_RANGE_TDP_FRACTIONS = (0.02, 0.5)
 
@@ -142,210 +141,23 @@ def _range(name: str, value: Any) -> tuple[float, float] | None:
     return (float(value[0]), float(value[1]))
 
 
-def _peaks(fp32, tf32, bf16, fp16, fp8, int8) -> dict[str, float | None]:
-    vals = (fp32, tf32, bf16, fp16, fp8, int8)
-    return {p: (None if v is None else v * TERA) for p, v in zip(PRECISIONS, vals, strict=True)}
+#: the built-in rows: a data file in the package, read by the same reader as a user's --hardware-file
+_CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "configs" / "hardware" / "catalogue.yaml"
 
 
-def _src(datasheet: str, idle: str, extra: dict[str, str] | None = None, sms: str | None = None) -> dict[str, str]:
-    out = {
-        "sm_count": sms or datasheet,
-        "idle_power_range_w": "rule: 2%-50% of TDP (module docstring)",
-        "peak_flops_per_s": datasheet + " (dense; sparse tensor figures halved)",
-        "memory_bandwidth_bytes_per_s": datasheet,
-        "memory_bytes": datasheet + " (decimal GB as printed)",
-        "tdp_w": datasheet,
-        "idle_power_w": idle,
-    }
-    out.update(extra or {})
-    return out
+@functools.cache
+def _builtin() -> dict[str, Accelerator]:
+    return load_user_entries(_CATALOGUE_FILE)
 
 
-_IDLE_ESTIMATE = "estimate: typical nvidia-smi reading at P0 with no work, +-50%; calibrate or measure"
-
-# Values in TFLOP/s (dense), TB/s, GB, W. Converted to SI by the helpers.
-_ROWS: list[Accelerator] = [
-    Accelerator(
-        "h100-sxm",
-        _peaks(67, 494.5, 989.5, 989.5, 1979, 1979),
-        3.35e12,
-        80 * GIGA,
-        700,
-        120,
-        sources=_src(
-            "NVIDIA H100 Tensor Core GPU datasheet, H100 SXM column",
-            "study reproduced by joulebench (H100 SXM idle about 120 W, seed_figures.json)",
-            sms="NVIDIA H100 datasheet / Hopper whitepaper: 132 SMs (SXM5)",
-        ),
-        match=("H100 80GB HBM3", "H100 SXM"),
-        sm_count=132,
-    ),
-    Accelerator(
-        "h100-pcie",
-        _peaks(51, 378, 756, 756, 1513, 1513),
-        2.0e12,
-        80 * GIGA,
-        350,
-        50,
-        sources=_src(
-            "NVIDIA H100 Tensor Core GPU datasheet, H100 PCIe column",
-            _IDLE_ESTIMATE,
-            sms="NVIDIA Hopper whitepaper: 114 SMs (H100 PCIe)",
-        ),
-        match=("H100 PCIe",),
-        sm_count=114,
-    ),
-    Accelerator(
-        "h200",
-        _peaks(67, 494.5, 989.5, 989.5, 1979, 1979),
-        4.8e12,
-        141 * GIGA,
-        700,
-        144,
-        sources=_src(
-            "NVIDIA H200 Tensor Core GPU datasheet, H200 SXM column",
-            "measured on joulebench's H200 test machines (DESIGN.md: about 144 W)",
-            sms="H200 uses the GH100 of H100 SXM: 132 SMs",
-        ),
-        match=("H200",),
-        sm_count=132,
-    ),
-    Accelerator(
-        "a100-40gb-sxm",
-        _peaks(19.5, 156, 312, 312, None, 624),
-        1.555e12,
-        40 * GIGA,
-        400,
-        55,
-        sources=_src(
-            "NVIDIA A100 Tensor Core GPU datasheet, A100 40GB SXM column",
-            _IDLE_ESTIMATE,
-            sms="NVIDIA A100 whitepaper: 108 SMs",
-        ),
-        match=("A100-SXM4-40GB", "A100 40GB", "A100-40GB"),
-        sm_count=108,
-    ),
-    Accelerator(
-        "a100-80gb-sxm",
-        _peaks(19.5, 156, 312, 312, None, 624),
-        2.039e12,
-        80 * GIGA,
-        400,
-        60,
-        sources=_src(
-            "NVIDIA A100 Tensor Core GPU datasheet, A100 80GB SXM column",
-            _IDLE_ESTIMATE,
-            sms="NVIDIA A100 whitepaper: 108 SMs",
-        ),
-        match=("A100-SXM4-80GB", "A100 80GB", "A100-80GB"),
-        sm_count=108,
-    ),
-    Accelerator(
-        "l4",
-        _peaks(30.3, 60, 121, 121, 242.5, 242.5),
-        300e9,
-        24 * GIGA,
-        72,
-        16,
-        sources=_src(
-            "NVIDIA L4 Tensor Core GPU datasheet", _IDLE_ESTIMATE, sms="NVIDIA Ada whitepaper: L4 7,424 CUDA cores = 58 SMs"
-        ),
-        match=("NVIDIA L4",),
-        sm_count=58,
-    ),
-    Accelerator(
-        "l40s",
-        _peaks(91.6, 183, 366, 366, 733, 733),
-        864e9,
-        48 * GIGA,
-        350,
-        35,
-        sources=_src("NVIDIA L40S GPU datasheet", _IDLE_ESTIMATE, sms="NVIDIA L40S datasheet: 18,176 CUDA cores = 142 SMs"),
-        match=("L40S",),
-        sm_count=142,
-    ),
-    Accelerator(
-        "a10g",
-        _peaks(31.2, 62.5, 125, 125, None, 250),
-        600e9,
-        24 * GIGA,
-        300,
-        25,
-        sources=_src(
-            "NVIDIA A10 Tensor Core GPU datasheet (A10G is AWS's variant; A10 figures assumed)",
-            _IDLE_ESTIMATE,
-            {"tdp_w": "AWS g5 A10G power limit reported by nvidia-smi (300 W)"},
-            sms="A10 figure assumed: 9,216 CUDA cores = 72 SMs",
-        ),
-        match=("A10G",),
-        sm_count=72,
-    ),
-    Accelerator(
-        "rtx-4090",
-        _peaks(82.6, 82.6, 165.2, 165.2, 330.3, 660.6),
-        1.008e12,
-        24 * GIGA,
-        450,
-        20,
-        sources=_src(
-            "NVIDIA Ada Lovelace architecture whitepaper, GeForce RTX 4090 column "
-            "(tensor rates with FP32 accumulate, dense)",
-            _IDLE_ESTIMATE,
-            sms="NVIDIA Ada whitepaper: RTX 4090 128 SMs",
-        ),
-        match=("RTX 4090",),
-        sm_count=128,
-        vendor="nvidia",
-    ),
-    Accelerator(
-        "b200",
-        _peaks(None, 1125, 2250, 2250, 4500, 4500),
-        8.0e12,
-        180 * GIGA,
-        1000,
-        180,
-        sources=_src(
-            "NVIDIA DGX B200 datasheet, system figures divided by 8 GPUs (FP32 non-tensor not published there)",
-            _IDLE_ESTIMATE,
-            sms="NVIDIA Blackwell: B200 148 SMs (two dies)",
-        ),
-        match=("B200",),
-        sm_count=148,
-    ),
-    Accelerator(
-        "mi300x",
-        _peaks(163.4, 653.7, 1307.4, 1307.4, 2614.9, 2614.9),
-        5.3e12,
-        192 * GIGA,
-        750,
-        140,
-        sources=_src(
-            "AMD Instinct MI300X accelerator datasheet",
-            _IDLE_ESTIMATE,
-            sms="AMD CDNA 3 whitepaper: MI300X 304 compute units",
-        ),
-        match=("MI300X",),
-        sm_count=304,
-        vendor="amd",
-    ),
-]
-
-_BUILTIN: dict[str, Accelerator] = {a.name: a for a in _ROWS}
 
 
 def load_user_entries(path: str | os.PathLike[str]) -> dict[str, Accelerator]:
-    """Read a YAML (or JSON) file of extra accelerators; top level ``accelerators:`` or names directly."""
-    import yaml
+    """Read a YAML (or JSON) file of accelerators (the built-in catalogue is one); top level
+    ``accelerators:`` or names directly. Read through the one safe reader of user files."""
+    from joulebench.files import read_mapping
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise UsageError(f"hardware file '{path}' does not exist")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"hardware file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"hardware file '{path}' must hold a mapping name -> entry")
+    data = read_mapping(path, "hardware_file")
     entries = data.get("accelerators", data)
     if not isinstance(entries, dict):
         raise UsageError(f"hardware file '{path}': 'accelerators' must be a mapping name -> entry")
@@ -354,7 +166,7 @@ def load_user_entries(path: str | os.PathLike[str]) -> dict[str, Accelerator]:
 
 def catalogue(hardware_file: str | os.PathLike[str] | None = None) -> dict[str, Accelerator]:
     """Built-in rows plus the user's file (argument, else ``$JOULEBENCH_HARDWARE``); user rows win."""
-    out = dict(_BUILTIN)
+    out = dict(_builtin())
     path = hardware_file or os.environ.get(HARDWARE_ENV)
     if path:
         out.update(load_user_entries(path))
@@ -367,7 +179,7 @@ def names(hardware_file: str | os.PathLike[str] | None = None) -> list[str]:
 
 def name_for_device(device_name: str, entries: dict[str, Accelerator] | None = None) -> str | None:
     """Catalogue name for a driver device name (``"NVIDIA H100 80GB HBM3"`` -> ``h100-sxm``)."""
-    entries = entries or _BUILTIN
+    entries = entries or _builtin()
     low = device_name.lower()
     best: tuple[int, str] | None = None
     for entry in entries.values():
