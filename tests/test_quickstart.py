@@ -33,3 +33,12 @@ def test_every_quickstart_command_runs(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr, line
     assert (work / "points.csv").read_text().count("\n") == 3  # header and the two measured points
     assert not (work / "never.db").exists()
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    root = Path(__file__).parents[1]
+    readme = root.joinpath("README.md").read_text()
+    block = re.search(r"# 2\. [^\n]*\n([^\n]+)\n", readme)
+    assert block, "README keeps its numbered set-up commands"
+    ci = root.joinpath(".ci", "run").read_text().splitlines()
+    assert block.group(1).strip() in [line.strip() for line in ci]
