@@ -206,7 +206,7 @@ def test_real_points_run_on_a_worker_and_the_driver_stores_each_with_its_node(cl
     assert len({n["worker_pid"] for n in nodes}) == 1  # one worker kept its model across points and sweeps
     env = nodes[0]["env"]
     assert env["libraries"]["joulebench"] and env["meters"], "the node's environment was not stored"
-    assert nodes[0]["baseline"]["cold"]["idle_power_w"], "the worker's idle baseline was not stored"
+    assert nodes[0]["baseline"]["cold"]["power_w"], "the worker's idle baseline was not stored"
     with Store.open_read(db) as store:
         run = store.runs()[0]
     assert run.env["executor"]["name"] == "ray" and run.env["executor"]["workers"] == 1
