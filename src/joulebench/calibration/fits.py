@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from joulebench.stats import t_quantile
+
+__all__ = ["CONFIDENCE", "LinearFit", "jacobian_stderr", "relative_lstsq", "t_quantile", "weighted_lstsq"]
+
 CONFIDENCE = 0.95
 
 
@@ -36,15 +40,6 @@ class LinearFit:
     @property
     def identified(self) -> bool:
         return self.rank == self.coef.size
-
-
-def t_quantile(dof: int, confidence: float = CONFIDENCE) -> float:
-    """Two-sided Student-t quantile (NaN without degrees of freedom)."""
-    if dof <= 0:
-        return float("nan")
-    from scipy import stats
-
-    return float(stats.t.ppf(0.5 + confidence / 2, dof))
 
 
 def weighted_lstsq(design: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None) -> LinearFit:

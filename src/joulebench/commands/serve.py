@@ -26,6 +26,7 @@ from joulebench.experiments.serving_arms import (
     rate_sweep,
 )
 from joulebench.serving.specs import MAX_DURATION_S, MAX_REQUESTS, parse_duration_s
+from joulebench.store import DEFAULT_DB
 
 
 def _gpus(text: str | None) -> list[int] | None:
@@ -84,7 +85,7 @@ def serve_bench(
     seed: int = typer.Option(0, "--seed", help="seed of the arrival law and the prompts"),
     name: str = typer.Option("arm", "--name", help="label of this arm"),
     tag: str | None = typer.Option(None, "--tag", help="store it as a new point even if the config ran before"),
-    db: str = typer.Option("joulebench.db", "--db", help="results database"),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="results database (SQLite)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
     """Benchmark a server or an in-process engine under an arrival law: latency, throughput, energy, floor."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from joulebench.stats import t_quantile
+
 
 @dataclass(frozen=True)
 class Edges:
@@ -113,16 +115,11 @@ class AlignedEstimate:
     method: str  # "aligned" | "interpolated" (counter edges), "trace-aligned" | "trace-run" | "trace-spans"
 
 
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
 
 
 def t95(dof: int) -> float:
-    """Two-sided 95% Student-t quantile; a small table keeps scipy out of the meters. Between rows it
-    takes the row below (fewer degrees of freedom: a slightly wider, never narrower, interval)."""
-    if dof <= 0:
-        return float("nan")
-    return _T95[max(k for k in _T95 if k <= dof)]
+    """Two-sided 95% Student-t quantile (`joulebench.stats`)."""
+    return t_quantile(dof, 0.95)
 
 
 def aligned_energy_per_rep(trace: EnergyTrace, spans: np.ndarray, max_blocks: int = 5) -> AlignedEstimate:

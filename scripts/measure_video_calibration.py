@@ -13,7 +13,7 @@ Grid (default split: fit on the corners, predict the inside and an off-grid size
 Budget: the largest step (720x1280x81, CFG) is ~5 s on H200 (DESIGN.md: 2.44 s per forward), run
 1 warm-up + 2 measured = ~15 s; the whole grid is ~2-3 min of GPU time plus model builds.
 
-    PYTHONPATH=src python scripts/device_video.py --db video.db --out calibration-video
+    PYTHONPATH=src python scripts/measure_video_calibration.py --db video.db --out calibration-video
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run_video_points(
         points,
         args.db,
-        "scripts/device_video.py " + " ".join(sys.argv[1:]),
-        {"kind": "video", "script": "device_video", "points": [p.to_config() for p in points]},
+        "scripts/measure_video_calibration.py " + " ".join(sys.argv[1:]),
+        {"kind": "video", "script": "measure_video_calibration", "points": [p.to_config() for p in points]},
         prewarm_s=args.prewarm_s,
         observer=LineObserver(),
     )
