@@ -79,13 +79,24 @@ def cpu_power_model(model_name: str | None = None, threads: int | None = None) -
     return CpuPowerModel(name, p_max, IDLE_FRACTION * p_max, n, f"default {DEFAULT_W_PER_THREAD} W per thread")
 
 
-class CpuEstimateMeter:
+class _EstimateMeter:
+    """What every labelled estimate shares: ``estimated`` set, a continuous trace (no counter ticks)."""
+
+    component: str
+    source: str
+    device: str
+    estimated = True
+    update_period_s = 0.0
+
+    def close(self) -> None:
+        return None
+
+
+class CpuEstimateMeter(_EstimateMeter):
     """Integrates the utilisation model at every sample (so its trace is continuous)."""
 
     component = "cpu"
     source = "estimate-cpu-tdp-util"
-    estimated = True
-    update_period_s = 0.0
 
     def __init__(self, model: CpuPowerModel | None = None) -> None:
         self.model = model or cpu_power_model()
@@ -114,17 +125,12 @@ class CpuEstimateMeter:
         self._last_s = now_s
         return self._energy_j
 
-    def close(self) -> None:
-        return None
 
-
-class RamEstimateMeter:
+class RamEstimateMeter(_EstimateMeter):
     """Constant power proportional to installed memory (see module docstring)."""
 
     component = "ram"
     source = "estimate-ram-3w-per-8gb"
-    estimated = True
-    update_period_s = 0.0
 
     def __init__(self, total_bytes: int | None = None) -> None:
         total = total_bytes if total_bytes is not None else psutil.virtual_memory().total
@@ -136,6 +142,3 @@ class RamEstimateMeter:
         if self._origin_s is None:
             self._origin_s = now_s
         return self.power_w * (now_s - self._origin_s)
-
-    def close(self) -> None:
-        return None

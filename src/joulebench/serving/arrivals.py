@@ -96,12 +96,18 @@ def _fixed(arg: str, spec: str) -> ArrivalLaw:
     return ArrivalLaw(spec, "fixed", rate, lambda n, rng: np.full(n, interval_s))
 
 
-def _uniform(arg: str, spec: str) -> ArrivalLaw:
+def _two(arg: str, spec: str, what: str) -> tuple[str, str]:
+    """A law's two comma-separated arguments, or one line saying what the law takes."""
     parts = arg.split(",")
     if len(parts) != 2:
-        raise UsageError.bad(FIELD, spec, "uniform takes two gap bounds, e.g. uniform:0s,1s")
-    low_s = parse_duration_s(parts[0], FIELD)
-    high_s = parse_duration_s(parts[1], FIELD)
+        raise UsageError.bad(FIELD, spec, what)
+    return parts[0], parts[1]
+
+
+def _uniform(arg: str, spec: str) -> ArrivalLaw:
+    low, high = _two(arg, spec, "uniform takes two gap bounds, e.g. uniform:0s,1s")
+    low_s = parse_duration_s(low, FIELD)
+    high_s = parse_duration_s(high, FIELD)
     if high_s < low_s:
         raise UsageError.bad(FIELD, spec, "upper gap bound is below the lower one")
     mean = (low_s + high_s) / 2.0
@@ -116,11 +122,9 @@ def _poisson(arg: str, spec: str) -> ArrivalLaw:
 
 
 def _gamma(arg: str, spec: str) -> ArrivalLaw:
-    parts = arg.split(",")
-    if len(parts) != 2:
-        raise UsageError.bad(FIELD, spec, "gamma takes a rate and a shape, e.g. gamma:20/s,0.5")
-    rate = parse_rate_per_s(parts[0], FIELD)
-    shape = parse_float(parts[1], FIELD)
+    rate_text, shape_text = _two(arg, spec, "gamma takes a rate and a shape, e.g. gamma:20/s,0.5")
+    rate = parse_rate_per_s(rate_text, FIELD)
+    shape = parse_float(shape_text, FIELD)
     if not 1e-3 <= shape <= 1e3:
         raise UsageError.bad(FIELD, spec, "gamma shape must be > 0, from 0.001 to 1000 (CV^2 = 1/shape)")
     scale = 1.0 / (rate * shape)
