@@ -86,7 +86,12 @@ def _fit_and_print(db: list[str], dtype: str, engine: str, gpu_name: str, out: s
                                   cost_model=cost_model)
     console = make_console()
     console.print(f"profile written: {result['profile']}")
-    console.print({k: v for k, v in result["params"].items()})
+    from rich.table import Table
+
+    table = Table(title="fitted parameters", show_header=False)
+    for key, value in result["params"].items():
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    console.print(table)
     console.print(markdown_table([ErrorRow(**r) for r in result["rows"]], [ErrorRow(**r) for r in result["floors"]]))
 
 
@@ -141,11 +146,11 @@ def validate(
 
 def fit(
     model: str = typer.Option(..., help="model whose stored points to fit (e.g. llama-3.1-8b)"),
-    dtype: str = typer.Option("float32"),
+    dtype: str = typer.Option("fp32", help="dtype of the stored points (any spelling; the study's case I: fp32)"),
     db: list[str] = typer.Option([DEFAULT_DB], help="results database(s); repeat to pool several"),
     component: str = typer.Option("gpu", help="gpu, cpu or ram"),
-    batch: int = typer.Option(1),
-    as_json: bool = typer.Option(False, "--json"),
+    batch: int = typer.Option(1, help="batch size of the stored points"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of tables"),
 ) -> None:
     """The study's closed forms (E_prefill = A*s + B, E_decode = C*g + D*s*g + E0, t_prefill, t_decode)
     fitted on stored measurements, with 95% CIs, beside the study's values."""

@@ -19,7 +19,7 @@ def _tflops(value: float | None) -> str:
 @hardware_app.command("list")
 def list_(
     hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of a table"),
 ) -> None:
     """All catalogue entries (built-in and user file) with their dense peaks."""
     from rich.table import Table
@@ -53,7 +53,7 @@ def list_(
 @hardware_app.command("show")
 def show(
     name: str = typer.Argument(..., help="catalogue name or 'auto'"),
-    hardware_file: str = typer.Option(None, "--hardware-file"),
+    hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
 ) -> None:
     """One entry with every value's source (JSON)."""
     from joulebench.hardware import get_accelerator

@@ -68,19 +68,24 @@ def llm(
 
 @predict_app.command("video")
 def video(
-    model: str = typer.Argument(..., help="bundled video model name"),
-    height: int = typer.Option(..., "--height"),
-    width: int = typer.Option(..., "--width"),
-    frames: int = typer.Option(..., "--frames"),
-    steps: int = typer.Option(..., "--steps"),
-    cfg: bool = typer.Option(True, "--cfg/--no-cfg", help="classifier-free guidance (2 DiT passes per step)"),
-    gpu: str = typer.Option(..., "--gpu"),
-    dtype: str = typer.Option("bf16", "--dtype"),
-    calibration: str = typer.Option(None, "--calibration"),
-    hardware_file: str = typer.Option(None, "--hardware-file"),
-    graphs: bool = typer.Option(False, "--graphs/--eager"),
-    as_json: bool = typer.Option(False, "--json"),
-    out: Path = typer.Option(None, "--out"),
+    model: str = typer.Argument(..., help="bundled video model, hub id a bundled config names, or local config"),
+    height: int = typer.Option(..., "--height", help="pixels; a multiple of the family's size multiple (Wan 16, LTX 32)"),
+    width: int = typer.Option(..., "--width", help="pixels; a multiple of the family's size multiple (Wan 16, LTX 32)"),
+    frames: int = typer.Option(..., "--frames", help="frame count; the family's rule (Wan, CogVideoX, Hunyuan 4k+1; "
+                               "LTX 8k+1; Mochi 6k+1)"),
+    steps: int = typer.Option(..., "--steps", help="denoising steps"),
+    cfg: bool = typer.Option(True, "--cfg/--no-cfg", help="classifier-free guidance (as the family runs it)"),
+    gpu: str = typer.Option(..., "--gpu", help="catalogue name, 'auto', or a probe .yaml"),
+    dtype: str = typer.Option("bf16", "--dtype", help="transformer dtype: fp32, bf16, fp16, ..."),
+    vae_dtype: str = typer.Option(None, "--vae-dtype", help="VAE dtype when it differs (Wan decodes in fp32, priced "
+                                  "at the TF32 peak)"),
+    prompt_tokens: int = typer.Option(None, "--prompt-tokens", help="unmasked prompt tokens (Mochi attends only to "
+                                      "those)"),
+    calibration: str = typer.Option(None, "--calibration", help="video profile YAML (docs/validation/video/)"),
+    hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
+    graphs: bool = typer.Option(False, "--graphs/--eager", help="CUDA graphs / compiled: no launch term"),
+    as_json: bool = typer.Option(False, "--json", help="print the JSON document (keys: analytic.render)"),
+    out: Path = typer.Option(None, "--out", help="also write the JSON document to this file"),
 ) -> None:
     """Predict one text-to-video generation: text encoder, DiT steps (x CFG), VAE decoder."""
     from joulebench.analytic.render import print_video
@@ -99,6 +104,8 @@ def video(
         hardware_file=hardware_file,
         graphs=graphs,
         command=command_line(),
+        prompt_tokens=prompt_tokens,
+        vae_dtype=vae_dtype,
     )
     _emit(doc, out, as_json)
     if not as_json:

@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from joulebench.report.console import console as make_console
+from joulebench.report.tables import ESTIMATE_MARK
 
 
 def _joules(doc: Mapping[str, Any], comp: str) -> str:
     e = doc.get("energy_j", {}).get(comp)
-    return "-" if e is None else f"{e:.1f}{'*' if doc.get('estimated', {}).get(comp) else ''}"
+    return "-" if e is None else f"{ESTIMATE_MARK if doc.get('estimated', {}).get(comp) else ''}{e:.1f}"
 
 
 def print_video_points(points: Sequence[Mapping[str, Any]]) -> None:
@@ -37,8 +38,8 @@ def print_video_points(points: Sequence[Mapping[str, Any]]) -> None:
                           f"{req['energy_total_j']:.0f}")
         console.print(table)
         steps = phases[0]["config"]["steps"]
-        console.print(f"* estimated (no hardware counter). req = extrapolated: {steps} x step + text encode + VAE "
-                      "decode (those measured)")
+        console.print(f"{ESTIMATE_MARK} = labelled estimate (no hardware counter). req = extrapolated: {steps} x step "
+                      "+ text encode + VAE decode (those measured)")
     if pipeline:
         table = Table(title="real pipeline call: parts of the call, and the request (measured or predicted)")
         for col in ("model", "HxW", "T", "steps", "text s", "steps s", "VAE s", "other s", "call s", "req s",
