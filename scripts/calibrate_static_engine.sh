@@ -4,8 +4,7 @@
 # models, unaligned prompt lengths 77/1200/3000, batch 3), each MAPE beside its run-to-run floor.
 #
 # Usage (device):  bash scripts/calibrate_static_engine.sh [DTYPE]      (DTYPE default bf16)
-# Needs: the lead's `engine` field on LLMPlan / `measure llm --engine static` (the sweep driver records
-#        `engine` and `static_cache_len` in each point's config); transformers >= 5.17.
+# The sweep driver records `engine` and `static_cache_len` in each point's config; transformers >= 5.17.
 # GPU time: `joulebench calibrate llm --engine static --estimate` prints the predictor's estimate (344 s for
 #        bf16 on an H200, of which 270 s are an assumed 30 s per torch.compile of a decode shape); the
 #        sweep is cut at 330 s by `timeout` so that the fit always runs on what was measured (points are

@@ -1,7 +1,7 @@
 """Real NVML sample buffers recorded on an H200 (scripts/record_nvml_samples.py), replayed.
 
-These skip until ``tests/data/nvml_samples_<scenario>.json`` exist (the lead records them in the first
-device run). They check the sample decoding and clock identification against what the recording saw,
+The recordings are ``tests/data/nvml_samples_<scenario>.json`` (recorded on 2026-12-02, see
+docs/validation/issue10/README.md; a test skips only where its recording is missing). They check the sample decoding and clock identification against what the recording saw,
 the gap detection on the recorded gap probe, and the trace against the energy counter recorded beside it.
 """
 

@@ -4,8 +4,8 @@ An *arm* is one arrival law + one target (an HTTP server, a server process we la
 in-process engine) + its settings. `ArmSpec.validate` checks every field and file up front (URL,
 prompt and trace files, sizes against the documented bounds and against memory, the engine's knobs,
 the floor's model and card), so nothing is loaded, launched, sent or written before the whole arm is
-known to be valid. Sweeps (`rate_sweep`, `knob_sweep`) derive arms from one; the lead's sweep driver
-runs them like any other points.
+known to be valid. Sweeps (`rate_sweep`, `knob_sweep`) derive arms from one; the one sweep driver
+(`experiments.sweep`) runs them like any other points.
 """
 
 from __future__ import annotations
