@@ -1,8 +1,9 @@
 """Real NVML sample buffers recorded on an H200 (scripts/record_nvml_samples.py), replayed.
 
 The recordings are ``tests/data/nvml_samples_<scenario>.json`` (recorded on 2026-12-02, see
-docs/validation/issue10/README.md; a test skips only where its recording is missing). They check the sample decoding and clock identification against what the recording saw,
-the gap detection on the recorded gap probe, and the trace against the energy counter recorded beside it.
+docs/validation/issue10/README.md; a test skips only where its recording is missing). They check the
+sample decoding and clock identification against what the recording saw, the gap detection on the
+recorded gap probe, and the trace against the energy counter recorded beside it.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ def llm_prediction(
     allow_offload: bool = False,
     explain: bool = False,
     command: str | None = None,
+    tp: int = 1,
 ) -> tuple[dict[str, Any], LLMPrediction, str | None]:
     """Validate everything first, then predict; returns (JSON document, prediction, explain text).
 
@@ -80,6 +81,11 @@ def llm_prediction(
     acc.peak_flops(prec.compute)  # fail early when the card lacks the precision
     ref = resolve(model, "models")
     arch = arch_from_config(ref.config, ref.name)
+    if tp > 1:  # every GPU of the group computes its shard: predict one GPU, then add the exchanges
+        from joulebench.analytic.parallel import communication, shard
+
+        comm = communication(arch, prec, acc, tp, prompt_tokens, output_tokens, batch)
+        arch = shard(arch, tp)
     params, source, profile_engine = _resolve(acc, prec.dtype, calibration, LATEST_COST_MODEL)
     chosen = get_engine(engine if engine is not None else profile_engine)
     if profile_engine is not None and get_engine(profile_engine).name != chosen.name:
@@ -111,16 +117,23 @@ def llm_prediction(
     if arch.approximate:
         doc["family_approximate"] = (f"model_type {arch.family.split(':', 1)[-1]} has no family parser: read from "
                                      "the standard config fields as a Llama-like decoder, approximate")
-    doc["floors"] = _floors(pred, acc, prec, params)
+    doc["floors"] = _floors(pred, arch, acc, prec, prompt_tokens, output_tokens, batch)
+    if tp > 1:
+        from joulebench.analytic.parallel import group_document
+
+        doc["tensor_parallel"] = group_document(pred, comm, params.p_idle_w)
     return doc, pred, text
 
 
-def _floors(pred: LLMPrediction, acc: Accelerator, prec: Any, params: ModelParams) -> dict[str, Any]:
-    """Physics floors per phase: time >= max(counted FLOPs / peak, bytes / bandwidth), energy >= idle x that."""
+def _floors(pred: LLMPrediction, arch: LLMArch, acc: Accelerator, prec: Any, s: int, g: int, b: int) -> dict[str, Any]:
+    """Each predicted phase beside the one first-principles floor (`analytic.floors`, the floor every
+    measurement is held to too): a prediction below it is a modelling bug, flagged."""
+    from joulebench.analytic.floors import llm_floors
+
+    floors = llm_floors(arch, prec, acc, s, g, b)
     out: dict[str, Any] = {}
-    peak, bw = acc.peak_flops(prec.compute), acc.memory_bandwidth_bytes_per_s
     for phase in (pred.prefill, pred.decode):
-        floor_s = max(phase.flops / peak, phase.bytes / bw)
-        out[phase.name] = {"time_s": floor_s, "energy_j": params.p_idle_w * floor_s,
-                           "below_floor": phase.latency_s < floor_s * (1 - 1e-9)}
+        floor = floors[phase.name]
+        out[phase.name] = {"time_s": floor.latency_s, "energy_j": floor.energy_j, "bound": floor.bound,
+                           "below_floor": phase.latency_s < floor.latency_s * (1 - 1e-9)}
     return out

@@ -48,6 +48,8 @@ def llm(
     allow_offload: bool = typer.Option(False, "--allow-offload", help="price a configuration that does not fit in "
                                        "the card's memory (labelled; offload transfers not modelled)"),
     graphs: bool = typer.Option(False, "--graphs/--eager", help="CUDA graphs / compiled: no launch term"),
+    tp: int = typer.Option(1, "--tp", help="tensor-parallel degree: the prediction is one GPU's shard, plus the "
+                           "group's all-reduces over the card's link (tensor_parallel in --json)"),
     as_json: bool = typer.Option(False, "--json", help="print the JSON document (keys: analytic.render)"),
     explain: bool = typer.Option(False, "--explain", help="closed forms and regime boundaries"),
     out: Path = typer.Option(None, "--out", help="also write the JSON document to this file"),
@@ -59,11 +61,20 @@ def llm(
     doc, pred, text = llm_prediction(
         model, gpu, dtype, prompt_tokens, output_tokens, batch, calibration=calibration, hardware_file=hardware_file,
         graphs=graphs, kv_dtype=kv_dtype, attn_impl=attn, cache=cache, engine=engine, mla_absorbed=mla_absorbed,
-        static_cache_len=static_cache_len, allow_offload=allow_offload, explain=explain, command=command_line(),
+        static_cache_len=static_cache_len, allow_offload=allow_offload, explain=explain, command=command_line(), tp=tp,
     )
     _emit(doc, out, as_json)
     if not as_json:
         print_llm(doc, pred, text)
+        if "tensor_parallel" in doc:
+            from joulebench.report.console import console
+
+            group = doc["tensor_parallel"]
+            req, comm = group["request"], group["communication"]
+            console().print(f"tensor parallel x{group['degree']}: the tables are one GPU's shard; with the "
+                            f"all-reduces ({comm['prefill_s'] * 1e3:.2f} ms prefill, {comm['decode_s'] * 1e3:.1f} ms "
+                            f"decode) the request takes {req['latency_s']:.3f} s and {req['energy_j']:.1f} J over "
+                            f"{group['degree']} GPUs ({req['energy_per_gpu_j']:.1f} J each)", markup=False)
 
 
 @predict_app.command("video")

@@ -65,6 +65,9 @@ class Accelerator:
     match: tuple[str, ...] = ()  # substrings of the driver's device name that identify this entry
     sm_count: int | None = None  # streaming multiprocessors (AMD: compute units); None: unknown
     idle_range_w: tuple[float, float] | None = None  # None: IDLE_RANGE_TDP_FRACTIONS of tdp_w
+    #: GPU-to-GPU link (NVLink): bytes/s one way per GPU, and the latency of one collective step
+    interconnect_bandwidth_bytes_per_s: float | None = None
+    interconnect_latency_s: float | None = None
 
     @property
     def idle_power_range_w(self) -> tuple[float, float]:
@@ -95,6 +98,8 @@ class Accelerator:
             "kind": self.kind,
             "sm_count": self.sm_count,
             "idle_power_range_w": list(self.idle_power_range_w),
+            "interconnect_bandwidth_bytes_per_s": self.interconnect_bandwidth_bytes_per_s,
+            "interconnect_latency_s": self.interconnect_latency_s,
             "sources": dict(self.sources),
         }
 
@@ -130,7 +135,13 @@ class Accelerator:
             match=tuple(data.get("match", ())),
             sm_count=None if data.get("sm_count") is None else int(data["sm_count"]),
             idle_range_w=_range(name, data.get("idle_power_range_w")),
+            interconnect_bandwidth_bytes_per_s=_optional(data.get("interconnect_bandwidth_bytes_per_s")),
+            interconnect_latency_s=_optional(data.get("interconnect_latency_s")),
         )
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _range(name: str, value: Any) -> tuple[float, float] | None:

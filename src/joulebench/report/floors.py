@@ -150,16 +150,14 @@ def _llm_floors(model: str, gpu: str, dtype: str, s: Any, g: Any, b: Any) -> dic
     key = _floor_key(model, gpu, dtype)
     if key is None:
         return {}
-    import numpy as np
-
-    from joulebench.analytic import llm_features
+    from joulebench.analytic.floors import llm_floors
 
     arch, acc, prec = key
-    try:
-        feats = llm_features(arch, acc, prec, np.asarray([s]), np.asarray([max(g, 2)]), np.asarray([b]))
-    except UsageError:  # a configuration the predictor refuses (e.g. longer than the model's positions)
+    try:  # the one floor every measured LLM phase is held to (analytic.floors)
+        floors = llm_floors(arch, prec, acc, s, max(g, 2), b)
+    except UsageError:  # the card has no peak for the precision
         return {}
-    out = {phase: float(max(f.flops_s[0], f.bytes_s[0])) for phase, f in feats.items()}
+    out = {phase: floors[phase].latency_s for phase in ("prefill", "decode")}
     if g < 2:
         out.pop("decode", None)
     out["request"] = sum(out.values())
