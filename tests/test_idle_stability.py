@@ -116,5 +116,6 @@ def test_interleaved_input_is_checked_before_anything_runs() -> None:
 def test_spread_of_known_values() -> None:
     spread = Spread.of([9.0, 10.0, 11.0])
     assert spread.mean == 10.0 and spread.cv == pytest.approx(0.1)
-    assert spread.rel_ci95 == pytest.approx(4.303 * 1.0 / np.sqrt(3) / 10.0)
+    t_2 = 4.302652729911275  # two-sided 95% Student-t quantile, 2 degrees of freedom (scipy.stats.t.ppf(0.975, 2))
+    assert spread.rel_ci95 == pytest.approx(t_2 * 1.0 / np.sqrt(3) / 10.0)
     assert np.isnan(Spread.of([5.0]).rel_ci95)
