@@ -86,3 +86,34 @@ def test_a_point_is_all_or_nothing(tmp_path: Path) -> None:
             store.save_point(run, "llm", {"a": 1}, {}, [bad, MeasurementRow(None, 0, "gpu", 0, 0, 0, "", False, {})])  # type: ignore[arg-type]
         assert list(store.points()) == []
         assert not store.has_point(point_key("llm", {"a": 1}))
+
+
+def _open_when_released(path: str, start, results) -> None:  # noqa: ANN001 - multiprocessing handles
+    start.wait()
+    try:
+        Store(path).close()
+        results.put("ok")
+    except UsageError as exc:
+        results.put(str(exc))
+
+
+def test_many_processes_creating_one_new_database_all_succeed(tmp_path: Path) -> None:
+    """Two sweeps started together on a new file once raced: one saw the other's half-made schema and
+    refused the file as not joulebench's. Every opener must now find either nothing or a whole schema."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        path = tmp_path / f"new{attempt}.db"
+        start, results = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_open_when_released, args=(str(path), start, results)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        start.set()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=60)
+        assert outcomes == ["ok"] * len(procs), outcomes
+        with Store.open_read(path) as store, store.raw() as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"meta", "runs", "points", "claims", "measurements", "records"} <= tables

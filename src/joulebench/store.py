@@ -96,6 +96,8 @@ CREATE INDEX IF NOT EXISTS measurements_point ON measurements(point_id);
 CREATE INDEX IF NOT EXISTS records_point ON records(point_id);
 """
 
+_SCHEMA_STATEMENTS = tuple(part.strip() for part in _SCHEMA.split(";") if part.strip())
+
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -151,10 +153,9 @@ class Store:
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=30.0)
             self._conn.row_factory = sqlite3.Row
-            self._check_owner(writing=True)
+            self._check_and_migrate()
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
         except sqlite3.DatabaseError as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -163,6 +164,8 @@ class Store:
             raise UsageError.bad(field, str(path), f"not a usable SQLite database ({exc})") from None
         except UsageError:
             self._conn.close()
+            for leftover in set(beside) - existed:  # someone else's file: nothing of ours left beside it
+                leftover.unlink(missing_ok=True)
             raise
 
     @classmethod
@@ -206,13 +209,26 @@ class Store:
             raise UsageError.bad(self.field, str(self.path), f"schema version {number} is newer than this "
                                  f"joulebench ({SCHEMA_VERSION}); upgrade joulebench")
 
-    def _migrate(self) -> None:
-        with self._conn:
-            self._conn.executescript(_SCHEMA)
+    def _check_and_migrate(self) -> None:
+        """Check whose file it is and create or upgrade the schema in ONE write transaction.
+
+        Two sweeps started together on a new file would otherwise race: while one creates the tables
+        (each CREATE commits on its own under ``executescript``) the other sees some tables but no schema
+        version yet and refuses the file as not ours. ``BEGIN IMMEDIATE`` takes the write lock first, so
+        the second process waits (busy timeout) and then finds a finished schema."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_owner(writing=True)
+            for statement in _SCHEMA_STATEMENTS:
+                self._conn.execute(statement)
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None or int(row["value"]) < SCHEMA_VERSION:
                 self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self._conn.commit()
 
     def close(self) -> None:
         self._conn.close()
