@@ -101,9 +101,20 @@ def test_two_sweeps_over_overlapping_plans_measure_each_point_once(tmp_path: Pat
 
 @pytest.mark.parametrize("delay_s", [0.05, 0.3, 1.0, 2.5])
 def test_ctrl_c_from_the_first_instant_is_clean(tmp_path: Path, delay_s: float) -> None:
-    proc = start(tmp_path / "early.db")
+    db = tmp_path / "early.db"
+    proc = start(db)
     time.sleep(delay_s)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
+    if proc.returncode == -signal.SIGINT or "Fatal Python error: init_import_site" in stderr:
+        # On loaded cores 50 ms can land before any code of ours exists to handle it: until the
+        # interpreter installs its SIGINT handler the default action ends the process (-SIGINT); while
+        # it imports ``site`` Python itself stops with a fatal error (exit 1). Measured on 2 loaded
+        # cores: 0-5 ms ends with -SIGINT, 10-30 ms with the fatal error. What we own is that nothing
+        # was written and that no frame of ours was running.
+        assert "/joulebench/" not in stderr, stderr  # no frame of the package (its files live in joulebench/)
+        assert proc.returncode != 0
+        assert not db.exists()
+        return
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr

@@ -103,8 +103,8 @@ def test_steady_window_skips_ramp_and_drain() -> None:
     window = steady_window(records)
     assert window is not None
     assert window.level in (9, 10)
-    assert 0.75 <= window.t_start_s <= 0.95  # the ramp is excluded
-    assert 2.9 <= window.t_end_s <= 3.1  # the drain after the last send (2.9 s) is excluded
+    assert 0.75 <= window.begin_s <= 0.95  # the ramp is excluded
+    assert 2.9 <= window.end_s <= 3.1  # the drain after the last send (2.9 s) is excluded
 
 
 DCGM_TEXT = """# HELP DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION Total energy consumption since boot (in mJ).

@@ -3,7 +3,7 @@
 Plain frozen dataclasses, so that a newcomer following one measurement meets the same few types
 everywhere: a `Point` (what to run: one configuration of a plan), a `Measurement` (what a workload hands
 back for it: a summary, `MeasurementRow` s and detail records, and the checks it failed), built from
-the meters' `Reading` (one component over one interval) and `PhaseResult` (one repeated phase), and on
+the meters' `Reading` (one component over one `Span` of time) and `PhaseResult` (one repeated phase), and on
 the reading side `StoredRun`, `StoredPoint` and `PhaseSummary`. Nothing here imports torch, NVML or the store's writing side,
 so every layer may depend on it.
 
@@ -56,6 +56,31 @@ def point_key(kind: str, config: Mapping[str, Any]) -> str:
 
 def key_of(point: Point) -> str:
     return point_key(point.kind, point.to_dict())
+
+
+class AsDict:
+    """``to_dict`` for a dataclass whose fields are its document: the field names are the JSON and store
+    keys, so there is one spelling of each. (Values with a custom document write their own.)"""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Span:
+    """One stamped interval of ``time.perf_counter`` seconds, optionally named.
+
+    The one interval type of the project: the measured part of a phase (decode from the first token's
+    stamp to the end of ``generate``), a pipeline's component calls and steps, a serving run's steady
+    window. Energy is always integrated over spans of this clock, so they must never mix clocks."""
+
+    begin_s: float
+    end_s: float
+    name: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.begin_s
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,21 @@ first principles, deliberately looser than the op model, so that they stay true 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from joulebench.analytic.llm import LLMArch
 from joulebench.analytic.precision import Precision
 from joulebench.hardware.catalogue import Accelerator
+from joulebench.values import AsDict
 
 
 @dataclass(frozen=True)
-class PhaseFloor:
+class PhaseFloor(AsDict):
     flops: float
     bytes: float
     latency_s: float
     energy_j: float
     bound: str  # "compute" | "memory": which ceiling sets the floor
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _linear_weights(arch: LLMArch) -> float:

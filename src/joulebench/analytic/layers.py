@@ -116,41 +116,17 @@ def _moe(ops: OpList, arch: LLMArch, prec: Precision, tokens: ArrayLike, times: 
     inter = m.expert_intermediate
     per_expert = routed / np.maximum(touched, 1e-12)  # rows of each touched expert's GEMM
 
-    def grouped(n_out: int, n_in: int) -> ArrayLike | None:
-        return None if ex is None else gemm_exec_flops(per_expert, n_out, n_in, ex, groups=touched)
+    def grouped_linear(name: str, n_in: int, n_out: int) -> None:
+        """One grouped GEMM over the touched experts: each one's weights once, the routed rows in and out."""
+        bytes_ = touched * n_in * n_out * prec.weight_bytes + routed * (n_in + n_out) * a
+        executed = None if ex is None else gemm_exec_flops(per_expert, n_out, n_in, ex, groups=touched)
+        ops.add(name, "matmul", 2.0 * routed * n_in * n_out, bytes_, prec.kernels_per_linear, counted=True,
+                times=times, exec_flops=executed)
 
-    gate_up_bytes = touched * h * 2 * inter * prec.weight_bytes + routed * (h + 2 * inter) * a
-    ops.add(
-        "experts_gate_up",
-        "matmul",
-        2.0 * routed * h * 2 * inter,
-        gate_up_bytes,
-        prec.kernels_per_linear,
-        counted=True,
-        times=times,
-        exec_flops=grouped(2 * inter, h),
-    )
-    _eltwise(
-        ops,
-        "experts_act_mul",
-        routed * inter,
-        ACTIVATION_FLOPS.get(arch.activation, 8.0) + 1.0,
-        5.0,
-        prec,
-        2,
-        times,
-    )
-    down_bytes = touched * inter * h * prec.weight_bytes + routed * (inter + h) * a
-    ops.add(
-        "experts_down",
-        "matmul",
-        2.0 * routed * inter * h,
-        down_bytes,
-        prec.kernels_per_linear,
-        counted=True,
-        times=times,
-        exec_flops=grouped(h, inter),
-    )
+    grouped_linear("experts_gate_up", h, 2 * inter)
+    _eltwise(ops, "experts_act_mul", routed * inter, ACTIVATION_FLOPS.get(arch.activation, 8.0) + 1.0, 5.0, prec, 2,
+             times)
+    grouped_linear("experts_down", inter, h)
     # token permutation, routing-weight scaling and the scatter/sum back
     ops.add(
         "experts_dispatch",

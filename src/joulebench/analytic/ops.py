@@ -14,14 +14,29 @@ executed FLOPs (cost model v2); ``exec_flops`` None means "as counted" (cost mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
 ArrayLike = np.ndarray | float
 
 CATEGORIES = ("matmul", "attention", "elementwise", "norm", "memory", "host")
+
+Builder = TypeVar("Builder", bound=Callable[..., Any])
+
+
+def registered_as(table: dict[str, Any], *names: str) -> Callable[[Builder], Builder]:
+    """File an op builder in an open registry under each of ``names`` (a model type, a family), so the
+    names that select a builder stand above its code and a new family is one decorated function."""
+
+    def wrap(builder: Builder) -> Builder:
+        for name in names:
+            table[name] = builder
+        return builder
+
+    return wrap
 
 
 @dataclass(frozen=True)

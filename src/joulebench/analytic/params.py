@@ -44,12 +44,13 @@ Energy, three models:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from joulebench.errors import UsageError
 from joulebench.hardware.catalogue import Accelerator
+from joulebench.values import AsDict
 
 OVERLAP_MODES = ("sum", "max")
 COST_MODELS = ("v1", "v2")
@@ -84,7 +85,7 @@ DEFAULTS_UNCERTAINTY = (
 
 
 @dataclass(frozen=True)
-class ModelParams:
+class ModelParams(AsDict):
     """Tunable constants of the roofline + launch + energy model (SI units)."""
 
     mu_compute: float = DEFAULT_MU_COMPUTE  # achievable fraction of peak FLOP/s
@@ -170,9 +171,6 @@ class ModelParams:
         if category == "attention" and self.mu_attention is not None:
             return self.mu_attention
         return self.mu_compute
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: ModelParams | None = None) -> ModelParams:

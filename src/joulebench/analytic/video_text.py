@@ -12,11 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from joulebench.analytic.llm import arch_from_config, forward_ops
-from joulebench.analytic.ops import Op, OpList
+from joulebench.analytic.ops import Op, OpList, registered_as
 from joulebench.analytic.precision import Precision
 from joulebench.analytic.video_ops import attn, elt, linear, norm
 
+#: op builders by the text encoder's ``model_type`` (config.json), filled by ``registered_as`` below
+TEXT_ENCODERS: dict[str, Callable[[dict[str, Any], int, Precision], list[Op]]] = {}
 
+
+@registered_as(TEXT_ENCODERS, "t5", "umt5")
 def t5_encoder_ops(cfg: dict[str, Any], tokens: int, prec: Precision) -> list[Op]:
     """T5/UMT5 encoder at the padded length: per layer q,k,v,o, attention, gated-GELU FFN."""
     d, ff, heads, dkv, n = cfg["d_model"], cfg["d_ff"], cfg["num_heads"], cfg["d_kv"], cfg["num_layers"]
@@ -37,6 +41,7 @@ def t5_encoder_ops(cfg: dict[str, Any], tokens: int, prec: Precision) -> list[Op
     return ops.ops()
 
 
+@registered_as(TEXT_ENCODERS, "llama")
 def llama_encoder_ops(cfg: dict[str, Any], tokens: int, prec: Precision) -> list[Op]:
     """A decoder LLM used as text encoder (HunyuanVideo): one prefill, no LM head, no sampling."""
     arch = arch_from_config(cfg, "text_encoder")
@@ -44,6 +49,7 @@ def llama_encoder_ops(cfg: dict[str, Any], tokens: int, prec: Precision) -> list
     return [op for op in ops if op.name != "lm_head"]
 
 
+@registered_as(TEXT_ENCODERS, "clip_text_model")
 def clip_text_ops(cfg: dict[str, Any], tokens: int, prec: Precision) -> list[Op]:
     """CLIPTextModel: N x (LayerNorm, q/k/v/o with bias, causal SDPA counted dense, quick-GELU MLP)."""
     d, ff, heads, n = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
@@ -59,11 +65,3 @@ def clip_text_ops(cfg: dict[str, Any], tokens: int, prec: Precision) -> list[Op]
     linear(ops, "fc2", t, ff, d, prec, True, n)
     elt(ops, "residual_add", t * d, 1.0, 3.0, prec, 1, 2 * n)
     return ops.ops()
-
-
-TEXT_ENCODERS: dict[str, Callable[[dict[str, Any], int, Precision], list[Op]]] = {
-    "t5": t5_encoder_ops,
-    "umt5": t5_encoder_ops,
-    "llama": llama_encoder_ops,
-    "clip_text_model": clip_text_ops,
-}

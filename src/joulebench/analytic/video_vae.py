@@ -23,10 +23,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from joulebench.analytic.ops import Op, OpList
+from joulebench.analytic.ops import Op, OpList, registered_as
 from joulebench.analytic.precision import Precision
 from joulebench.analytic.video_ops import attn, conv, elt, linear, norm
 from joulebench.models.video import LatentShape
+
+#: VAE decoder op builders by video family (``models.video``), filled by ``registered_as`` below
+VAE_DECODERS: dict[str, Callable[[dict[str, Any], LatentShape, Precision], list[Op]]] = {}
 
 
 def _act(ops: OpList, elems: float, prec: Precision) -> None:
@@ -49,6 +52,7 @@ def _wan_resnet(ops: OpList, c_in: int, c_out: int, pos: float, prec: Precision)
     elt(ops, "vae_residual_add", pos * c_out, 1.0, 3.0, prec, 1)
 
 
+@registered_as(VAE_DECODERS, "wan")
 def wan_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) -> list[Op]:
     """AutoencoderKLWan decode: post_quant_conv, then the decoder once per latent frame."""
     base, z = cfg["base_dim"], cfg["z_dim"]
@@ -118,6 +122,7 @@ def _time_up_odd(t: float) -> float:
     return 2 * t if t > 1 else 1.0
 
 
+@registered_as(VAE_DECODERS, "cogvideox")
 def cogvideox_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) -> list[Op]:
     chans = list(reversed(cfg.get("block_out_channels", (128, 256, 256, 512))))
     lpb = int(cfg.get("layers_per_block", 3))
@@ -149,6 +154,7 @@ def _ltx_time_embedder(ops: OpList, width: int, prec: Precision) -> None:
     linear(ops, "vae_time_embedding", 1.0, width, width, prec, True, 1)
 
 
+@registered_as(VAE_DECODERS, "ltx")
 def ltx_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) -> list[Op]:
     chans = list(reversed(cfg.get("decoder_block_out_channels", (128, 256, 512, 512))))
     n = len(chans)
@@ -185,6 +191,7 @@ def ltx_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) 
     return ops.ops()
 
 
+@registered_as(VAE_DECODERS, "mochi")
 def mochi_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) -> list[Op]:
     chans = list(cfg.get("decoder_block_out_channels", (128, 256, 512, 768)))
     layers = list(cfg.get("layers_per_block", (3, 3, 4, 6, 3)))
@@ -214,6 +221,7 @@ def _hunyuan_tiles(frames: int, min_frames: int = 4, stride: int = 3) -> list[in
     return [min(min_frames + 1, frames - i) for i in range(0, frames, stride)]
 
 
+@registered_as(VAE_DECODERS, "hunyuanvideo")
 def hunyuan_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) -> list[Op]:
     chans = list(cfg.get("block_out_channels", (128, 256, 512, 512)))
     lpb = int(cfg.get("layers_per_block", 2))
@@ -252,6 +260,7 @@ def hunyuan_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precisi
     return ops.ops()
 
 
+@registered_as(VAE_DECODERS, "animatediff")
 def kl_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) -> list[Op]:
     """AutoencoderKL (Stable Diffusion's image VAE) over every frame, as AnimateDiff decodes."""
     chans = list(reversed(cfg.get("block_out_channels", (128, 256, 512, 512))))
@@ -279,13 +288,3 @@ def kl_vae_decoder_ops(cfg: dict[str, Any], lat: LatentShape, prec: Precision) -
     norm(ops, "vae_norm", hw * prev, prec)
     conv(ops, "vae_conv_out", prev, int(cfg.get("out_channels", 3)), 9, hw, hw, prec)
     return ops.ops()
-
-
-VAE_DECODERS: dict[str, Callable[[dict[str, Any], LatentShape, Precision], list[Op]]] = {
-    "wan": wan_vae_decoder_ops,
-    "cogvideox": cogvideox_vae_decoder_ops,
-    "ltx": ltx_vae_decoder_ops,
-    "mochi": mochi_vae_decoder_ops,
-    "hunyuanvideo": hunyuan_vae_decoder_ops,
-    "animatediff": kl_vae_decoder_ops,
-}

@@ -13,6 +13,7 @@ from joulebench.calibration.dataset import Dataset
 from joulebench.calibration.design import HELD_OUT_BATCHES, HELD_OUT_LENGTHS, HELD_OUT_MODELS, TRAIN_MODELS
 from joulebench.calibration.llm_fit import predict_points
 from joulebench.hardware import Accelerator
+from joulebench.values import AsDict
 
 #: prompt lengths of the training models that the fit never sees (held-out lengths)
 HELD_OUT_PREFILL_LENGTHS = (1024, 2048)
@@ -34,7 +35,7 @@ def split(data: Dataset) -> tuple[Dataset, Dataset]:
 
 
 @dataclass(frozen=True)
-class ErrorRow:
+class ErrorRow(AsDict):
     phase: str
     subset: str
     n: int
@@ -42,9 +43,6 @@ class ErrorRow:
     latency_max_ape: float
     energy_mape: float
     energy_max_ape: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def error_table(

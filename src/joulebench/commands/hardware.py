@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from joulebench.commands.options import HARDWARE_FILE
 from joulebench.report.console import console as make_console
 
 hardware_app = typer.Typer(help="Accelerator catalogue and probe.", no_args_is_help=True)
@@ -18,7 +19,7 @@ def _tflops(value: float | None) -> str:
 
 @hardware_app.command("list")
 def list_(
-    hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
+    hardware_file: str = HARDWARE_FILE,
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of a table"),
 ) -> None:
     """All catalogue entries (built-in and user file) with their dense peaks."""
@@ -53,7 +54,7 @@ def list_(
 @hardware_app.command("show")
 def show(
     name: str = typer.Argument(..., help="catalogue name or 'auto'"),
-    hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
+    hardware_file: str = HARDWARE_FILE,
 ) -> None:
     """One entry with every value's source (JSON)."""
     from joulebench.hardware import get_accelerator

@@ -12,19 +12,17 @@ import typer
 
 from joulebench.commands import command_line
 from joulebench.commands.executor_options import EXECUTOR, GPU_TYPE, RAY_ADDRESS, RAY_RETRIES
+from joulebench.commands.options import DB, DEVICE, GPUS, JSON
 from joulebench.experiments.executors import ExecutorChoice
 from joulebench.experiments.llm_plan import LLMPlan
 from joulebench.experiments.sweep import SweepResult
 from joulebench.hardware.dtypes import allowed
 from joulebench.parsing import choice, parse_choices, parse_int_list, parse_names
 from joulebench.report.console import console as make_console
-from joulebench.store import DEFAULT_DB
 from joulebench.values import DECODE_METHODS, LLM_ENGINES, LLM_PHASES
 
 measure_app = typer.Typer(help="Measure latency and energy of a workload on this machine.", no_args_is_help=True)
 
-JSON_HELP = "print one JSON document on stdout instead of tables (progress still goes to stderr)"
-DB_HELP = "results database (SQLite); created if absent, resumed if it holds the same points"
 
 
 @contextmanager
@@ -107,22 +105,22 @@ def measure_llm(
     prompt_tokens: str = typer.Option("128", help="comma list: exact prompt lengths (random token ids)"),
     output_tokens: str = typer.Option("32", help="comma list: output lengths (EOS ignored unless --stop natural)"),
     batch: str = typer.Option("1", help="comma list of batch sizes"),
-    device: str = typer.Option("cuda", help="cuda or cpu"),
+    device: str = DEVICE,
     engine: str = typer.Option("eager", help="eager (generate as it comes) or static (static KV cache + "
                                "torch.compile / CUDA graphs; CUDA only)"),
     decode_method: str = typer.Option("request", help="request (decode inside the real generate call) or loop "
                                       "(a hand-written forward loop, for comparison)"),
     static_cache_len: int | None = typer.Option(None, help="static engine: one KV cache length for every point "
                                                 "(one compiled graph); default: each point's tokens rounded up to 256"),
-    gpus: str | None = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)"),
+    gpus: str | None = GPUS,
     messages: str | None = typer.Option(None, help="JSON/JSONL file of chat conversations (uses the chat template)"),
     stop: str = typer.Option("exact", help="exact (EOS ignored) or natural"),
     prompt_spread: float = typer.Option(0.0, help="batch>1: prompt lengths uniform in [(1-spread)*s, s], left-padded"),
     phases: str = typer.Option("prefill,decode,request", help="which phase windows to measure (comma list)"),
     weights: str = typer.Option("random", help="random, or pretrained (hub/local only)"),
     seed: int = typer.Option(0, help="seed of the random prompts"),
-    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    db: str = DB,
+    as_json: bool = JSON,
     executor: str = EXECUTOR,
     ray_address: str | None = RAY_ADDRESS,
     gpu_type: str | None = GPU_TYPE,
@@ -150,9 +148,9 @@ def measure_llm(
 
 
 def demo(
-    db: str = typer.Option(DEFAULT_DB, help=DB_HELP),
+    db: str = DB,
     device: str | None = typer.Option(None, help="cuda or cpu (default: cuda when present)"),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = JSON,
 ) -> None:
     """A small sweep on the bundled tiny model: prefill/decode latency and energy, stored in --db."""
     from joulebench.workloads.device import cuda_available
@@ -167,7 +165,7 @@ def demo(
     emit_llm(result, as_json, f"demo: tiny-llama on {chosen}")
 
 
-def env(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def env(as_json: bool = JSON) -> None:
     """What telemetry this machine offers: GPUs and NVML, RAPL domains, the estimates in use."""
     from rich.table import Table
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from joulebench.commands import command_line
+from joulebench.commands.options import HARDWARE_FILE, JSON_DOC, OUT_DOC
 
 predict_app = typer.Typer(
     help="Predict latency and energy analytically (no GPU needed).", no_args_is_help=True
@@ -37,7 +38,7 @@ def llm(
                                "profile's engine"),
     calibration: str = typer.Option(None, "--calibration", help="profile YAML/JSON with a 'params' mapping "
                                     "(bounds checked: 0 < mu <= 1, energies >= 0, idle within the card's range)"),
-    hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
+    hardware_file: str = HARDWARE_FILE,
     kv_dtype: str = typer.Option(None, "--kv-dtype", help="KV-cache dtype when it differs"),
     attn: str = typer.Option(None, "--attn", help="sdpa or eager (default: what transformers uses)"),
     cache: str = typer.Option(None, "--cache", help="dynamic or static: overrides the engine's cache"),
@@ -50,9 +51,9 @@ def llm(
     graphs: bool = typer.Option(False, "--graphs/--eager", help="CUDA graphs / compiled: no launch term"),
     tp: int = typer.Option(1, "--tp", help="tensor-parallel degree: the prediction is one GPU's shard, plus the "
                            "group's all-reduces over the card's link (tensor_parallel in --json)"),
-    as_json: bool = typer.Option(False, "--json", help="print the JSON document (keys: analytic.render)"),
+    as_json: bool = JSON_DOC,
     explain: bool = typer.Option(False, "--explain", help="closed forms and regime boundaries"),
-    out: Path = typer.Option(None, "--out", help="also write the JSON document to this file"),
+    out: Path = OUT_DOC,
 ) -> None:
     """Predict one LLM request: prefill (token 1) and decode (tokens 2..G)."""
     from joulebench.analytic.render import print_llm
@@ -93,29 +94,18 @@ def video(
     prompt_tokens: int = typer.Option(None, "--prompt-tokens", help="unmasked prompt tokens (Mochi attends only to "
                                       "those)"),
     calibration: str = typer.Option(None, "--calibration", help="video profile YAML (docs/validation/video/)"),
-    hardware_file: str = typer.Option(None, "--hardware-file", help="YAML of extra accelerators"),
+    hardware_file: str = HARDWARE_FILE,
     graphs: bool = typer.Option(False, "--graphs/--eager", help="CUDA graphs / compiled: no launch term"),
-    as_json: bool = typer.Option(False, "--json", help="print the JSON document (keys: analytic.render)"),
-    out: Path = typer.Option(None, "--out", help="also write the JSON document to this file"),
+    as_json: bool = JSON_DOC,
+    out: Path = OUT_DOC,
 ) -> None:
     """Predict one text-to-video generation: text encoder, DiT steps (x CFG), VAE decoder."""
     from joulebench.analytic.render import print_video
     from joulebench.analytic.video import video_prediction
 
     doc = video_prediction(
-        model,
-        height,
-        width,
-        frames,
-        steps,
-        cfg=cfg,
-        gpu=gpu,
-        dtype=dtype,
-        calibration=calibration,
-        hardware_file=hardware_file,
-        graphs=graphs,
-        command=command_line(),
-        prompt_tokens=prompt_tokens,
+        model, height, width, frames, steps, cfg=cfg, gpu=gpu, dtype=dtype, calibration=calibration,
+        hardware_file=hardware_file, graphs=graphs, command=command_line(), prompt_tokens=prompt_tokens,
         vae_dtype=vae_dtype,
     )
     _emit(doc, out, as_json)

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from joulebench.commands.measure import JSON_HELP
+from joulebench.commands.options import JSON_HELP
 from joulebench.report.console import console as make_console
 from joulebench.store import DEFAULT_DB, Store
 

@@ -20,12 +20,12 @@ from typing import Any
 import typer
 
 from joulebench.commands import command_line
-from joulebench.commands.measure import DB_HELP, JSON_HELP, json_stdout_guard
+from joulebench.commands.measure import json_stdout_guard
+from joulebench.commands.options import DB, DEVICE, GPUS, JSON
 from joulebench.errors import EXIT_CHECK_FAILED, UsageError
 from joulebench.experiments.progress import ProgressObserver
 from joulebench.parsing import choice, parse_choices, parse_int_list, parse_names
 from joulebench.report.console import console as make_console
-from joulebench.store import DEFAULT_DB
 
 study_app = typer.Typer(help="Reproduce the study's findings on this machine: one resumable command each.",
                         no_args_is_help=True)
@@ -37,13 +37,9 @@ SOURCE_HELP = ("thank-you, synthetic, or a .jsonl file of requests ({\"messages\
                "optional \"reply_tokens\")")
 
 # options every study shares (one definition each; typer reads an option's metadata from its default)
-DEVICE = typer.Option("cuda", help="cuda or cpu")
 WINDOW = typer.Option(None, help="shortest energy window of each phase in seconds (default: the workload's 1.2 s; "
                       "shorter for quick trials)")
-GPUS = typer.Option(None, help="comma list of CUDA-visible GPU indices to meter (default: all)")
-DB = typer.Option(DEFAULT_DB, help=DB_HELP)
 REPORT = typer.Option(None, help="also write an HTML report of the database to this .html file")
-JSON = typer.Option(False, "--json", help=JSON_HELP)
 SOURCE = typer.Option("synthetic", help=SOURCE_HELP)
 DRAW_SEED = typer.Option(0, help="seed of the requests drawn from --source")
 PROMPT_TOKENS = typer.Option(1200, help="prompt tokens of each point (the study's mean)")
@@ -336,8 +332,8 @@ def video_scaling(
     sweeps: str = typer.Option("resolution,frames,steps", help="which of the study's three Wan2.1-1.3B sweeps"),
     sample_steps: int = typer.Option(2, help="denoising steps measured inside each call (the rest predicted)"),
     model: str = typer.Option("wan2.1-t2v-1.3b", help="the model swept (the study's is Wan2.1-T2V-1.3B)"),
-    db: str = typer.Option(DEFAULT_DB, help="results database (SQLite)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of tables"),
+    db: str = DB,
+    as_json: bool = JSON,
 ) -> None:
     """Case III scaling: the study's resolution, frame-count and step-count sweeps of Wan2.1-1.3B."""
     from joulebench.experiments.studies.video import SWEEPS, video_scaling_plans
@@ -354,8 +350,8 @@ def video_models(
     device: str = typer.Option("cuda", help="cuda or cpu"),
     dtype: str = typer.Option("bf16", help="transformer dtype"),
     sample_steps: int = typer.Option(2, help="denoising steps measured inside each call (the rest predicted)"),
-    db: str = typer.Option(DEFAULT_DB, help="results database (SQLite)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of tables"),
+    db: str = DB,
+    as_json: bool = JSON,
 ) -> None:
     """Case III cross-model table: each model at its defaults, beside the study's Table 4."""
     from joulebench.experiments.studies.video import video_models_plan

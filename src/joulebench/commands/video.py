@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from joulebench.commands import command_line
+from joulebench.commands.options import DB, DEVICE, JSON
 from joulebench.errors import UsageError
 from joulebench.experiments.video_plan import VideoPlan, run_video_plan
 from joulebench.hardware import dtypes
@@ -44,7 +45,7 @@ def measure_video(
     sample_steps: int = typer.Option(None, "--sample-steps", help="run the real pipeline with K steps and predict "
                                      "the --steps run with its 95% interval"),
     dtype: str = typer.Option("bf16", help=f"transformer dtype(s), comma list: {dtypes.allowed(dtypes.TORCH_DTYPES)}"),
-    device: str = typer.Option("cuda", help="cuda or cpu"),
+    device: str = DEVICE,
     cfg: bool = typer.Option(True, "--cfg/--no-cfg", help="classifier-free guidance (as the family runs it)"),
     vae: bool = typer.Option(False, "--vae/--no-vae", help="phases mode: also measure one VAE decode"),
     vae_dtype: str = typer.Option(None, help="VAE dtype (default: fp32 in phases mode, the model's default in "
@@ -56,8 +57,8 @@ def measure_video(
     min_window_s: float = typer.Option(1.2, help="phases mode: minimum measured window per phase, seconds"),
     min_reps: int = typer.Option(2, help="phases mode: minimum repetitions per phase"),
     warmup: int = typer.Option(1, help="phases mode: warm-up repetitions per phase"),
-    db: str = typer.Option(DEFAULT_DB, help="results database (SQLite)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    db: str = DB,
+    as_json: bool = JSON,
 ) -> None:
     """Measure a text-to-video model: one denoising step (and VAE, text encoder) in repeated windows, or
     the real pipeline call (--full, --sample-steps K) with windows inside it."""

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psutil
 
+from joulebench.values import AsDict
+
 #: (name pattern, package TDP W, threads per package, source)
 CPU_TDP_TABLE: tuple[tuple[str, float, int, str], ...] = (
     (r"Xeon\(R\) Platinum 8480\+?", 350.0, 112, "Intel ARK: Xeon Platinum 8480+ (350 W, 56C/112T)"),
@@ -57,15 +59,12 @@ def cpu_model_name() -> str:
 
 
 @dataclass(frozen=True)
-class CpuPowerModel:
+class CpuPowerModel(AsDict):
     model_name: str
     p_max_w: float
     p_idle_w: float
     threads: int
     basis: str  # which table row or default gave p_max_w
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 def cpu_power_model(model_name: str | None = None, threads: int | None = None) -> CpuPowerModel:

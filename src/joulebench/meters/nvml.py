@@ -17,6 +17,7 @@ from typing import Any
 
 from joulebench.errors import TelemetryUnavailable
 from joulebench.meters.base import WrapTracker
+from joulebench.values import AsDict
 
 #: measured on our H200 and H100 machines: the counter and both power readings change every ~100 ms
 NVML_UPDATE_PERIOD_S = 0.1
@@ -205,7 +206,7 @@ class NvmlEnergyMeter:
 
 
 @dataclass(frozen=True)
-class GpuState:
+class GpuState(AsDict):
     """What a GPU looked like at the start of a run (stored with every measurement)."""
 
     uuid: str
@@ -215,9 +216,6 @@ class GpuState:
     sm_clock_mhz: int | None
     mem_clock_mhz: int | None
     temperature_c: int | None
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 def gpu_state(pynvml: Any, uuid: str, handle: Any) -> GpuState:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from joulebench.meters.trace import EnergyTrace
+from joulebench.values import AsDict
 
 RULES = ("trapezoid", "previous")
 
@@ -46,7 +47,7 @@ class TraceSlice:
 
 
 @dataclass(frozen=True)
-class TraceCheck:
+class TraceCheck(AsDict):
     """Trace vs energy counter over one interval: ``rel_diff = trace_j / counter_j - 1``."""
 
     device: str
@@ -57,9 +58,6 @@ class TraceCheck:
     rel_diff: float
     #: the size of disagreement that counter-edge placement alone can cause (worst case)
     resolution_rel: float
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> TraceCheck:

@@ -25,7 +25,7 @@ from joulebench.errors import UsageError
 from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.spans import mean_ci95
 from joulebench.meters.window import Protocol, run_repeated
-from joulebench.values import PhaseResult, Reading
+from joulebench.values import AsDict, PhaseResult, Reading
 
 if TYPE_CHECKING:
     from joulebench.meters.idle import IdleBaseline
@@ -41,7 +41,7 @@ class PhaseRun:
 
 
 @dataclass(frozen=True)
-class Spread:
+class Spread(AsDict):
     """Mean, coefficient of variation and relative 95% CI half-width of one quantity over repetitions."""
 
     mean: float
@@ -55,9 +55,6 @@ class Spread:
         mean, half = mean_ci95(arr)
         sd = float(np.std(arr, ddof=1)) if arr.size > 1 else float("nan")
         return cls(mean, sd / abs(mean) if mean else float("nan"), half / abs(mean) if mean else float("nan"), arr.size)
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

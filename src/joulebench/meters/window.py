@@ -10,7 +10,7 @@ Defaults come from benchmarks/short_window.py on an H100/H200 (docs/VALIDATION.m
 the per-call error of 40 ms and 5 ms phases under 1% on counter edges; scripts/measure_meter_fidelity.py
 measures both methods against >= 20 s references.
 
-A phase whose measured part is only a piece of the call returns a `Span` (e.g. decode: from the first
+A phase whose measured part is only a piece of the call returns a `values.Span` (e.g. decode: from the first
 token's stamp to the end of ``generate``): the energy is then integrated over those spans alone.
 Every result stores the `Protocol` that produced it, its power trace and the trace-vs-counter check.
 """
@@ -20,14 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from joulebench.errors import UsageError
 from joulebench.meters.monitor import EnergyMonitor
-from joulebench.values import PhaseResult
+from joulebench.values import AsDict, PhaseResult, Span
 
 if TYPE_CHECKING:
     from joulebench.meters.idle import IdleBaseline
@@ -36,15 +36,7 @@ WINDOW_METHODS = ("auto", "trace", "counter")
 
 
 @dataclass(frozen=True)
-class Span:
-    """What a phase returns when only part of its call is the phase (perf_counter seconds)."""
-
-    begin_s: float
-    end_s: float
-
-
-@dataclass(frozen=True)
-class Protocol:
+class Protocol(AsDict):
     """How a phase is repeated and windowed. Stored beside every measurement."""
 
     warmup_reps: int = 2
@@ -66,9 +58,6 @@ class Protocol:
             raise UsageError("protocol: min_window_s and cooldown_s must be >= 0")
         if self.window_method not in WINDOW_METHODS:
             raise UsageError.bad("window_method", self.window_method, f"one of {', '.join(WINDOW_METHODS)}")
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> Protocol:

@@ -14,7 +14,7 @@ The read methods are `joulebench.store.Store`'s own (``runs``, ``points``, ``mea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,14 @@ class StoreData:
 
     def run(self, run_id: int) -> RunData | None:
         return next((r for r in self.runs if r.id == run_id), None)
+
+
+def points_of(stores: Sequence[StoreData], kind: str) -> Iterator[tuple[StoreData, PointData]]:
+    """Every stored point of one kind, beside the store it came from (for its run and its label)."""
+    for store in stores:
+        for p in store.points:
+            if p.kind == kind:
+                yield store, p
 
 
 def open_read_only(path: str | Path, field_name: str = "db") -> Store:

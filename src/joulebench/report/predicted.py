@@ -15,7 +15,7 @@ from typing import Any
 
 from joulebench.errors import UsageError
 from joulebench.profiles import Profile, read_profile
-from joulebench.report.data import StoreData
+from joulebench.report.data import StoreData, points_of
 
 
 @dataclass(frozen=True)
@@ -66,27 +66,26 @@ def dataset_for(profile: Profile, stores: Sequence[StoreData]) -> Any:
     device_name = profile.gpu.get("device_name")
     engine = "static" if "static" in str(profile.engine or "") else "eager"
     data = Dataset()
-    for store in stores:
-        for p in store.points:
-            cfg, run = p.config, store.run(p.run_id)
-            if p.kind != "llm" or p.status != "ok" or run is None or cfg.get("device") != "cuda":
+    for store, p in points_of(stores, "llm"):
+        cfg, run = p.config, store.run(p.run_id)
+        if p.status != "ok" or run is None or cfg.get("device") != "cuda":
+            continue
+        try:
+            same_dtype = canonical(str(cfg.get("dtype")), "dtype") == profile.dtype
+        except UsageError:
+            same_dtype = False
+        if not same_dtype or _engine_of(cfg.get("engine")) != engine:
+            continue
+        if device_name is not None and run.gpu_name != device_name:
+            continue
+        for phase in PHASES:
+            doc = p.summary.get(phase)
+            if not isinstance(doc, dict) or "gpu" not in (doc.get("energy_j") or {}):
                 continue
-            try:
-                same_dtype = canonical(str(cfg.get("dtype")), "dtype") == profile.dtype
-            except UsageError:
-                same_dtype = False
-            if not same_dtype or _engine_of(cfg.get("engine")) != engine:
-                continue
-            if device_name is not None and run.gpu_name != device_name:
-                continue
-            for phase in PHASES:
-                doc = p.summary.get(phase)
-                if not isinstance(doc, dict) or "gpu" not in (doc.get("energy_j") or {}):
-                    continue
-                data.points.append(PhasePoint(p.id, str(cfg["model"]), str(cfg["dtype"]), phase, int(cfg["prompt_tokens"]),
-                                              int(cfg["output_tokens"]), int(cfg["batch"]), float(doc["latency_s"]),
-                                              float(doc["energy_j"]["gpu"]), run.gpu_name,
-                                              (run.env.get("gpus") or [{}])[0].get("driver")))
+            data.points.append(PhasePoint(p.id, str(cfg["model"]), str(cfg["dtype"]), phase, int(cfg["prompt_tokens"]),
+                                          int(cfg["output_tokens"]), int(cfg["batch"]), float(doc["latency_s"]),
+                                          float(doc["energy_j"]["gpu"]), run.gpu_name,
+                                          (run.env.get("gpus") or [{}])[0].get("driver")))
     return data
 
 

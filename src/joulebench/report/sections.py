@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from joulebench.report.data import PointData, RunData, StoreData
+from joulebench.report.data import PointData, RunData, StoreData, points_of
 from joulebench.report.floors import ESTIMATED, Reading, point_flags, readings
 
 COMPONENTS = ("gpu", "cpu", "ram")
@@ -135,54 +135,48 @@ def _stats(doc: Any) -> dict[str, float | None]:
 
 def arms(stores: Sequence[StoreData]) -> list[ArmView]:
     out = []
-    for store in stores:
-        for p in store.points:
-            if p.kind != "serving":
-                continue
-            s = p.summary
-            metrics, energy = _dig(s, "metrics") or {}, _dig(s, "energy") or {}
-            per_request = []
-            for r in p.requests:
-                parts = r.get("energy_j")
-                if r.get("status") == "ok" and isinstance(parts, Mapping):
-                    values = [_num(v) for v in parts.values()]
-                    if values and all(v is not None for v in values):
-                        per_request.append(float(sum(v for v in values if v is not None)))
-            out.append(ArmView(
-                point=view(p, store.run(p.run_id)),
-                arm=str(s.get("arm") or p.config.get("name")),
-                arrival=str(_dig(s, "arrival", "spec") or p.config.get("arrival")),
-                law=str(_dig(s, "arrival", "law") or p.config.get("arrival")),
-                completed=_int(metrics.get("completed")), failed=_int(metrics.get("failed")),
-                ttft_s=_stats(metrics.get("ttft_s")), tpot_s=_stats(metrics.get("tpot_s")),
-                e2e_s=_stats(metrics.get("e2e_s")), requests_per_s=_num(metrics.get("requests_per_s")),
-                j_per_request=_num(energy.get("energy_per_completed_request_j")),
-                j_per_output_token=_num(energy.get("energy_per_output_token_j")),
-                steady_j_per_output_token=_num(_dig(energy, "steady_state", "j_per_output_token")),
-                estimated_components=tuple(str(c) for c in energy.get("estimated_components") or ()),
-                request_energies_j=tuple(per_request),
-            ))
+    for store, p in points_of(stores, "serving"):
+        s = p.summary
+        metrics, energy = _dig(s, "metrics") or {}, _dig(s, "energy") or {}
+        per_request = []
+        for r in p.requests:
+            parts = r.get("energy_j")
+            if r.get("status") == "ok" and isinstance(parts, Mapping):
+                values = [_num(v) for v in parts.values()]
+                if values and all(v is not None for v in values):
+                    per_request.append(float(sum(v for v in values if v is not None)))
+        out.append(ArmView(
+            point=view(p, store.run(p.run_id)),
+            arm=str(s.get("arm") or p.config.get("name")),
+            arrival=str(_dig(s, "arrival", "spec") or p.config.get("arrival")),
+            law=str(_dig(s, "arrival", "law") or p.config.get("arrival")),
+            completed=_int(metrics.get("completed")), failed=_int(metrics.get("failed")),
+            ttft_s=_stats(metrics.get("ttft_s")), tpot_s=_stats(metrics.get("tpot_s")),
+            e2e_s=_stats(metrics.get("e2e_s")), requests_per_s=_num(metrics.get("requests_per_s")),
+            j_per_request=_num(energy.get("energy_per_completed_request_j")),
+            j_per_output_token=_num(energy.get("energy_per_output_token_j")),
+            steady_j_per_output_token=_num(_dig(energy, "steady_state", "j_per_output_token")),
+            estimated_components=tuple(str(c) for c in energy.get("estimated_components") or ()),
+            request_energies_j=tuple(per_request),
+        ))
     return out
 
 
 def videos(stores: Sequence[StoreData]) -> list[VideoView]:
     out = []
-    for store in stores:
-        for p in store.points:
-            if p.kind != "video":
-                continue
-            v = view(p, store.run(p.run_id))
-            cfg, s = p.config, p.summary
-            req = s.get("request_extrapolated") if isinstance(s.get("request_extrapolated"), Mapping) else None
-            req = req or (s.get("request") if isinstance(s.get("request"), Mapping) else None) or {}
-            total = _num(req.get("energy_total_j"))
-            if total is None and isinstance(req.get("energy_j"), Mapping):
-                total = sum(x for x in (_num(e) for e in req["energy_j"].values()) if x is not None)
-            out.append(VideoView(v, _int(cfg.get("frames")), _int(cfg.get("height")), _int(cfg.get("width")),
-                                 _int(cfg.get("steps")), _int(_dig(s, "latent", "tokens")), v.reading("dit_step", "gpu"),
-                                 _num(_dig(s, "dit_step", "achieved_flops_per_s")), total, _num(req.get("latency_s")),
-                                 bool(req.get("extrapolated")),
-                                 any(bool(e) for e in (req.get("estimated") or {}).values())))
+    for store, p in points_of(stores, "video"):
+        v = view(p, store.run(p.run_id))
+        cfg, s = p.config, p.summary
+        req = s.get("request_extrapolated") if isinstance(s.get("request_extrapolated"), Mapping) else None
+        req = req or (s.get("request") if isinstance(s.get("request"), Mapping) else None) or {}
+        total = _num(req.get("energy_total_j"))
+        if total is None and isinstance(req.get("energy_j"), Mapping):
+            total = sum(x for x in (_num(e) for e in req["energy_j"].values()) if x is not None)
+        out.append(VideoView(v, _int(cfg.get("frames")), _int(cfg.get("height")), _int(cfg.get("width")),
+                             _int(cfg.get("steps")), _int(_dig(s, "latent", "tokens")), v.reading("dit_step", "gpu"),
+                             _num(_dig(s, "dit_step", "achieved_flops_per_s")), total, _num(req.get("latency_s")),
+                             bool(req.get("extrapolated")),
+                             any(bool(e) for e in (req.get("estimated") or {}).values())))
     return out
 
 

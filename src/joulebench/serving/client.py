@@ -36,7 +36,7 @@ import gc
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from joulebench.serving.prompts import RequestSpec
@@ -53,6 +53,7 @@ from joulebench.serving.secrets import Redactor, api_key_from_env
 from joulebench.serving.sse import SseError
 from joulebench.serving.stream import StreamAccount
 from joulebench.serving.timing import sleep_until
+from joulebench.values import AsDict
 
 START_LEAD_S = 0.05  # time between building the schedule and its first target
 CANCEL_GRACE_S = 5.0  # after the deadline, cancelled streams have this long to unwind
@@ -61,7 +62,7 @@ LENGTH_CONTROLS = ("vllm", "transformers", "none")
 
 
 @dataclass(frozen=True)
-class ClientConfig:
+class ClientConfig(AsDict):
     url: str
     model: str
     api: str = "auto"  # "completions" | "chat" | "auto" (chat when the prompts are chat messages)
@@ -80,9 +81,6 @@ class ClientConfig:
         if not url.endswith("/v1"):
             url += "/v1"
         return url + ("/chat/completions" if chat else "/completions")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

@@ -45,7 +45,7 @@ import numpy as np
 
 from joulebench.serving.records import RequestRecord
 from joulebench.units import j_to_wh
-from joulebench.values import Reading
+from joulebench.values import Reading, Span
 
 STEADY_MIN_S = 1.0
 STEADY_MIN_TOKENS = 100
@@ -102,14 +102,10 @@ def run_window(records: Sequence[RequestRecord]) -> tuple[float, float] | None:
 
 
 @dataclass(frozen=True)
-class SteadyWindow:
-    t_start_s: float
-    t_end_s: float
-    level: int
+class SteadyWindow(Span):
+    """The span in which at least ``level`` requests (the time-weighted median) were in the system."""
 
-    @property
-    def duration_s(self) -> float:
-        return self.t_end_s - self.t_start_s
+    level: int = 1
 
 
 def in_system(records: Sequence[RequestRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +138,7 @@ def steady_window(records: Sequence[RequestRecord]) -> SteadyWindow | None:
     at_level = np.nonzero(level_counts >= level)[0]
     if at_level.size == 0:
         return None
-    return SteadyWindow(float(times[at_level[0]]), float(times[at_level[-1] + 1]), level)
+    return SteadyWindow(float(times[at_level[0]]), float(times[at_level[-1] + 1]), "steady", level)
 
 
 # -- attribution -----------------------------------------------------------------------------------
@@ -310,16 +306,16 @@ def _steady_report(records: Sequence[RequestRecord], source: EnergySource, t_ref
     window = steady_window(records)
     if window is None or window.duration_s <= 0:
         return {"available": False}
-    readings = source.energy_between(window.t_start_s, window.t_end_s)
+    readings = source.energy_between(window.begin_s, window.end_s)
     tokens = 0
     prompt_tokens = 0  # prompts whose prefill ended (first token) inside the window
     for r in records:
         if not r.ok:  # tokens of failed requests were not served
             continue
         for t, k in zip(r.chunk_times_s, r.chunk_tokens, strict=True):
-            if window.t_start_s <= t <= window.t_end_s:
+            if window.begin_s <= t <= window.end_s:
                 tokens += k
-        if r.first_token_s is not None and window.t_start_s <= r.first_token_s <= window.t_end_s:
+        if r.first_token_s is not None and window.begin_s <= r.first_token_s <= window.end_s:
             prompt_tokens += _prompt(r)
     total = _total(readings)
     gpu = readings["gpu"].energy_j if "gpu" in readings else None
@@ -327,8 +323,8 @@ def _steady_report(records: Sequence[RequestRecord], source: EnergySource, t_ref
     return {
         "available": True,
         "reliable": reliable,
-        "start_s": window.t_start_s - t_ref_s,
-        "end_s": window.t_end_s - t_ref_s,
+        "start_s": window.begin_s - t_ref_s,
+        "end_s": window.end_s - t_ref_s,
         "duration_s": window.duration_s,
         "level_in_system": window.level,
         "energy_j": total,

@@ -24,24 +24,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from joulebench.values import Span
 from joulebench.workloads.device import sync
 
 #: windows shorter than this read the counter across fewer than two updates (NVML ticks ~100 ms)
 RESOLUTION_S = 0.2
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
-
-
-@dataclass(frozen=True)
-class Span:
-    """One stamped interval (perf_counter seconds)."""
-
-    name: str
-    begin_s: float
-    end_s: float
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.begin_s
 
 
 @dataclass
@@ -75,7 +63,7 @@ class PipelineClock:
             def decode(*args: Any, **kwargs: Any) -> Any:
                 begin = self.now()
                 out = original(*args, **kwargs)
-                self.spans.append(Span("vae_decode", begin, self.now()))
+                self.spans.append(Span(begin, self.now(), "vae_decode"))
                 return out
 
             vae.decode = decode
@@ -97,7 +85,7 @@ class PipelineClock:
 
     def _end(self, label: str) -> Callable[..., None]:
         def hook(module: Any, args: Any, output: Any) -> None:
-            self.spans.append(Span(label, self._open.pop(label), self.now()))
+            self.spans.append(Span(self._open.pop(label), self.now(), label))
 
         return hook
 
@@ -128,10 +116,10 @@ def timeline(clock: PipelineClock, begin_s: float, end_s: float) -> CallTimeline
     forwards = [s for s in clock.spans if s.name == "denoiser"]
     first = forwards[0].begin_s if forwards else begin_s
     edges = [first, *clock.step_ends]
-    steps = [Span(f"step_{i}", a, b) for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True))]
+    steps = [Span(a, b, f"step_{i}") for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True))]
     last = edges[-1] if clock.step_ends else first
-    windows = [Span("encode", begin_s, first), *steps, Span("decode", last, end_s)]
-    return CallTimeline(Span("call", begin_s, end_s), windows, list(clock.spans), steps)
+    windows = [Span(begin_s, first, "encode"), *steps, Span(last, end_s, "decode")]
+    return CallTimeline(Span(begin_s, end_s, "call"), windows, list(clock.spans), steps)
 
 
 def run_pipeline_call(pipe: Any, device: str, kwargs: dict[str, Any], autocast_dtype: Any = None

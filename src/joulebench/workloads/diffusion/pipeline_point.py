@@ -29,13 +29,12 @@ from joulebench.analytic.flopcheck_video import count_dit_flops
 from joulebench.calibration.fits import t_quantile
 from joulebench.hardware.dtypes import torch_dtype
 from joulebench.store import MeasurementRow
-from joulebench.values import Measurement
+from joulebench.values import Measurement, Span
 from joulebench.workloads.diffusion.build import ModelCache, build_pipeline, placement
 from joulebench.workloads.diffusion.pipeline import (
     RESOLUTION_S,
     TEXT_ENCODERS,
     CallTimeline,
-    Span,
     call_kwargs,
     run_pipeline_call,
 )
