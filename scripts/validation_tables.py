@@ -2,7 +2,7 @@
 """Print the markdown tables of docs/VALIDATION.md from the committed result files (no number is typed
 by hand). Usage: python scripts/validation_tables.py [section ...] | --write (rewrite every table of
 docs/VALIDATION.md in place, after its ``<!-- section -->`` marker). Sections: short-window overhead llama8b
-calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static"""
+calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static ci-under-load"""
 
 from __future__ import annotations
 
@@ -228,14 +228,36 @@ def issue11_static() -> None:
               f"{'-' if r['subset'] == 'train' else ('met' if met else 'missed')} |")
 
 
+def ci_under_load() -> None:
+    """Issue 17: each run of the README's test command in ``scripts/ci_runs_under_load.sh``'s result file."""
+    import re
+
+    lines = (V / "ci" / "runs_under_load.txt").read_text().splitlines()
+    print("| the series, as its file records it |")
+    print("|---|")
+    for line in lines:
+        if line.startswith("# "):
+            print(f"| {line[2:]} |")
+    print()
+    print("| run | exit code | wall s | 1-min load at the end | pytest |")
+    print("|---:|---:|---:|---:|---|")
+    for line in lines:
+        m = re.match(r"run (\d+): rc=(\d+) wall_s=(\d+) load1=([\d.]+) \| (.*)", line)
+        if m:
+            print(f"| {m[1]} | {m[2]} | {m[3]} | {m[4]} | {m[5]} |")
+    tail = [line for line in lines if line.startswith(("all ", "stopped:"))]
+    print(f"| - | - | - | - | {tail[-1] if tail else 'series not finished'} |")
+
+
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
-            "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static}
+            "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static,
+            "ci-under-load": ci_under_load}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: sections whose output is tables alone, rewritten in place by ``--write`` (the round-1 sections print
 #: headings and prose between their tables and are pasted by hand from this script's output)
-WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static")
+WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static", "ci-under-load")
 
 
 def write() -> None:
