@@ -166,8 +166,6 @@ def sdpa_cost_path(impl: str, arch: LLMArch, prec: Precision, math_fallback: boo
     return impl
 
 
-
-
 def rope(ops: OpList, tokens: ArrayLike, q_elems_per_token: float, k_elems_per_token: float, rot_dim: int,
          prec: Precision, times: float) -> None:
     """RoPE on queries and keys: 5 eager kernels per tensor, the cos/sin tables read per token."""

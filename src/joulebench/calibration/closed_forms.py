@@ -51,7 +51,6 @@ STATUS_UNDERDETERMINED = "underdetermined"
 STATUS_NO_DATA = "no data"
 
 
-
 @dataclass(frozen=True)
 class FormSpec:
     """One closed form: which phase and quantity it describes and its regressors."""

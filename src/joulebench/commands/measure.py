@@ -24,7 +24,6 @@ from joulebench.values import DECODE_METHODS, LLM_ENGINES, LLM_PHASES
 measure_app = typer.Typer(help="Measure latency and energy of a workload on this machine.", no_args_is_help=True)
 
 
-
 @contextmanager
 def json_stdout_guard(as_json: bool) -> Iterator[None]:
     """With --json, stdout must hold one JSON document: anything a library prints goes to stderr."""

@@ -161,8 +161,6 @@ def _builtin() -> dict[str, Accelerator]:
     return load_user_entries(_CATALOGUE_FILE)
 
 
-
-
 def load_user_entries(path: str | os.PathLike[str]) -> dict[str, Accelerator]:
     """Read a YAML (or JSON) file of accelerators (the built-in catalogue is one); top level
     ``accelerators:`` or names directly. Read through the one safe reader of user files."""

@@ -115,8 +115,6 @@ class AlignedEstimate:
     method: str  # "aligned" | "interpolated" (counter edges), "trace-aligned" | "trace-run" | "trace-spans"
 
 
-
-
 def t95(dof: int) -> float:
     """Two-sided 95% Student-t quantile (`joulebench.stats`)."""
     return t_quantile(dof, 0.95)

@@ -78,7 +78,6 @@ def below_floor(report: Mapping[str, Any]) -> bool:
     return any(report.get(k, 2.0) < 1.0 for k in ("latency_ratio_to_floor", "energy_ratio_to_floor"))
 
 
-
 def unstable(phase: Mapping[str, Any]) -> bool:
     """Whether the phase's latency or any metered energy is known only to worse than the target: shown
     flagged rather than plain (a decode of 5.8 s +- 4.2 s over two repetitions is not a figure)."""
