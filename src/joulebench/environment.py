@@ -10,6 +10,7 @@ from typing import Any
 
 import psutil
 
+from joulebench.interrupts import deferred
 from joulebench.meters.estimates import cpu_model_name
 from joulebench.meters.monitor import EnergyMonitor
 
@@ -24,7 +25,8 @@ def library_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     try:
-        import torch
+        with deferred():  # the first heavy import of a sweep: a Ctrl-C inside it is raised once it is whole
+            import torch
 
         out["torch_runtime"] = torch.__version__
         out["cuda"] = torch.version.cuda

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from joulebench.errors import EXIT_CHECK_FAILED, EXIT_OK
+from joulebench.interrupts import raise_if_interrupted
 from joulebench.store import Store
 from joulebench.values import Measurement, Point, key_of
 
@@ -258,6 +259,7 @@ def _drive(points: Sequence[Point], session: ExecutorSession, store: Store, run_
 
     def settle(done: Sequence[Finished]) -> None:
         for item in done:
+            raise_if_interrupted()  # a Ctrl-C some library swallowed, or that failed this point: store nothing
             outcome = _store_finished(item, store, run_id)
             finished.append((item.job.index, outcome))
             watcher.point_finished(item.job.index, outcome)
