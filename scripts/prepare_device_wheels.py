@@ -8,10 +8,10 @@ Usage: python scripts/prepare_device_wheels.py  (then pass .whl in the device ca
 start the command with scripts/device_env.sh).
 
 ``--studies`` makes the set of the LLM studies instead (scripts/measure_llm_studies.py): the quantization
-libraries (bitsandbytes 0.50.2, 43 MB with its sm_90 kernels; torchao 0.18.0, which needs torch >= 2.11)
+libraries (bitsandbytes 0.50.2 cut to its CUDA 13 kernels, 6.8 MiB; torchao 0.18.0, which needs torch >= 2.11)
 and the CLI's small packages. transformers, tokenizers and the hub client then come from the GPU image
 (transformers 5.17, whose bitsandbytes and torchao integrations match what workloads/quantization.py
-calls): with bitsandbytes on board, a call has no room left under its 64 MiB for transformers 5.24.
+calls).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from wheel_cut import cut
+
 PACKAGES = [
     "nvidia-ml-py", "transformers", "tokenizers", "huggingface_hub", "safetensors", "regex", "typer",
     "annotated-doc", "pydantic", "pydantic_core", "typing-inspection", "annotated-types", "typing_extensions",
@@ -29,8 +31,12 @@ PACKAGES = [
     "hf-xet", "fsspec",
     "filelock", "tqdm", "packaging", "pyyaml",
 ]
-STUDIES = ["bitsandbytes", "torchao", "nvidia-ml-py", "typer", "annotated-doc", "click", "rich", "markdown-it-py",
+STUDIES = ["bitsandbytes", "torchao", "nvidia-ml-py", "typer", "annotated-doc", "pydantic", "pydantic_core",
+           "typing-inspection", "annotated-types", "click", "rich", "markdown-it-py",
            "mdurl", "pygments", "shellingham", "typing_extensions"]
+#: bitsandbytes ships one kernel library per CUDA/ROCm release (41 MiB in all); the image's torch is built
+#: for CUDA 13, so only the CUDA 13 libraries travel (the rest put a call over its 64 MiB)
+KEEP_BNB = ("bitsandbytes/libbitsandbytes_cuda13",)
 #: versions to fetch where the package is not installed on this machine
 PINNED = {"bitsandbytes": "0.50.2", "torchao": "0.18.0"}
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
@@ -56,6 +62,11 @@ def main() -> int:
         cmd += ["--platform", "any"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         print(f"{name}=={version}: {'ok' if result.returncode == 0 else 'FAILED ' + result.stderr.strip()[-200:]}")
+    for wheel in out.glob("bitsandbytes-*.whl"):
+        before, after = cut(wheel, lambda n: n.startswith("bitsandbytes/libbitsandbytes_") and not n.startswith(KEEP_BNB))
+        print(f"{wheel.name}: {before:.1f} MiB -> {after:.1f} MiB (CUDA 13 kernels only)")
+    total = sum(p.stat().st_size for p in out.glob("*.whl"))
+    print(f"{out}: {total / 2**20:.1f} MiB in all (a device call carries at most 64 MiB, the tree included)")
     return 0
 
 

@@ -5,7 +5,7 @@ Why slim: the ray 2.60 wheel for Python 3.12 is ~79 MB, over the 64 MiB a device
 of it is the Java worker (ray/jars), and a few more the dashboard's web build and the libraries (RLlib,
 Tune, Train, Data, Serve, LLM) that a sweep never imports; without them the wheel is ~43 MB. Everything
 the core needs (raylet, GCS server, _raylet.so, the dashboard agent's Python) stays. The wheel's RECORD is
-rewritten to list what is left, so pip installs it as any other wheel.
+rewritten to list what is left (scripts/wheel_cut.py).
 
 Usage (here, in the repository root; .whl-ray must be git-ignored, e.g. in .git/info/exclude):
     python3 scripts/prepare_ray_wheel.py            # ray as installed here, for cp312 x86-64
@@ -16,13 +16,12 @@ then pass ".whl-ray" in the device call's carry list (scripts/compare_ray_execut
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import importlib.metadata as md
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
+
+from wheel_cut import cut
 
 #: parts of the ray wheel a sweep never loads
 DROPPED = ("ray/jars/", "ray/dashboard/client/build/", "ray/rllib/", "ray/tune/", "ray/train/", "ray/data/",
@@ -48,28 +47,6 @@ def download(name: str, python: str, out: Path) -> bool:
     return done.returncode == 0
 
 
-def _record_line(name: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{name},sha256={digest},{len(data)}"
-
-
-def slim(wheel: Path) -> Path:
-    """Rewrite ``wheel`` in place without `DROPPED`, with a RECORD that matches."""
-    tmp = wheel.with_suffix(".slim")
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
-        record_name = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD"))
-        lines = []
-        for info in src.infolist():
-            if info.filename == record_name or info.filename.startswith(DROPPED):
-                continue
-            data = src.read(info)
-            dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
-            lines.append(_record_line(info.filename, data))
-        dst.writestr(record_name, "\n".join([*lines, f"{record_name},,"]) + "\n")
-    tmp.replace(wheel)
-    return wheel
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default="3.12", help="target Python version (the GPU image has 3.12)")
@@ -82,9 +59,8 @@ def main() -> int:
     for name in EXTRA:
         download(name, args.python, out)
     for wheel in out.glob("ray-*.whl"):
-        before = wheel.stat().st_size
-        slim(wheel)
-        print(f"{wheel.name}: {before / 2**20:.1f} MiB -> {wheel.stat().st_size / 2**20:.1f} MiB")
+        before, after = cut(wheel, lambda name: name.startswith(DROPPED))
+        print(f"{wheel.name}: {before:.1f} MiB -> {after:.1f} MiB")
     total = sum(p.stat().st_size for p in out.glob("*.whl"))
     print(f"{out}: {total / 2**20:.1f} MiB in all (a device call carries at most 64 MiB, the tree included)")
     return 0

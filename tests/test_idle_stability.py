@@ -13,7 +13,7 @@ from joulebench.errors import UsageError
 from joulebench.meters.idle import IdleBaseline, measure_idle
 from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.meters.spans import SpanEnergy
-from joulebench.meters.stability import PhaseRun, Spread, run_interleaved
+from joulebench.meters.stability import PhaseRun, Spread, _stable_phase, run_interleaved
 from joulebench.meters.window import Protocol, run_repeated
 from joulebench.values import Reading
 
@@ -83,11 +83,17 @@ def test_interleaved_rounds_alternate_phases_and_stop_when_stable() -> None:
     with cpu_monitor() as monitor:
         result = run_interleaved(monitor, phases, protocols, target_rel_ci=0.5, budget_s=60.0, min_rounds=3,
                                  on_rep=lambda name, i, res: seen.append((name, i)))
-    assert result.unstable == [] and result.rounds == 3  # a loose target: met as soon as it can be judged
-    assert seen == [("prefill", 0), ("decode", 0), ("prefill", 1), ("decode", 1), ("prefill", 2), ("decode", 2)]
-    assert calls.count("decode") == 1 + 3  # one warm-up, in the first round only, then one call a round
+    # The number of rounds depends on how steady sleep() was on this machine; what the rule fixes does not.
+    assert result.unstable == [] and result.rounds >= 3  # a loose target within a large budget is always met
+    assert seen[:6] == [("prefill", 0), ("decode", 0), ("prefill", 1), ("decode", 1), ("prefill", 2), ("decode", 2)]
+    for name, stable in result.phases.items():
+        reps = list(stable.results)
+        first_met = next(k for k in range(1, len(reps) + 1) if not _stable_phase(name, reps[:k], 0.5, 3).unstable)
+        assert first_met == len(reps) >= 3  # stopped at the first repetition that met the target, not later
+        assert [i for n, i in seen if n == name] == list(range(len(reps)))  # one repetition a round
     decode = result.phases["decode"]
-    assert decode.latency.n == 3 and decode.energy == {}  # CPU/RAM are estimates: stability is judged on latency
+    assert calls.count("decode") == 1 + decode.latency.n  # one warm-up, in the first round only, then one call a round
+    assert decode.energy == {}  # CPU/RAM are estimates: stability is judged on latency
     assert decode.readings["ram"].energy_j == pytest.approx(np.mean([r.readings["ram"].energy_j for r in decode.results]))
 
 

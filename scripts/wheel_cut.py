@@ -1,0 +1,36 @@
+"""Cut parts out of a wheel so that it fits a device call's 64 MiB (shared by the prepare_* scripts).
+
+pip checks a wheel's RECORD against its files, so the RECORD is rewritten to list what is left; the cut
+wheel installs as any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def cut(wheel: Path, drop: Callable[[str], bool]) -> tuple[float, float]:
+    """Rewrite ``wheel`` in place without the members ``drop`` selects; returns MiB before and after."""
+    before = wheel.stat().st_size
+    tmp = wheel.with_suffix(".slim")
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        record_name = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD"))
+        lines = []
+        for info in src.infolist():
+            if info.filename == record_name or drop(info.filename):
+                continue
+            data = src.read(info)
+            dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+            lines.append(_record_line(info.filename, data))
+        dst.writestr(record_name, "\n".join([*lines, f"{record_name},,"]) + "\n")
+    tmp.replace(wheel)
+    return before / 2**20, wheel.stat().st_size / 2**20
