@@ -14,9 +14,12 @@ What it measures (random weights, bundled configs; every figure beside the study
 
 Parts run in that order as subprocesses of the real CLI, into one database; a part that would pass the
 budget is interrupted with SIGINT (its finished points are kept: running the script again with the same
-``--db`` resumes) and the parts after it are skipped. Planned times (estimates from the H200 facts in
-shared/DESIGN.md, not measurements): thank-you ~150 s, sizes ~100 s, precision ~140 s, batch ~60 s,
-precision-static ~60 s; the summary prints what each took.
+``--db`` resumes) and the parts after it are skipped. Measured on the H200 (2026-12-03, docs/validation/
+studies/): with the CLI's default 120 s of stability rounds per point, eager fp32 Llama-3.1-8B points
+took 53-118 s each (decode's run-to-run spread of 5-16% never meets the 2% target, so most points spend
+the whole budget) and thank-you used all 510 s on 4 of its 9 design points. Hence ``--point-budget-s``
+(default 30 here): a point then takes about 35 s, i.e. thank-you ~6 min for 9 points + the check sample;
+the other parts' times are estimates, not measurements. The summary prints what each took.
 
 Usage on the device (wheels: ``rm -rf .whl && python3 scripts/prepare_device_wheels.py --studies`` here,
 then carry ``.whl``)::
@@ -48,7 +51,7 @@ GRACE_S = 30.0
 
 def commands(a: argparse.Namespace) -> dict[str, list[str]]:
     window = ["--min-window-s", str(a.min_window_s)] if a.min_window_s else []
-    common = ["--device", a.device, "--db", a.db, "--json", *window]
+    common = ["--device", a.device, "--db", a.db, "--json", "--point-budget-s", str(a.point_budget_s), *window]
     return {
         "thank-you": ["study", "thank-you", "--model", a.thank_you_model, "--dtype", "fp32", "--requests",
                       str(a.thank_you_requests), "--max-check", str(a.thank_you_max_check), *common],
@@ -120,6 +123,8 @@ def main() -> int:
     p.add_argument("--batch-dtype", default="bf16")
     p.add_argument("--batches", default="1,4,16")
     p.add_argument("--output-tokens", type=int, default=32, help="reply tokens of sizes, precision and batch points")
+    p.add_argument("--point-budget-s", type=float, default=30.0,
+                   help="stability rounds per point (the CLI's 120 s default made thank-you take 115 s a point)")
     a = p.parse_args()
     wanted = [x.strip() for x in a.parts.split(",") if x.strip()]
     unknown = sorted(set(wanted) - set(PARTS))

@@ -8,8 +8,10 @@ import pytest
 
 from joulebench.data.prompts import PromptSample, PromptSet, open_prompts
 from joulebench.errors import UsageError
-from joulebench.experiments.studies.llm import BatchPlan, GridStudyPlan, ThankYouPlan, protocol_overrides
+from joulebench.experiments.llm_plan import protocol_overrides
+from joulebench.experiments.studies.llm import BatchPlan, GridStudyPlan, ThankYouPlan
 from joulebench.values import LLMPoint, key_of
+from joulebench.workloads.llm import stability_settings
 from joulebench.workloads.llm_inputs import synthetic_inputs
 
 
@@ -63,6 +65,12 @@ def test_grid_study_points_per_configuration_and_request() -> None:
         ("fp32", 100, 8), ("fp32", 300, 20), ("bf16", 100, 8), ("bf16", 300, 20)]
     assert points[0].protocol_overrides["prefill"]["min_window_s"] == 0.1
     assert plan.to_dict()["dtypes"] == ["fp32", "bf16"]
+    capped = GridStudyPlan("precision", ["tiny-llama"], ["fp32"], ["eager"], "cpu", lengths=((100, 8),),
+                           protocol_overrides=protocol_overrides(None, 30)).points()[0]
+    assert stability_settings(capped)["budget_s"] == 30.0 and "prefill" not in capped.protocol_overrides
+    assert stability_settings(points[0])["budget_s"] == 5.0  # the CPU default when no cap is given
+    uncapped = GridStudyPlan("precision", ["tiny-llama"], ["fp32"], ["eager"], "cpu", lengths=((100, 8),)).points()[0]
+    assert key_of(capped) != key_of(uncapped)  # a cap is part of what was measured: no resume across caps
 
 
 def test_batch_plan_rows_padding_and_bucketing() -> None:

@@ -12,9 +12,9 @@ import typer
 
 from joulebench.commands import command_line
 from joulebench.commands.executor_options import EXECUTOR, GPU_TYPE, RAY_ADDRESS, RAY_RETRIES
-from joulebench.commands.options import DB, DEVICE, GPUS, JSON
+from joulebench.commands.options import DB, DEVICE, GPUS, JSON, POINT_BUDGET
 from joulebench.experiments.executors import ExecutorChoice
-from joulebench.experiments.llm_plan import LLMPlan
+from joulebench.experiments.llm_plan import LLMPlan, protocol_overrides
 from joulebench.experiments.sweep import SweepResult
 from joulebench.hardware.dtypes import allowed
 from joulebench.parsing import choice, parse_choices, parse_int_list, parse_names
@@ -118,6 +118,7 @@ def measure_llm(
     phases: str = typer.Option("prefill,decode,request", help="which phase windows to measure (comma list)"),
     weights: str = typer.Option("random", help="random, or pretrained (hub/local only)"),
     seed: int = typer.Option(0, help="seed of the random prompts"),
+    point_budget_s: float | None = POINT_BUDGET,
     db: str = DB,
     as_json: bool = JSON,
     executor: str = EXECUTOR,
@@ -136,7 +137,7 @@ def measure_llm(
         device=device, random_weights=weights == "random", stop=stop, messages=messages,
         prompt_spread=prompt_spread, seed=seed, phases=parse_choices("phases", phases, LLM_PHASES),
         engine=choice("engine", engine, LLM_ENGINES), decode_method=choice("decode_method", decode_method, DECODE_METHODS),
-        static_cache_len=static_cache_len,
+        static_cache_len=static_cache_len, protocol_overrides=protocol_overrides(None, point_budget_s),
     )
     gpu_list = parse_int_list("gpus", gpus, minimum=0) if gpus else None
     chosen = ExecutorChoice(executor, ray_address, gpu_type, ray_retries).check(device, gpu_list)

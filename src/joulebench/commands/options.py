@@ -21,3 +21,6 @@ HARDWARE_FILE = typer.Option(None, "--hardware-file", help="YAML of extra accele
 #: ``predict``: the prediction as one JSON document, printed and/or written
 JSON_DOC = typer.Option(False, "--json", help="print the JSON document (keys: analytic.render)")
 OUT_DOC = typer.Option(None, "--out", help="also write the JSON document to this file")
+POINT_BUDGET = typer.Option(None, "--point-budget-s", help="seconds of stability rounds one point may spend "
+                            "(default: 120 on cuda, 5 on cpu); a point that misses the CI target by then is "
+                            "flagged unstable")

@@ -21,7 +21,7 @@ import typer
 
 from joulebench.commands import command_line
 from joulebench.commands.measure import json_stdout_guard
-from joulebench.commands.options import DB, DEVICE, GPUS, JSON
+from joulebench.commands.options import DB, DEVICE, GPUS, JSON, POINT_BUDGET
 from joulebench.errors import EXIT_CHECK_FAILED, UsageError
 from joulebench.experiments.progress import ProgressObserver
 from joulebench.parsing import choice, parse_choices, parse_int_list, parse_names
@@ -76,10 +76,10 @@ class StudyProgress(ProgressObserver):
             super().sweep_started(total, monitor)
 
 
-def _window(min_window_s: float | None) -> dict[str, dict[str, float]]:
-    from joulebench.experiments.studies.llm import protocol_overrides
+def _window(min_window_s: float | None, point_budget_s: float | None) -> dict[str, dict[str, float]]:
+    from joulebench.experiments.llm_plan import protocol_overrides
 
-    return protocol_overrides(min_window_s)
+    return protocol_overrides(min_window_s, point_budget_s)
 
 
 def _run(study: str, build_plan: Callable[[], Any], run: Callable[[Any, Any], dict[str, Any]], db: str,
@@ -167,6 +167,7 @@ def thank_you(
     max_check: int = typer.Option(48, help="most check requests to measure"),
     seed: int = typer.Option(0, help="seed of the population and of the check sample"),
     min_window_s: float | None = WINDOW,
+    point_budget_s: float | None = POINT_BUDGET,
     gpus: str | None = GPUS,
     db: str = DB,
     report: str | None = REPORT,
@@ -183,7 +184,7 @@ def thank_you(
 
     def plan() -> ThankYouPlan:
         prompts = open_prompts(source, requests, seed, model, THANK_YOU_REPLIES)
-        return ThankYouPlan(prompts, model, dtype, device, engine, seed, _window(min_window_s), check_batch,
+        return ThankYouPlan(prompts, model, dtype, device, engine, seed, _window(min_window_s, point_budget_s), check_batch,
                             min(8, max_check), max_check, target_ci, budget_fraction)
 
     _run("thank-you", plan, run_thank_you, db, gpus, as_json, report)
@@ -211,6 +212,7 @@ def sizes(
     source: str = SOURCE,
     seed: int = DRAW_SEED,
     min_window_s: float | None = WINDOW,
+    point_budget_s: float | None = POINT_BUDGET,
     gpus: str | None = GPUS,
     db: str = DB,
     report: str | None = REPORT,
@@ -226,7 +228,7 @@ def sizes(
     def plan() -> GridStudyPlan:
         lengths = _lengths(requests, source, seed, models[0], prompt_tokens, output_tokens)
         return GridStudyPlan("sizes", models, [dtype], [choice("engine", engine, ("eager", "static"))], device,
-                             lengths, _window(min_window_s))
+                             lengths, _window(min_window_s, point_budget_s))
 
     _run("sizes", plan, run_sizes, db, gpus, as_json, report)
 
@@ -242,6 +244,7 @@ def precision(
     source: str = SOURCE,
     seed: int = DRAW_SEED,
     min_window_s: float | None = WINDOW,
+    point_budget_s: float | None = POINT_BUDGET,
     gpus: str | None = GPUS,
     db: str = DB,
     report: str | None = REPORT,
@@ -259,7 +262,7 @@ def precision(
 
     def plan() -> GridStudyPlan:
         lengths = _lengths(requests, source, seed, model, prompt_tokens, output_tokens)
-        return GridStudyPlan("precision", [model], dtypes, engines, device, lengths, _window(min_window_s))
+        return GridStudyPlan("precision", [model], dtypes, engines, device, lengths, _window(min_window_s, point_budget_s))
 
     _run("precision", plan, run_precision, db, gpus, as_json, report)
 
@@ -277,6 +280,7 @@ def batch(
     bucketing: str = typer.Option("off,on", help="off (random batches), on (length bucketing), or both"),
     seed: int = typer.Option(0, help="seed of the requests and of the batches"),
     min_window_s: float | None = WINDOW,
+    point_budget_s: float | None = POINT_BUDGET,
     gpus: str | None = GPUS,
     db: str = DB,
     report: str | None = REPORT,
@@ -294,7 +298,7 @@ def batch(
     def plan() -> BatchPlan:
         prompts = open_prompts(source, requests, seed, model)
         return BatchPlan(prompts, sizes_, model, dtype, device, choice("engine", engine, ("eager", "static")),
-                         output_tokens, draws, modes, seed, _window(min_window_s))
+                         output_tokens, draws, modes, seed, _window(min_window_s, point_budget_s))
 
     _run("batch", plan, run_batch, db, gpus, as_json, report)
 

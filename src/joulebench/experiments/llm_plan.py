@@ -46,6 +46,27 @@ def memory_needed_bytes(model: str, dtype: str, batch: int, tokens: int) -> floa
     return arch.n_params() * d.weight_bytes + batch * tokens * _kv_bytes_per_token(resolve(model).config, act_bytes)
 
 
+def protocol_overrides(min_window_s: float | None, point_budget_s: float | None = None) -> dict[str, dict[str, float]]:
+    """Shorter energy windows for quick runs (CPU trials, tests) and a cap on the stability rounds of each
+    point; None keeps the workload's defaults (1.2 s windows; 120 s of rounds on CUDA, 5 s on a CPU)."""
+    out: dict[str, dict[str, float]] = {}
+    if min_window_s is not None:
+        if not 0.0 < min_window_s <= 60.0:
+            raise UsageError.bad("min_window_s", min_window_s, "must be in (0, 60] seconds")
+        out |= {phase: {"min_window_s": float(min_window_s)} for phase in LLM_PHASES}
+    if point_budget_s is not None:
+        out["stability"] = {"budget_s": point_budget_s_checked(point_budget_s)}
+    return out
+
+
+def point_budget_s_checked(point_budget_s: float) -> float:
+    """The rounds of a point stop at the first that meets the CI target or when this budget is spent; eager
+    decode, whose run-to-run spread is 5-16% on an H200, spends the whole budget (flagged unstable)."""
+    if not 1.0 <= point_budget_s <= 3600.0:
+        raise UsageError.bad("point_budget_s", point_budget_s, "must be in [1, 3600] seconds")
+    return float(point_budget_s)
+
+
 @dataclass(frozen=True)
 class LLMPlan:
     """A grid over models x dtypes x prompt lengths x output lengths x batch sizes."""

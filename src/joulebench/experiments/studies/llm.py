@@ -44,15 +44,6 @@ STUDY_PROMPT_TOKENS = 1200
 STUDY_OUTPUT_TOKENS = 64
 
 
-def protocol_overrides(min_window_s: float | None) -> dict[str, dict[str, float]]:
-    """Shorter energy windows for quick runs (CPU trials, tests); None keeps the workload's defaults."""
-    if min_window_s is None:
-        return {}
-    if not 0.0 < min_window_s <= 60.0:
-        raise UsageError.bad("min_window_s", min_window_s, "must be in (0, 60] seconds")
-    return {phase: {"min_window_s": float(min_window_s)} for phase in PHASES}
-
-
 def _template(model: str, dtype: str, device: str, engine: str, max_s: int, max_g: int, max_b: int,
               overrides: Mapping[str, Mapping[str, Any]]) -> LLMPoint:
     """The validated point every point of a study is made from (validation at the extremes)."""
