@@ -2,7 +2,8 @@
 """Print the markdown tables of docs/VALIDATION.md from the committed result files (no number is typed
 by hand). Usage: python scripts/validation_tables.py [section ...] | --write (rewrite every table of
 docs/VALIDATION.md in place, after its ``<!-- section -->`` marker). Sections: short-window overhead llama8b
-calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static ci-under-load"""
+calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static ci-under-load
+issue19-validate issue12-thank-you"""
 
 from __future__ import annotations
 
@@ -249,15 +250,69 @@ def ci_under_load() -> None:
     print(f"| - | - | - | - | {tail[-1] if tail else 'series not finished'} |")
 
 
+def issue19_validate() -> None:
+    """Wan2.1-1.3B full 50-step pipeline runs against the K-sampled-steps prediction, and the full runs'
+    component split (``scripts/measure_video_pipelines.py --parts validate``)."""
+    doc = json.loads((V / "video" / "pipelines" / "validate.json").read_text())
+    wh = 3600.0
+    print("| HxWxT, 50 steps | predicted from K=3 steps s (+-95%) | full run s | error | predicted GPU Wh | "
+          "full GPU Wh | error | analytic (catalogue / H200 profile) s | the study (H100) s / GPU Wh |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in doc["comparison"]:
+        if "full_run" not in c:
+            continue
+        cfg, full, study = c["config"], c["full_run"], c.get("study_table4")
+        an = c["analytic"]
+        theirs = f"{study['latency_s']} / {study['gpu_Wh']}" if study else "-"
+        print(f"| {cfg['height']}x{cfg['width']}x{cfg['frames']} | {c['latency_s']:.1f} (+-{c['latency_ci95_s']:.1f}) | "
+              f"{full['latency_s']:.1f} | {full['latency_error_pct']:+.2f}% | {c['energy_j']['gpu'] / wh:.2f} | "
+              f"{full['energy_j']['gpu'] / wh:.2f} | {full['gpu_energy_error_pct']:+.2f}% | "
+              f"{an['defaults']['latency_s']:.0f} / {an['h200_profile']['latency_s']:.0f} | "
+              f"{theirs} |")
+    print()
+    parts = ("text_encode", "prepare", "denoiser_forwards", "step_rest", "vae_decode", "postprocess")
+    print("| full run HxWxT | call s | " + " | ".join(f"{n} s" for n in parts)
+          + " | GPU Wh | CPU Wh (est.) | RAM Wh (est.) |")
+    print("|---|---:|" + "---:|" * (len(parts) + 3))
+    for pt in doc["points"]:
+        cfg = pt["config"]
+        if cfg.get("sample_steps") is not None:
+            continue
+        e = pt["call"]["energy_j"]
+        print(f"| {cfg['height']}x{cfg['width']}x{cfg['frames']} | {pt['call']['latency_s']:.2f} | "
+              + " | ".join(f"{pt['parts'][n]['latency_s']:.2f}" for n in parts)
+              + f" | {e['gpu'] / wh:.2f} | {e['cpu'] / wh:.2f} | {e['ram'] / wh:.2f} |")
+
+
+def issue12_thank_you() -> None:
+    """The thank-you design points the one studies call finished (eager fp32 Llama-3.1-8B, random weights)."""
+    import sqlite3
+
+    with sqlite3.connect(V / "studies" / "llm_studies.db") as conn:
+        rows = conn.execute("SELECT id, summary_json FROM points ORDER BY id").fetchall()
+    print("| point | prompt / reply tokens | prefill s | decode s (cv) | request s | request GPU J | rounds | "
+          "unstable | wall s |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---:|")
+    for pid, text in rows:
+        d = json.loads(text)
+        tok, inter = d["tokens"], d["interleaving"]
+        print(f"| {pid} | {tok['prompt_tokens_effective']} / {tok['output_tokens_effective']} | "
+              f"{d['prefill']['latency_s']:.3f} | {d['decode']['latency_s']:.3f} ({d['decode']['cv']:.1%}) | "
+              f"{d['request']['latency_s']:.3f} | {d['request']['energy_j']['gpu']:.0f} | {inter['rounds']} | "
+              f"{', '.join(inter['unstable']) or '-'} | {d['wall_s']:.0f} |")
+
+
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
             "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static,
-            "ci-under-load": ci_under_load}
+            "ci-under-load": ci_under_load, "issue19-validate": issue19_validate,
+            "issue12-thank-you": issue12_thank_you}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: sections whose output is tables alone, rewritten in place by ``--write`` (the round-1 sections print
 #: headings and prose between their tables and are pasted by hand from this script's output)
-WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static", "ci-under-load")
+WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static", "ci-under-load",
+            "issue19-validate", "issue12-thank-you")
 
 
 def write() -> None:
