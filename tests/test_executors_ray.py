@@ -25,7 +25,7 @@ import ray
 
 from joulebench.errors import UsageError
 from joulebench.experiments.executors import ExecutorChoice, open_executor
-from joulebench.experiments.llm_plan import LLMPlan
+from joulebench.experiments.llm_plan import LLMPlan, protocol_overrides
 from joulebench.experiments.ray_executor import RayExecutor, plan_slots, probe_gcs, worker_options
 from joulebench.experiments.sweep import MeterSpec, run_sweep
 from joulebench.store import Store
@@ -61,7 +61,7 @@ def cluster() -> Iterator[Cluster]:
 
 def plan(lengths: list[int] = LENGTHS) -> LLMPlan:
     return LLMPlan(models=["tiny-llama"], dtypes=["fp32"], prompt_tokens=lengths, output_tokens=[3], batches=[1],
-                   device="cpu", phases=["prefill", "decode"])
+                   device="cpu", phases=["prefill", "decode"], protocol_overrides=protocol_overrides(None, 1.0))
 
 
 def sweep(db: Path, execute: object, executor: RayExecutor, lengths: list[int] = LENGTHS,
@@ -278,7 +278,8 @@ def _default_sigint() -> None:
 
 def start_driver(db: Path, address: str, *extra: str) -> subprocess.Popen[str]:
     args = ["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "fp32", "--prompt-tokens",
-            ",".join(map(str, LENGTHS)), "--output-tokens", "3", "--phases", "prefill,decode", "--db", str(db),
+            ",".join(map(str, LENGTHS)), "--output-tokens", "3", "--phases", "prefill,decode", "--point-budget-s", "1",
+            "--db", str(db),
             "--executor", "ray", "--ray-address", address, *extra]
     env = dict(os.environ, HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
     return subprocess.Popen([sys.executable, "-m", "joulebench", *args], env=env, stdout=subprocess.PIPE,
