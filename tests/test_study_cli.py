@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-QUICK = ["--device", "cpu", "--model", "tiny-llama", "--min-window-s", "0.05"]
+#: short windows and 1 s of stability rounds a point: these tests check the studies' plans and tables, not
+#: how steady a CPU point is
+QUICK = ["--device", "cpu", "--model", "tiny-llama", "--min-window-s", "0.05", "--point-budget-s", "1"]
 
 
 def run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -88,7 +90,7 @@ def test_sizes_study_on_two_model_sizes(tmp_path: Path) -> None:
     config.update(num_hidden_layers=4, hidden_size=192, head_dim=48, intermediate_size=512)
     (tmp_path / "tiny4").mkdir()
     (tmp_path / "tiny4" / "config.json").write_text(json.dumps(config))
-    result = run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4", "--min-window-s", "0.05",
+    result = run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4", *QUICK[4:],
                   "--prompt-tokens", "96", "--output-tokens", "8", "--db", "sizes.db", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
