@@ -56,7 +56,7 @@ def test_env_reports_estimates_on_a_machine_without_rapl_or_gpu(tmp_path: Path) 
 def test_measure_json_contract_and_export(tmp_path: Path) -> None:
     result = run(["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "float32", "--prompt-tokens", "16",
                   "--output-tokens", "6", "--batch", "2", "--prompt-spread", "0.5", "--decode-method", "loop",
-                  "--db", "r.db", "--json"], tmp_path)
+                  "--point-budget-s", "1", "--db", "r.db", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     point = doc["points"][0]
@@ -101,7 +101,7 @@ def test_chat_messages_go_through_the_chat_template(tmp_path: Path) -> None:
     )
     result = run(["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "float32", "--messages",
                   str(conversations), "--batch", "2", "--output-tokens", "4", "--stop", "natural",
-                  "--phases", "prefill", "--db", "r.db", "--json"], tmp_path)
+                  "--phases", "prefill", "--point-budget-s", "1", "--db", "r.db", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     tokens = json.loads(result.stdout)["points"][0]["tokens"]
     # bos + <|user|> + 27 bytes + eos + <|assistant|> = 31 tokens, the other row is left-padded to it
@@ -111,7 +111,7 @@ def test_chat_messages_go_through_the_chat_template(tmp_path: Path) -> None:
 
 def test_decode_is_measured_inside_the_real_request(tmp_path: Path) -> None:
     result = run(["measure", "llm", "tiny-llama", "--device", "cpu", "--dtype", "fp32", "--prompt-tokens", "16",
-                  "--output-tokens", "6", "--db", "r.db", "--json"], tmp_path)
+                  "--output-tokens", "6", "--point-budget-s", "1", "--db", "r.db", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     point = json.loads(result.stdout)["points"][0]
     assert point["config"]["decode_method"] == "request" and point["config"]["dtype"] == "fp32"
