@@ -19,7 +19,8 @@ studies/): with the CLI's default 120 s of stability rounds per point, eager fp3
 took 53-118 s each (decode's run-to-run spread of 5-16% never meets the 2% target, so most points spend
 the whole budget) and thank-you used all 510 s on 4 of its 9 design points. Hence ``--point-budget-s``
 (default 30 here): a point should then take about 35 s (30 s of rounds, model load and warm-ups: an
-estimate), i.e. thank-you ~6 min for 9 points + the check sample; no part has run with it yet. The summary prints what each took.
+estimate), i.e. thank-you ~6 min for 9 points + the check sample; no part has run with it yet. The
+summary prints what each took.
 
 Usage on the device (wheels: ``rm -rf .whl && python3 scripts/prepare_device_wheels.py --studies`` here,
 then carry ``.whl``)::
