@@ -55,7 +55,7 @@ def protocol_overrides(min_window_s: float | None, point_budget_s: float | None 
             raise UsageError.bad("min_window_s", min_window_s, "must be in (0, 60] seconds")
         out |= {phase: {"min_window_s": float(min_window_s)} for phase in LLM_PHASES}
     if point_budget_s is not None:
-        out["stability"] = {"budget_s": point_budget_s_checked(point_budget_s)}
+        out["stability"] = {"budget_s": float(point_budget_s)}  # checked by LLMPlan, as any plan's overrides
     return out
 
 
@@ -118,6 +118,9 @@ class LLMPlan:
                 raise UsageError.bad("static_cache_len", self.static_cache_len,
                                      f"shorter than the longest point's {longest} tokens")
         choice("stop", self.stop, STOPS)
+        budget = dict(self.protocol_overrides.get("stability", {})).get("budget_s")
+        if budget is not None:
+            point_budget_s_checked(budget)
         if not 0.0 <= self.prompt_spread < 1.0:
             raise UsageError.bad("prompt_spread", self.prompt_spread, "must be in [0, 1)")
         for phase in self.phases:
