@@ -3,7 +3,8 @@
 by hand). Usage: python scripts/validation_tables.py [section ...] | --write (rewrite every table of
 docs/VALIDATION.md in place, after its ``<!-- section -->`` marker). Sections: short-window overhead llama8b
 calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static ci-under-load
-issue19-validate issue12-thank-you"""
+issue19-validate issue12-thank-you issue19-scaling issue19-models
+issue14-ray"""
 
 from __future__ import annotations
 
@@ -302,17 +303,112 @@ def issue12_thank_you() -> None:
               f"{', '.join(inter['unstable']) or '-'} | {d['wall_s']:.0f} |")
 
 
+def _pct(a: float, b: float) -> str:
+    return f"{100 * (a / b - 1):+.1f}%"
+
+
+def issue19_scaling() -> None:
+    """The three Wan2.1-1.3B sweeps (``--parts scaling``): each point's 50-step (or full) call, measured or
+    predicted from 2 sampled steps, beside the analytic FLOP model (catalogue defaults, H200 profile)."""
+    doc = json.loads((V / "video" / "pipelines" / "scaling.json").read_text())
+    wh = 3600.0
+    print("| sweep | HxWxT | steps | measured s (+-95%) | GPU Wh | analytic s: catalogue (error) | "
+          "H200 profile (error) | profile GPU Wh (error) | per step s | VAE s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    seen = set()
+    for c in doc["comparison"]:
+        cfg = c["config"]
+        key = (cfg["height"], cfg["width"], cfg["frames"], cfg["steps"], cfg["sample_steps"])
+        sweep = ("resolution" if cfg["frames"] == 81 and cfg["steps"] == 50 and (cfg["height"], cfg["width"]) != (720, 1280)
+                 else "frames" if cfg["frames"] != 81 else "steps" if cfg["steps"] != 50 else "all three")
+        if key in seen:
+            continue
+        seen.add(key)
+        an = c["analytic"]
+        measured = "full run" if cfg["sample_steps"] is None else f"+-{c['latency_ci95_s']:.2f}"
+        gpu = c["energy_j"]["gpu"]
+        prof = an["h200_profile"]
+        print(f"| {sweep} | {cfg['height']}x{cfg['width']}x{cfg['frames']} | {cfg['steps']} | {c['latency_s']:.1f} "
+              f"({measured}) | {gpu / wh:.2f} | {an['defaults']['latency_s']:.1f} "
+              f"({_pct(an['defaults']['latency_s'], c['latency_s'])}) | {prof['latency_s']:.1f} "
+              f"({_pct(prof['latency_s'], c['latency_s'])}) | {prof['energy_j'] / wh:.2f} "
+              f"({_pct(prof['energy_j'], gpu)}) | {c['step_mean_s']:.2f} | {c['parts_s']['vae_decode']:.2f} |")
+    print()
+    print("| error of the analytic model over the sweeps | n | latency MAPE / max | GPU energy MAPE / max |")
+    print("|---|---:|---:|---:|")
+    rows = [c for c in doc["comparison"] if "analytic" in c]
+    for label in ("defaults", "h200_profile"):
+        lat = [abs(c["analytic"][label]["latency_s"] / c["latency_s"] - 1) for c in rows]
+        en = [abs(c["analytic"][label]["energy_j"] / c["energy_j"]["gpu"] - 1) for c in rows]
+        name = "catalogue defaults" if label == "defaults" else "H200 video profile"
+        print(f"| {name} | {len(lat)} | {sum(lat) / len(lat):.1%} / {max(lat):.1%} | "
+              f"{sum(en) / len(en):.1%} / {max(en):.1%} |")
+    val = {(p["config"]["height"], p["config"]["width"], p["config"]["frames"], p["config"]["steps"]): p
+           for p in json.loads((V / "video" / "pipelines" / "validate.json").read_text())["points"] if "request" in p}
+    print()
+    print("| K=2 prediction against the full 50-step run (validate part) | predicted s | full s | error |")
+    print("|---|---:|---:|---:|")
+    shown = set()
+    for c in rows:
+        cfg = c["config"]
+        key = (cfg["height"], cfg["width"], cfg["frames"], cfg["steps"])
+        full = val.get(key)
+        if full is not None and cfg["sample_steps"] is not None and key not in shown:
+            shown.add(key)
+            print(f"| {cfg['height']}x{cfg['width']}x{cfg['frames']}, 50 steps | {c['latency_s']:.1f} | "
+                  f"{full['request']['latency_s']:.1f} | {_pct(c['latency_s'], full['request']['latency_s'])} |")
+
+
+def issue19_models() -> None:
+    """The cross-model table (``--parts models``): each model at its defaults, 2 steps sampled and the call
+    predicted, beside the study's Table 4 (H100 SXM) and the analytic model with the catalogue defaults."""
+    doc = json.loads((V / "video" / "pipelines" / "models.json").read_text())
+    wh = 3600.0
+    print("| model | HxWxT, steps | H200 s (+-95%) | GPU Wh | CPU Wh (est.) | RAM Wh (est.) | per step s | VAE s | "
+          "analytic s (catalogue) | study H100 s / GPU Wh |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in doc["comparison"]:
+        cfg = c["config"]
+        where = f"{cfg['height']}x{cfg['width']}x{cfg['frames']}, {cfg['steps']}"
+        if "error" in c:
+            print(f"| {cfg['model']} | {where} | failed: {c['error'][:90]} | | | | | | | |")
+            continue
+        e, study = c["energy_j"], c.get("study_table4")
+        an = c["analytic"]["defaults"]
+        theirs = f"{study['latency_s']} / {study['gpu_Wh']}" if study else "-"
+        print(f"| {cfg['model']} | {where} | {c['latency_s']:.1f} (+-{c['latency_ci95_s']:.1f}) | {e['gpu'] / wh:.2f} | "
+              f"{e['cpu'] / wh:.2f} | {e['ram'] / wh:.2f} | {c['step_mean_s']:.2f} | {c['parts_s']['vae_decode']:.2f} | "
+              f"{an['latency_s']:.1f} | {theirs} |" if "latency_s" in an else f"| {cfg['model']} | {where} | ... |")
+
+
+def issue14_ray() -> None:
+    """The one-node Ray comparison (``scripts/compare_ray_executor.sh``): each figure of the Ray run beside
+    the two local runs, and whether it lies within the script's run-to-run tolerance."""
+    doc = json.loads((V / "ray" / "compare_ray_executor.json").read_text())
+    print("| prompt tokens | phase | figure | local 1 | Ray | local 2 | Ray vs local mean | local 1 vs 2 | within |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---|")
+    for r in doc["rows"]:
+        print(f"| {r['prompt_tokens']} | {r['phase']} | {r['figure']} | {r['local1']:.4g} | {r['ray']:.4g} | "
+              f"{r['local2']:.4g} | {r['ray_vs_local_mean_pct']:+.1f}% | {r['local_spread_pct']:.1f}% | "
+              f"{'yes' if r['within_floor'] else 'NO'} |")
+    node = doc["ray_node"]
+    print(f"| verdict | | | | {doc['verdict']} | | | | worker on {node['host']}, GPU {', '.join(node['gpus'])}, "
+          f"attempt {node['attempt']} |")
+
+
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
             "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static,
             "ci-under-load": ci_under_load, "issue19-validate": issue19_validate,
-            "issue12-thank-you": issue12_thank_you}
+            "issue12-thank-you": issue12_thank_you, "issue19-scaling": issue19_scaling, "issue19-models": issue19_models,
+            "issue14-ray": issue14_ray}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: sections whose output is tables alone, rewritten in place by ``--write`` (the round-1 sections print
 #: headings and prose between their tables and are pasted by hand from this script's output)
 WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static", "ci-under-load",
-            "issue19-validate", "issue12-thank-you")
+            "issue19-validate", "issue12-thank-you", "issue19-scaling", "issue19-models",
+            "issue14-ray")
 
 
 def write() -> None:

@@ -133,3 +133,21 @@ def test_family_table_is_complete() -> None:
                   "animatediff-lightning"):
         spec = load_spec(model)
         assert spec.scheduler and spec.vae and spec.text_encoder and spec.default("steps"), model
+
+
+def test_model_cache_keeps_one_model_at_a_time() -> None:
+    """A cross-model sweep must not hold every model it has run (Mochi-1 ran out of GPU memory behind
+    four others on the H200): asking for a second model's component drops the first model's."""
+    from joulebench.workloads.diffusion.build import ModelCache
+
+    cache = ModelCache()
+    wan, ltx = load_spec("tiny-wan"), load_spec("tiny-ltx")
+    first = cache.get("vae", wan, "float32", "cpu", True)
+    assert cache.get("vae", wan, "float32", "cpu", True) is first  # kept within a model
+    cache.get("transformer", wan, "float32", "cpu", True)
+    cache.warmed.add((wan.name, 8, 8, 5))
+    assert cache.models() == {wan.name}
+    cache.get("vae", ltx, "float32", "cpu", True)
+    assert cache.models() == {ltx.name}
+    assert cache.warmed == set()
+    assert cache.get("vae", wan, "float32", "cpu", True) is not first  # built again when asked again

@@ -175,7 +175,11 @@ def build_pipeline(spec: VideoSpec, dtype: str, vae_dtype: str, device: str, ran
         pipe.enable_model_cpu_offload()
     elif offload == "sequential":
         pipe.enable_sequential_cpu_offload()
-    elif not random_weights:
+    else:
+        # random-weight components are built on the device already (a no-op for them), but
+        # AnimateDiffPipeline's __init__ merges the UNet and the motion adapter into a new
+        # UNetMotionModel built on the CPU (diffusers' UNetMotionModel.from_unet2d): the H200 run of
+        # 2026-12-03 failed with "mat1 is on cuda:0, different from other tensors on cpu"
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -213,7 +217,10 @@ def placement(pipe: Any) -> dict[str, str]:
 
 
 class ModelCache:
-    """Keeps built components across the points of one sweep (building a 14B DiT costs seconds)."""
+    """Keeps built components across the points of one sweep (building a 14B DiT costs seconds), for
+    one model at a time: asking for another model's component drops every other model's first. Why:
+    a cross-model sweep kept them all, and Mochi-1, the fifth model of the H200 run (2026-12-03), ran
+    out of GPU memory with 125 GiB held, most of it by the four models before it."""
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, ...], Any] = {}
@@ -228,6 +235,7 @@ class ModelCache:
             what = "transformer"
         key = (what, spec.name, dtype, device, str(random_weights), tag)
         if key not in self._models:
+            self._drop_other_models(spec.name)
             t0 = time.perf_counter()
             if what == "denoiser":
                 self._models[key] = build_denoiser(spec, dtype, device, random_weights)
@@ -237,6 +245,31 @@ class ModelCache:
             self.build_s[key] = time.perf_counter() - t0
         return self._models[key]
 
+    def models(self) -> set[str]:
+        """The names of the models whose components are kept."""
+        return {key[1] for key in self._models}
+
+    def _drop_other_models(self, name: str) -> None:
+        others = [key for key in self._models if key[1] != name]
+        if not others:
+            return
+        for key in others:
+            del self._models[key]
+        self.warmed = {w for w in self.warmed if w and w[0] == name}
+        release_device_memory()
+
     def clear(self) -> None:
         self._models.clear()
         self.warmed.clear()
+        release_device_memory()
+
+
+def release_device_memory() -> None:
+    """Return the CUDA caching allocator's free blocks once modules are dropped (a no-op without CUDA)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
