@@ -126,6 +126,33 @@ def test_static_engine_decode_attends_the_whole_cache_without_launches():
     assert static.prefill.launch_s > 0  # generate runs the prefill eagerly
 
 
+def test_static_decode_repeats_grouped_kv_before_masked_sdpa():
+    """The static engine's compiled decode passes SDPA a mask, so transformers copies K/V out to every
+    query head first: per layer, read the cache once, write it ``rep`` times, and SDPA reads the copies
+    (scores and values) instead of the grouped cache. Heads without grouping (or MLA) are unchanged."""
+    llama = arch("llama-3.1-8b")
+    keys, b = 4096.0, 8.0
+    plain = by_name(decode_step_ops(llama, BF16, keys, b))
+    masked = by_name(decode_step_ops(llama, BF16, keys, b, sdpa_masked=True))
+    rep = llama.n_heads // llama.n_kv_heads
+    kv = b * llama.n_kv_heads * keys * llama.head_dim * BF16.kv_bytes  # K (or V) bytes as stored, one layer
+    extra_per_layer = 2.0 * (kv + rep * kv) + 2.0 * (rep - 1) * kv
+    got = (masked["attn_scores"].bytes + masked["attn_values"].bytes) - (plain["attn_scores"].bytes + plain["attn_values"].bytes)
+    assert rep == 4
+    assert got == pytest.approx(llama.n_layers * extra_per_layer)
+    assert masked["attn_scores"].flops == plain["attn_scores"].flops  # the copies add bytes, not FLOPs
+    static = predict_llm(llama, H200, v2(H200), BF16, 1200, 64, 8, engine="static")
+    eager = predict_llm(llama, H200, v2(H200), BF16, 1200, 64, 8, engine="eager")
+    assert get_engine("static").decode_masked_sdpa and not get_engine("eager").decode_masked_sdpa
+    s_scores = by_name(static.decode.ops)["attn_scores"]
+    e_scores = by_name(eager.decode.ops)["attn_scores"]
+    assert s_scores.bytes > e_scores.bytes * rep  # full static length and the copies
+    mha = arch("qwen2.5-0.5b")
+    mha = replace(mha, n_kv_heads=mha.n_heads)
+    same = [by_name(decode_step_ops(mha, BF16, keys, b, sdpa_masked=m))["attn_scores"].bytes for m in (False, True)]
+    assert same[0] == same[1]
+
+
 def test_engines_registry_and_aliases():
     assert get_engine("transformers-eager").name == "eager"
     assert get_engine(None).name == "eager"

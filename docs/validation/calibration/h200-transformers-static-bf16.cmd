@@ -16,3 +16,12 @@ cp docs/validation/calibration/h200-transformers-static-bf16.db $OUT/static_bf16
 #
 # Session 2 (tree of commit a3168a8): the first 27 points (Qwen2.5-0.5B, Qwen2.5-1.5B's prefill), cut at 250 s:
 # MODELS=qwen2.5-0.5b,qwen2.5-1.5b SWEEP_S=250 TOTAL_S=300 PARTS=none bash scripts/measure_static_calibration_and_video.sh
+#
+# Refit here (CPU, no GPU work; session 4, after the cost model counted transformers' repeat_kv copies in the
+# static engine's masked decode attention, src/joulebench/analytic/attention.py `sdpa_cost_path`). The profile,
+# -validation.md/.json/.png beside this file come from these two commands on the committed store; the fit of the
+# device call itself (before that term) is in h200-transformers-static-bf16-sweep.log:
+python3 -m joulebench calibrate llm --engine static --dtype bf16 --fit-only --gpu-name h200 \
+  --db docs/validation/calibration/h200-transformers-static-bf16.db --out docs/validation/calibration/h200-transformers-static-bf16.yaml
+python3 -m joulebench validate --calibration docs/validation/calibration/h200-transformers-static-bf16.yaml \
+  --db docs/validation/calibration/h200-transformers-static-bf16.db

@@ -83,14 +83,17 @@ def _attention(
     q_bytes = tokens * nh * hd * a
     o_bytes = tokens * nh * hd * a
     mask_bytes = b * q * k  # boolean mask, one byte per pair and sequence
-    if attn_impl == "sdpa":
+    if attn_impl in ("sdpa", SDPA_REPEAT_KV):
         done = _executed_pairs(b, nh, q, k, pairs, window, ex)
+        # SDPA_REPEAT_KV: K and V read as stored and written out for every query head before the fused kernel
+        rep = nh // nkv if attn_impl == SDPA_REPEAT_KV else 1
+        rep_bytes = 0.0 if rep == 1 else 2.0 * (kv_elems * kv + kv_elems * rep * kv)
         ops.add(
             "attn_scores" + suffix,
             "attention",
             2.0 * pairs * hd,
-            q_bytes + kv_elems * kv + mask_bytes,
-            K_SDPA,
+            q_bytes + kv_elems * rep * kv + mask_bytes + rep_bytes,
+            K_SDPA + (0 if rep == 1 else 2),
             counted=True,
             times=times,
             window=window,
@@ -102,7 +105,7 @@ def _attention(
             "attn_values" + suffix,
             "attention",
             2.0 * pairs * hd,
-            kv_elems * kv + o_bytes + 2.0 * o_bytes,
+            kv_elems * rep * kv + o_bytes + 2.0 * o_bytes,
             K_TRANSPOSE_COPY,
             counted=True,
             times=times,
@@ -148,8 +151,22 @@ def _attention(
     )
 
 
-def sdpa_cost_path(impl: str, arch: LLMArch, prec: Precision, math_fallback: bool = True) -> str:
-    """Which attention costs torch SDPA really incurs when transformers calls it ("sdpa" or "eager").
+#: the fused SDPA kernel fed with K/V repeated to every query head (transformers' ``repeat_kv``)
+SDPA_REPEAT_KV = "sdpa_repeat_kv"
+
+
+def sdpa_cost_path(impl: str, arch: LLMArch, prec: Precision, math_fallback: bool = True,
+                   masked: bool = False) -> str:
+    """Which attention costs torch SDPA really incurs when transformers calls it ("sdpa", "eager" or
+    `SDPA_REPEAT_KV`).
+
+    ``masked``: the call passes an explicit attention mask (the static engine's compiled decode always
+    does). SDPA's own GQA broadcast (``enable_gqa``) takes no mask on CUDA, so transformers (5.17 and
+    5.24, ``integrations/sdpa_attention.py``; 5.24's single-query ``pack_gqa`` is skipped under
+    torch.compile) first copies K and V out to every query head with ``repeat_kv``: over the whole
+    static cache at every decode step, ``1 + 2 * n_heads / n_kv_heads`` times the cache bytes the
+    fused path reads. On the H200 static sweep (2026-12-03) batch-8 decode took ~2x batch 1 a token
+    although weights and cache bytes grow by 23%; with the copies counted the bytes grow ~2.6x.
 
     transformers passes ``enable_gqa=True`` to SDPA when there is no padding mask. FlashAttention is
     the only fused SDPA backend that broadcasts grouped K/V heads, and it takes fp16/bf16 only; with
@@ -163,6 +180,8 @@ def sdpa_cost_path(impl: str, arch: LLMArch, prec: Precision, math_fallback: boo
     """
     if math_fallback and impl == "sdpa" and prec.activation_bytes >= 4 and arch.n_kv_heads != arch.n_heads:
         return "eager"
+    if masked and impl == "sdpa" and arch.n_kv_heads != arch.n_heads and arch.mla is None:
+        return SDPA_REPEAT_KV
     return impl
 
 

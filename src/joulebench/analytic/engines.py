@@ -12,7 +12,9 @@ A registry (`ENGINES`): adding an engine is one row. What each row encodes was r
   ``max_cache_len = max_length - 1 = s + G - 1`` positions (the largest of the calls so far), and
   under compilation the 4-D mask is always materialised (``_ignore_causal_mask_sdpa`` returns False
   for a traced ``q_offset``): every decode step runs SDPA with an explicit mask over the *whole*
-  static length, not over the tokens written so far. Writes are an ``index_copy_`` of the new token.
+  static length, not over the tokens written so far; with that mask, grouped K/V heads are copied out
+  to every query head before SDPA (``repeat_kv``, `attention.sdpa_cost_path`). Writes are an
+  ``index_copy_`` of the new token.
 * ``server`` - ``transformers serve --continuous-batching``: paged cache (writes only the new
   tokens), decode attending the real keys, eager launches. Approximate: batching across requests
   and scheduling are not modelled here (``serving`` measures them); uncalibrated.
@@ -33,6 +35,7 @@ class Engine:
     decode_cache: str
     decode_graphs: bool  # decode forward replayed from a CUDA graph: no per-kernel launch cost
     decode_full_cache: bool  # decode attends the whole static cache length every step
+    decode_masked_sdpa: bool = False  # decode's SDPA gets an explicit mask (grouped K/V repeated first)
     approximate: bool = False
 
 
@@ -40,7 +43,7 @@ ENGINES: dict[str, Engine] = {
     e.name: e
     for e in (
         Engine("eager", "transformers-eager", "dynamic", "dynamic", False, False),
-        Engine("static", "transformers-static", "static", "static", True, True),
+        Engine("static", "transformers-static", "static", "static", True, True, decode_masked_sdpa=True),
         Engine("server", "transformers-serve", "static", "static", False, False, approximate=True),
     )
 }

@@ -71,6 +71,7 @@ def forward_ops(
     cache: str = "dynamic",
     sampling: bool = True,
     sdpa_math_fallback: bool = True,
+    sdpa_masked: bool = False,
     executed: Executed | None = None,
     mla_absorbed: bool = False,
 ) -> list[Op]:
@@ -79,13 +80,14 @@ def forward_ops(
     ``head_tokens`` is the number of positions whose logits are computed (``batch`` in generate).
     Every quantity is affine in ``keys`` for fixed batch and q (the decode closed form relies on it).
     ``executed`` adds executed FLOPs (tiles, waves, causal blocks); ``mla_absorbed`` costs DeepSeek's
-    attention in the absorbed form instead of transformers' re-expansion.
+    attention in the absorbed form instead of transformers' re-expansion; ``sdpa_masked``: SDPA gets an
+    explicit mask, so grouped K/V heads are repeated first (`sdpa_cost_path`).
     """
     ex = executed
     impl = attn_impl or arch.attn_impl
     if impl not in ATTN_IMPLS:
         raise UsageError(f"attention implementation '{impl}' unknown; allowed: {', '.join(ATTN_IMPLS)}")
-    impl = sdpa_cost_path(impl, arch, prec, sdpa_math_fallback)
+    impl = sdpa_cost_path(impl, arch, prec, sdpa_math_fallback, sdpa_masked)
     if cache not in CACHE_KINDS:
         raise UsageError(f"cache '{cache}' unknown; allowed: {', '.join(CACHE_KINDS)}")
     b = np.asarray(batch, dtype=float)

@@ -109,9 +109,10 @@ class _Setup:
         if params.cost_model != LEGACY_COST_MODEL:
             kw["executed"] = Executed.for_compute(prec.compute, acc.sm_count)
         del arch
-        return cls(
-            engine, {**kw, "cache": cache or engine.prefill_cache}, {**kw, "cache": cache or engine.decode_cache}, cache_len
-        )
+        decode_kw = {**kw, "cache": cache or engine.decode_cache}
+        if engine.decode_masked_sdpa:
+            decode_kw["sdpa_masked"] = True
+        return cls(engine, {**kw, "cache": cache or engine.prefill_cache}, decode_kw, cache_len)
 
 
 def op_options(arch: LLMArch, acc: Accelerator, prec: Precision, params: ModelParams,
