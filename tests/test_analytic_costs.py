@@ -137,7 +137,10 @@ def test_static_decode_repeats_grouped_kv_before_masked_sdpa():
     rep = llama.n_heads // llama.n_kv_heads
     kv = b * llama.n_kv_heads * keys * llama.head_dim * BF16.kv_bytes  # K (or V) bytes as stored, one layer
     extra_per_layer = 2.0 * (kv + rep * kv) + 2.0 * (rep - 1) * kv
-    got = (masked["attn_scores"].bytes + masked["attn_values"].bytes) - (plain["attn_scores"].bytes + plain["attn_values"].bytes)
+    def attn_bytes(ops):
+        return ops["attn_scores"].bytes + ops["attn_values"].bytes
+
+    got = attn_bytes(masked) - attn_bytes(plain)
     assert rep == 4
     assert got == pytest.approx(llama.n_layers * extra_per_layer)
     assert masked["attn_scores"].flops == plain["attn_scores"].flops  # the copies add bytes, not FLOPs
