@@ -27,3 +27,4 @@ kill "$SMI" 2>/dev/null
 joulebench calibrate llm --engine static --dtype "$DTYPE" --fit-only --gpu-name h200 --db "$DB" --out "$PROFILE" \
   2>&1 | tee -a "$OUTDIR/sweep.log"
 joulebench validate --calibration "$PROFILE" --db "$DB" | tee -a "$OUTDIR/sweep.log"
+type pack_out >/dev/null 2>&1 && pack_out

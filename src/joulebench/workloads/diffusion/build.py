@@ -155,7 +155,10 @@ def build_pipeline(spec: VideoSpec, dtype: str, vae_dtype: str, device: str, ran
             pipe.vae.to(torch_dtype(vae_dtype))
     else:
         models = models or ModelCache()
-        where, tag = ("cpu", offload) if offload != "none" else (device, "")
+        # offloaded components are built on the device too, and diffusers' enable_*_offload moves them
+        # to the host: random initialisation on the CPU took longer than the 190 s the H200 run of
+        # 2026-12-03 had left for Wan2.1-1.3B's offload point (UMT5-XXL alone is 5.7B weights)
+        where, tag = device, ("" if offload == "none" else offload)
         parts: dict[str, Any] = {"scheduler": build_scheduler(spec), "tokenizer": prompt_tokenizer(_text_length(spec))}
         fam = spec.family
         if fam.denoiser_kind == "unet":
