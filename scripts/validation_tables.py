@@ -375,10 +375,11 @@ def issue19_models() -> None:
             continue
         e, study = c["energy_j"], c.get("study_table4")
         an = c["analytic"]["defaults"]
+        analytic = f"{an['latency_s']:.1f}" if "latency_s" in an else "no op model"
         theirs = f"{study['latency_s']} / {study['gpu_Wh']}" if study else "-"
         print(f"| {cfg['model']} | {where} | {c['latency_s']:.1f} (+-{c['latency_ci95_s']:.1f}) | {e['gpu'] / wh:.2f} | "
               f"{e['cpu'] / wh:.2f} | {e['ram'] / wh:.2f} | {c['step_mean_s']:.2f} | {c['parts_s']['vae_decode']:.2f} | "
-              f"{an['latency_s']:.1f} | {theirs} |" if "latency_s" in an else f"| {cfg['model']} | {where} | ... |")
+              f"{analytic} | {theirs} |")
 
 
 def issue14_ray() -> None:
