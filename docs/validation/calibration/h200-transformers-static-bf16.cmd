@@ -1,5 +1,6 @@
-# card: one NVIDIA H200 (device kind nvidia-h200); torch 2.11.0+cu130 and transformers 5.17 of the image,
-# CLI wheels carried in .whl-ray (see ../ray/compare_ray_executor.cmd).
+# card: one NVIDIA H200 (device kind nvidia-h200); torch 2.11.0+cu130 of the image; transformers 5.24.0 in every
+# run of the store (session 4: the CLI wheels carried in .whl-ray, see ../ray/compare_ray_executor.cmd, and
+# transformers 5.24 / diffusers left in /tmp/site by the video call before it on the same machine).
 #
 # Session 4 (2026-12-03): the designed sweep finished, resumed from the session-2 store below. Device call
 # (carry .whl-ray, timeout_s 560; wall 385.1 s):
