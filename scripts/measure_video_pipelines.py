@@ -79,7 +79,7 @@ def _analytic(config: dict[str, Any]) -> dict[str, Any]:
         try:
             doc = video_prediction(config["model"], config["height"], config["width"], config["frames"],
                                    config["steps"], cfg=config["cfg"], gpu="h200", dtype=config["dtype"],
-                                   calibration=calibration)
+                                   calibration=calibration, vae_dtype=config.get("vae_dtype"))
             out[label] = {"latency_s": doc["total"]["latency_s"], "energy_j": doc["total"]["energy_j"],
                           "components_s": {k: v["latency_s"] for k, v in doc["components"].items()}}
         except Exception as exc:  # noqa: BLE001 - AnimateDiff has no op model: say so in the output

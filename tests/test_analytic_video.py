@@ -122,10 +122,30 @@ def test_animatediff_has_no_op_model_and_says_so():
 
 
 def test_vae_in_fp32_is_priced_at_tf32_with_the_same_flops():
-    bf16 = video_prediction("wan2.1-t2v-1.3b", 720, 1280, 81, 50, gpu="h200")["components"]["vae_decoder"]
+    bf16 = video_prediction("wan2.1-t2v-1.3b", 720, 1280, 81, 50, gpu="h200", vae_dtype="bf16")["components"][
+        "vae_decoder"]
     fp32 = video_prediction("wan2.1-t2v-1.3b", 720, 1280, 81, 50, gpu="h200", vae_dtype="float32")["components"][
         "vae_decoder"]
     assert fp32["compute"] == "tf32" and bf16["compute"] == "bf16"
     assert fp32["flops_counted"] == pytest.approx(bf16["flops_counted"], rel=1e-12)
     assert fp32["latency_s"] > bf16["latency_s"]
     assert fp32["latency_s"] >= fp32["floor_s"]["compute"] and fp32["latency_s"] >= fp32["floor_s"]["memory"]
+
+
+def test_vae_dtype_defaults_to_what_the_pipeline_decodes_in():
+    """Wan's pipeline decodes in fp32 (the latents are cast to the VAE's dtype), CogVideoX's in the run's
+    dtype: an unset ``vae_dtype`` prices what `measure video` runs (the H200 sweeps priced Wan's VAE at
+    the bf16 peak before this, 1.5x under its fp32 time)."""
+    from joulebench.models.video import load_spec
+    from joulebench.workloads.diffusion.point import VideoPoint
+
+    wan = video_prediction("wan2.1-t2v-1.3b", 480, 832, 81, 50, gpu="h200")["components"]["vae_decoder"]
+    fp32 = video_prediction("wan2.1-t2v-1.3b", 480, 832, 81, 50, gpu="h200", vae_dtype="fp32")["components"][
+        "vae_decoder"]
+    assert wan["compute"] == "tf32" and wan["latency_s"] == pytest.approx(fp32["latency_s"])
+    cog = video_prediction("cogvideox-2b", 480, 720, 49, 50, gpu="h200")["components"]["vae_decoder"]
+    assert cog["compute"] == "bf16"
+    point = VideoPoint(model="wan2.1-t2v-1.3b", height=480, width=832, frames=81, steps=50, mode="pipeline",
+                       device="cpu")
+    assert point.resolved_vae_dtype(load_spec("wan2.1-t2v-1.3b")) == "float32"
+    assert load_spec("cogvideox-2b").pipeline_vae_dtype("bf16") == "bf16"

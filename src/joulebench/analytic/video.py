@@ -203,6 +203,10 @@ def video_prediction(model: str, height: int, width: int, frames: int, steps: in
         families = ", ".join(DIT_FAMILIES)
         raise UsageError.bad("model", model, f"not a video pipeline config with an op model; families: {families}")
     params, source = resolve_params(acc, prec.dtype, calibration)
+    if vae_dtype is None:  # what the model's pipeline decodes in (Wan: fp32), as `measure video` runs it
+        from joulebench.models.video import load_spec
+
+        vae_dtype = load_spec(model).pipeline_vae_dtype(dtype)
     req = VideoRequest(height, width, frames, steps, cfg, prompt_tokens, vae_dtype)
     doc = predict_video(ref.config, ref.name, acc, params, prec, req, graphs=graphs)
     doc = {"schema_version": 1, "joulebench_version": __version__, **doc, "params_source": source}

@@ -89,8 +89,8 @@ def video(
     cfg: bool = typer.Option(True, "--cfg/--no-cfg", help="classifier-free guidance (as the family runs it)"),
     gpu: str = typer.Option(..., "--gpu", help="catalogue name, 'auto', or a probe .yaml"),
     dtype: str = typer.Option("bf16", "--dtype", help="transformer dtype: fp32, bf16, fp16, ..."),
-    vae_dtype: str = typer.Option(None, "--vae-dtype", help="VAE dtype when it differs (Wan decodes in fp32, priced "
-                                  "at the TF32 peak)"),
+    vae_dtype: str = typer.Option(None, "--vae-dtype", help="VAE dtype (default: the one the model's pipeline "
+                                  "decodes in, as measure video runs it; Wan: fp32, priced at the TF32 peak)"),
     prompt_tokens: int = typer.Option(None, "--prompt-tokens", help="unmasked prompt tokens (Mochi attends only to "
                                       "those)"),
     calibration: str = typer.Option(None, "--calibration", help="video profile YAML (docs/validation/video/)"),

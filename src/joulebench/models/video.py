@@ -181,6 +181,13 @@ class VideoSpec:
         """The model's published default (``height``, ``width``, ``frames``, ``steps``)."""
         return self.pipeline.get(f"default_{key}", fallback)
 
+    def pipeline_vae_dtype(self, dtype: str) -> str:
+        """The VAE dtype the model's pipeline decodes in when the run's dtype is ``dtype`` (any spelling
+        is returned as given): its published ``default_vae_dtype`` where the pipeline casts the latents
+        to the VAE's dtype (Wan: fp32), else the run's. `measure video` runs it; `predict video` prices it."""
+        default = self.pipeline.get("default_vae_dtype")
+        return str(default) if default and self.family.vae_casts_latents else dtype
+
     def latent_frames(self, frames: int) -> int:
         return 1 + (frames - 1) // self.temporal_factor if self.temporal_factor > 1 else frames
 

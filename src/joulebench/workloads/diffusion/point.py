@@ -95,8 +95,8 @@ class VideoPoint:
             return self.vae_dtype
         if self.mode == "phases":
             return "float32"
-        default = spec.pipeline.get("default_vae_dtype")
-        return torch_spelling(default) if default and spec.family.vae_casts_latents else self.dtype
+        resolved = spec.pipeline_vae_dtype(self.dtype)
+        return self.dtype if resolved == self.dtype else torch_spelling(resolved)
 
     def validate(self) -> LatentShape:
         """Every check that needs no device work; `UsageError` naming the field and value."""
