@@ -6,7 +6,8 @@
 # Usage (device):  bash scripts/calibrate_static_engine.sh [DTYPE]      (DTYPE default bf16)
 # The sweep driver records `engine` and `static_cache_len` in each point's config; transformers >= 5.17.
 # GPU time: `joulebench calibrate llm --engine static --estimate` prints the predictor's estimate (344 s for
-#        bf16 on an H200, of which 270 s are an assumed 30 s per torch.compile of a decode shape); the
+#        bf16 on an H200, of which 270 s are an assumed 30 s per torch.compile of a decode shape; measured
+#        2026-12-03: 27 points in 250 s, then the other 21, Llama-3.1-8B's included, in 361 s); the
 #        sweep is cut at 330 s by `timeout` so that the fit always runs on what was measured (points are
 #        stored one transaction each; a second run resumes).
 # Writes into $OUT: static_<dtype>.db (the sweep), h200-transformers-static-<dtype>.yaml (the profile),

@@ -6,8 +6,8 @@
 # Before (here):  python3 scripts/prepare_ray_wheel.py   -> .whl-ray/ (~39 MiB: slim ray 2.60 + 4 small
 #                 wheels the image lacks); .whl-ray must be git-ignored (echo /.whl-ray/ >> .git/info/exclude)
 # Device call:    carry [".whl-ray"], command "bash scripts/compare_ray_executor.sh", timeout_s 480
-# Runtime:        estimated ~3-4 min on one H200 (3 runs of 2 points of qwen2.5-0.5b bf16, each: start, model
-#                 load, idle baselines, 2 points of <= 20 s of rounds); each run is capped at 150 s, so at most ~8 min
+# Runtime:        204 s on one H200 (2026-12-03: runs of 67, 73 and 59 s: start, model load, idle baselines,
+#                 2 points of <= 20 s of rounds of qwen2.5-0.5b bf16); each run is capped at 150 s, so at most ~8 min
 # Writes:         $OUT/compare_ray_executor.json (figures, floors, verdict), $OUT/compare_ray_executor.tgz
 #                 (the three databases, JSON documents and stderr logs), $OUT/compare_ray_executor.log
 # Dry run on CPU: DEVICE=cpu MODEL=tiny-llama DTYPE=fp32 GPU_TYPE= bash scripts/compare_ray_executor.sh

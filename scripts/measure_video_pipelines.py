@@ -12,6 +12,8 @@ Parts (``--parts``, comma list, run in this order; each prints its table and wri
                   5..97; steps 1, 2, 5 full and 50, 200 predicted)                            ~7 min
     models        cross-model table at each model's defaults, 2 sampled steps: AnimateDiff-Lightning,
                   CogVideoX-2b/5b, LTX-Video-0.9.7-dev, Mochi-1                               ~5 min
+                  (measured on the H200, 2026-12-03: scaling + models together 501 s, with two
+                  models failing early; docs/validation/video/pipelines/scaling_models.cmd)
     models-large  Wan2.1-14B (720x1280x81) and HunyuanVideo (720x1280x129), 2 sampled steps    ~8 min
 
 Every run stores into ``$OUT/video_pipelines.db`` (resumable: rerunning a part skips what is stored) and
