@@ -304,27 +304,14 @@ def issue12_thank_you() -> None:
 
 
 def _video_analytic(cfg: dict) -> dict:
-    """``predict video`` for a stored point's configuration, computed now (the analytic model, not a
-    measurement): catalogue defaults and the committed H200 video profile, the VAE in the dtype the point
-    decoded in. (The device run's own JSON priced Wan's fp32 VAE at the bf16 peak: a miscount, fixed.)"""
-    sys.path.insert(0, str(V.parent.parent / "src"))
-    from joulebench.analytic.video import video_prediction
+    """``predict video`` for a stored point's configuration, computed now with the device script's own
+    helper (`measure_video_pipelines._analytic`: catalogue defaults and the committed H200 video profile,
+    the VAE in the dtype the point decoded in). The device run's own JSON priced Wan's fp32 VAE at the
+    bf16 peak: a miscount, fixed since."""
+    sys.path[:0] = [str(Path(__file__).resolve().parent), str(V.parent.parent / "src")]
+    from measure_video_pipelines import _analytic
 
-    profile = V / "video" / "h200-diffusers-eager-bfloat16-video.yaml"
-    out = {}
-    for label, calibration in (("defaults", None), ("h200_profile", str(profile))):
-        if calibration and cfg["model"] != "wan2.1-t2v-1.3b":
-            continue
-        try:
-            doc = video_prediction(cfg["model"], cfg["height"], cfg["width"], cfg["frames"], cfg["steps"],
-                                   cfg=cfg["cfg"], gpu="h200", dtype=cfg["dtype"], calibration=calibration,
-                                   vae_dtype=cfg.get("vae_dtype"))
-        except Exception as exc:  # noqa: BLE001 - AnimateDiff has no op model
-            out[label] = {"error": str(exc)[:120]}
-            continue
-        out[label] = {"latency_s": doc["total"]["latency_s"], "energy_j": doc["total"]["energy_j"],
-                      "vae_s": doc["components"]["vae_decoder"]["latency_s"]}
-    return out
+    return _analytic(cfg)
 
 
 def _pct(a: float, b: float) -> str:
@@ -357,7 +344,7 @@ def issue19_scaling() -> None:
               f"({_pct(an['defaults']['latency_s'], c['latency_s'])}) | {prof['latency_s']:.1f} "
               f"({_pct(prof['latency_s'], c['latency_s'])}) | {prof['energy_j'] / wh:.2f} "
               f"({_pct(prof['energy_j'], gpu)}) | {c['step_mean_s']:.2f} | {c['parts_s']['vae_decode']:.2f} "
-              f"({prof['vae_s']:.2f}) |")
+              f"({prof['components_s']['vae_decoder']:.2f}) |")
     print()
     print("| error of the analytic model over the sweeps | n | latency MAPE / max | GPU energy MAPE / max |")
     print("|---|---:|---:|---:|")
