@@ -26,3 +26,7 @@ python3 -m joulebench calibrate llm --engine static --dtype bf16 --fit-only --gp
   --db docs/validation/calibration/h200-transformers-static-bf16.db --out docs/validation/calibration/h200-transformers-static-bf16.yaml
 python3 -m joulebench validate --calibration docs/validation/calibration/h200-transformers-static-bf16.yaml \
   --db docs/validation/calibration/h200-transformers-static-bf16.db
+#
+# Session 5: the sweep repeated (30 of 48 points, h200-transformers-static-bf16-repeat.cmd) and the profile, its
+# -validation.md/.json/.png refitted on both stores with the floors; that file has the command. The two
+# commands above give the single-store fit of session 4.
