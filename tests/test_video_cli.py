@@ -102,7 +102,8 @@ def test_measure_video_sample_steps_runs_the_real_pipeline_on_cpu(tmp_path, caps
     (["--full", "--sample-steps", "2"], "--sample-steps 2: give --full or --sample-steps"),
     (["--sample-steps", "1"], "--sample-steps 1"),
     (["--full", "--vae"], "--vae True"),
-    (["--sample-steps", "2", "--offload", "model"], "--offload 'model'"),
+    (["--sample-steps", "3", "--offload", "model"], "--offload 'model'"),
+    (["--sample-steps", "2", "--offload", "model"], "--sample-steps 2: must be between 3"),
 ])
 def test_pipeline_mode_bad_input_exits_2(tmp_path, capsys, args, needle) -> None:
     db = tmp_path / "x.db"

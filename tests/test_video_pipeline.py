@@ -13,7 +13,8 @@ from joulebench.errors import UsageError
 from joulebench.experiments.video_plan import VideoPlan, run_video_plan
 from joulebench.models.video import FAMILIES, load_spec
 from joulebench.store import Store
-from joulebench.workloads.diffusion.pipeline_point import predict_full, step_statistics
+from joulebench.workloads.diffusion.build import one_time_steps
+from joulebench.workloads.diffusion.pipeline_point import predict_full, stored_step_docs
 from joulebench.workloads.diffusion.point import VideoPoint
 
 pytest.importorskip("diffusers")
@@ -93,13 +94,39 @@ def test_stored_rows_records_and_resume(measured) -> None:
 
 def test_prediction_arithmetic() -> None:
     steps = [{"latency_s": t, "energy_j": {"gpu": 100 * t}} for t in (1.0, 1.2, 0.8)]
-    stats = step_statistics(steps)
     call = {"latency_s": 10.0, "energy_j": {"gpu": 1000.0}}
-    pred = predict_full(call, {"latency_s": 3.0, "energy_j": {"gpu": 300.0}}, stats, 50)
+    pred = predict_full(call, steps, 50)
     assert pred["latency_s"] == pytest.approx(7.0 + 50 * 1.0)
     assert pred["energy_j"]["gpu"] == pytest.approx(700.0 + 50 * 100.0)
     t = 4.302652729911275  # Student t, 2 degrees of freedom, 95%
     assert pred["latency_ci95_s"] == pytest.approx(t * 50 * 0.2 / math.sqrt(3), rel=1e-6)
+
+
+def test_a_one_time_first_step_is_counted_once_not_fifty_times() -> None:
+    """Model offload: the first step also moves the denoiser in (the H200's 14.1 s against 4.9 s)."""
+    steps = [{"latency_s": t, "energy_j": {"gpu": 100 * t}} for t in (14.1, 4.9, 4.97)]
+    call = {"latency_s": 34.5, "energy_j": {"gpu": 3450.0}}
+    naive, once = predict_full(call, steps, 50), predict_full(call, steps, 50, once=1)
+    assert once["latency_s"] == pytest.approx(34.5 - 9.87 + 50 * 4.935)
+    assert once["energy_j"]["gpu"] == pytest.approx(3450.0 - 987.0 + 50 * 493.5)
+    assert once["from_steps"] == 2 and once["one_time_steps"] == 1
+    assert naive["latency_s"] > once["latency_s"] + 100  # the move priced 50 times over
+    assert once["latency_ci95_s"] < naive["latency_ci95_s"] / 20
+    assert one_time_steps("model") == 1 and one_time_steps("sequential") == one_time_steps("none") == 0
+
+
+def test_model_offload_needs_two_steps_after_the_first() -> None:
+    point = VideoPoint(model="wan2.1-t2v-1.3b", height=480, width=832, frames=81, steps=50, mode="pipeline",
+                       sample_steps=2, offload="model")
+    with pytest.raises(UsageError, match="between 3") as err:
+        point.validate()
+    assert err.value.field == "sample_steps" and err.value.value == 2
+
+
+def test_a_stored_point_gives_its_steps_back_in_call_order() -> None:
+    summary = {"steps": {"latency_s": [14.1, 4.9], "energy_j": {"gpu": [4508.0, 3386.0], "cpu": [388.0, 135.0]}}}
+    assert stored_step_docs(summary) == [{"latency_s": 14.1, "energy_j": {"gpu": 4508.0, "cpu": 388.0}},
+                                         {"latency_s": 4.9, "energy_j": {"gpu": 3386.0, "cpu": 135.0}}]
 
 
 @pytest.mark.parametrize(("model", "frames", "needle"), [

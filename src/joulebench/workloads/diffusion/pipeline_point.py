@@ -12,6 +12,9 @@ value changes no shape)::
     latency(N) = fixed + N * mean(step)        fixed = call - sum of the K steps (text, VAE, host work)
     95% interval: t_{K-1} * N * sd(step) / sqrt(K)      (the same for each component's energy)
 
+Under model offload the first step also moves the denoiser onto the GPU, once per call
+(`build.one_time_steps`): it joins the fixed part, and the mean and spread come from the K-1 steps after it.
+
 The interval is the statistical spread of the K steps only: drift over a long run (clocks, heat)
 is not in it, which is what the validation against full runs at the same sizes measures.
 """
@@ -30,7 +33,7 @@ from joulebench.calibration.fits import t_quantile
 from joulebench.hardware.dtypes import torch_dtype
 from joulebench.store import MeasurementRow
 from joulebench.values import Measurement, Span
-from joulebench.workloads.diffusion.build import ModelCache, build_pipeline, placement
+from joulebench.workloads.diffusion.build import ModelCache, build_pipeline, one_time_steps, placement
 from joulebench.workloads.diffusion.pipeline import (
     RESOLUTION_S,
     TEXT_ENCODERS,
@@ -100,24 +103,38 @@ def step_statistics(step_docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def predict_full(call: dict[str, Any], steps: dict[str, Any], stats: dict[str, Any], n_steps: int) -> dict[str, Any]:
-    """The ``n_steps`` run from a call of K steps: fixed part + n_steps x mean step, 95% interval."""
+def predict_full(call: dict[str, Any], step_docs: Sequence[dict[str, Any]], n_steps: int,
+                 once: int = 0) -> dict[str, Any]:
+    """The ``n_steps`` run from a call of K measured steps: fixed part + n_steps x mean step, 95% interval.
+
+    The first ``once`` steps hold a one-time cost (`build.one_time_steps`): they stay in the fixed part,
+    and the mean step and its spread come from the steps after them."""
+    repeating = list(step_docs[once:])
+    stats = step_statistics(repeating)
     k = stats["n"]
     q = t_quantile(k - 1) * n_steps / math.sqrt(k)
-    fixed_s = call["latency_s"] - steps["latency_s"]
+    fixed_s = call["latency_s"] - sum(d["latency_s"] for d in repeating)
     out: dict[str, Any] = {
-        "predicted": True, "steps": n_steps, "from_steps": k,
-        "method": "fixed (call - measured steps) + steps x mean step; 95% = t(K-1) x steps x sd/sqrt(K)",
+        "predicted": True, "steps": n_steps, "from_steps": k, "one_time_steps": once,
+        "method": "fixed (call - measured repeating steps) + steps x mean step; 95% = t(K-1) x steps x sd/sqrt(K)",
         "latency_s": fixed_s + n_steps * stats["mean_latency_s"],
         "latency_ci95_s": q * stats["std_latency_s"],
         "fixed_latency_s": fixed_s, "energy_j": {}, "ci95_j": {},
     }
     for c, e in call["energy_j"].items():
-        fixed = e - steps["energy_j"].get(c, 0.0)
+        fixed = e - sum(d["energy_j"].get(c, 0.0) for d in repeating)
         out["energy_j"][c] = fixed + n_steps * stats["mean_energy_j"][c]
         out["ci95_j"][c] = q * stats["std_energy_j"][c]
     out["energy_total_j"] = sum(out["energy_j"].values())
     return out
+
+
+def stored_step_docs(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The measured step windows of a stored pipeline point (its ``steps`` lists), in call order, in the
+    form `predict_full` takes: a stored point's prediction can be derived again from what was measured."""
+    steps = summary["steps"]
+    return [{"latency_s": lat, "energy_j": {c: values[i] for c, values in steps["energy_j"].items()}}
+            for i, lat in enumerate(steps["latency_s"])]
 
 
 def _rows(split: dict[str, Any], proto: dict[str, Any]) -> list[MeasurementRow]:
@@ -171,7 +188,9 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
     tl, _ = run_pipeline_call(pipe, point.device, kwargs, autocast)
     _settle(monitor, tl.call.end_s)
     split = split_call(monitor, tl)
-    stats = step_statistics([split["windows"][s.name] for s in tl.steps])
+    step_docs = [split["windows"][s.name] for s in tl.steps]
+    once = one_time_steps(point.offload)
+    stats = step_statistics(step_docs[once:])  # the repeating steps: the mean step of the run
     forwards = [s for s in tl.spans if s.name == "denoiser"]
     per_step = len(forwards) / max(len(tl.steps), 1)
     counted = count_dit_flops(spec, shape, 2 if point.cfg and spec.cfg_mode == "batched" else 1)
@@ -187,7 +206,8 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
         "measured_steps": len(tl.steps),
         "call": split["call"],
         "parts": split["parts"],
-        "steps": stats,
+        "steps": step_statistics(step_docs),  # every measured step, the one-time ones included
+        "one_time_steps": once,
         "forwards_per_step": per_step,
         "dit_step": {  # the mean step in the shape phases mode stores (calibration reads either)
             "latency_s": stats["mean_latency_s"], "latency_std_s": stats["std_latency_s"], "reps": stats["n"],
@@ -205,7 +225,7 @@ def run_pipeline_point(point: VideoPoint, monitor: Any, models: ModelCache, idle
     if point.full:
         summary["request"] = {"measured": True, "steps": point.steps, **split["call"]}
     else:
-        summary["request_predicted"] = predict_full(split["call"], split["steps"], stats, point.steps)
+        summary["request_predicted"] = predict_full(split["call"], step_docs, point.steps, once)
     proto = {"mode": "pipeline", "sample_steps": point.sample_steps, "offload": point.offload}
     records = {"spans": [{"name": s.name, "begin_s": s.begin_s - tl.call.begin_s, "end_s": s.end_s - tl.call.begin_s}
                          for s in [*tl.windows, *tl.spans]],

@@ -25,7 +25,7 @@ from joulebench.hardware import dtypes
 from joulebench.meters.window import Protocol
 from joulebench.models.video import LatentShape, VideoSpec, latent_shape, load_spec
 from joulebench.values import Measurement
-from joulebench.workloads.diffusion.build import OFFLOAD_MODES, ModelCache, check_offload
+from joulebench.workloads.diffusion.build import OFFLOAD_MODES, ModelCache, check_offload, one_time_steps
 
 MODES = ("phases", "pipeline")
 DEVICES = ("cuda", "cpu")
@@ -120,11 +120,13 @@ class VideoPoint:
             if self.text_encoder and spec.text_encoder is None:
                 raise UsageError.bad("text_encoder", True, f"model '{spec.name}' has no bundled text-encoder config")
             return shape
-        if self.sample_steps is not None and not 2 <= self.sample_steps <= self.steps:
-            raise UsageError.bad("sample_steps", self.sample_steps,
-                                 f"must be between 2 (a spread needs two steps) and --steps {self.steps}")
         if self.offload not in OFFLOAD_MODES:
             raise UsageError.bad("offload", self.offload, f"unknown; allowed: {', '.join(OFFLOAD_MODES)}")
+        least = 2 + one_time_steps(self.offload)
+        if self.sample_steps is not None and not least <= self.sample_steps <= self.steps:
+            why = "a spread needs two steps" + (" after the first, which moves the model in" if least > 2 else "")
+            raise UsageError.bad("sample_steps", self.sample_steps, f"must be between {least} ({why}) and --steps "
+                                 f"{self.steps}")
         check_offload(self.offload, self.device)
         vae_dtype = self.resolved_vae_dtype(spec)
         if vae_dtype != self.dtype and not spec.family.vae_casts_latents:
