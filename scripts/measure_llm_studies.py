@@ -28,7 +28,9 @@ then carry ``.whl``)::
     source scripts/device_env.sh && python3 scripts/measure_llm_studies.py --budget-s 470
 
 Writes into $OUT (default ./out): ``llm_studies.db`` (every point and the study tables), ``summary.json``
-(each part's JSON document, exit code, wall time) and ``llm_studies.log`` (each part's stderr).
+(each part's JSON document, exit code, wall time) and ``llm_studies.log`` (each part's stderr). A part cut
+short by the budget gets the tables of its stored points from the same command with ``--tables-only``
+(CPU, a few seconds; batch has no such mode).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ SIZES = "qwen2.5-0.5b,qwen2.5-1.5b,qwen2.5-3b,qwen2.5-7b,qwen2.5-14b,mistral-7b-
 PRECISIONS = "fp32,bf16,fp16,bnb-int8,bnb-nf4,torchao-int8,torchao-int4,torchao-fp8"
 #: seconds a part gets after SIGINT to store its finished points and exit
 GRACE_S = 30.0
+#: parts whose study command can give the tables of a cut-short run from its store (``--tables-only``)
+TABLES_ONLY = ("thank-you", "sizes", "precision", "precision-static")
 
 
 def commands(a: argparse.Namespace) -> dict[str, list[str]]:
@@ -144,6 +148,9 @@ def main() -> int:
             log.flush()
             rc, wall, doc = run_part(cmds[part], left - GRACE_S, log)
             summary["parts"][part] = {"exit_code": rc, "wall_s": wall, "command": cmds[part], "document": doc}
+            if doc is None and part in TABLES_ONLY:  # cut short: the tables of its stored points (CPU, seconds)
+                _, _, doc = run_part([*cmds[part], "--tables-only"], 120.0, log)
+                summary["parts"][part].update(document=doc, tables_only=doc is not None)
             (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     print(f"{'part':18} {'rc':>4} {'wall s':>8} {'GPU s':>8}  points (done/skipped/failed)")
     for part, res in summary["parts"].items():

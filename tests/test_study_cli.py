@@ -84,6 +84,41 @@ def test_thank_you_study_estimates_wh_per_reply_and_resumes(tmp_path: Path) -> N
     assert second["tables"] == doc["tables"] and second["study_point_id"] == doc["study_point_id"]
     assert _stored(tmp_path / "ty.db") == {"llm:ok": 9 + checked, "study:ok": 1}
 
+    # --tables-only: the same tables from the stored points alone, computed again, nothing written
+    only = run([*args, "--tables-only"], tmp_path)
+    assert only.returncode == 0, only.stderr
+    third = json.loads(only.stdout)
+    assert third["tables_only"] is True and third["study_point_id"] is None
+    assert third["tables"] == doc["tables"] and third["stop"] == doc["stop"]
+    assert _stored(tmp_path / "ty.db") == {"llm:ok": 9 + checked, "study:ok": 1}
+
+
+def test_tables_only_reads_a_cut_short_run_and_says_the_study_would_go_on(tmp_path: Path) -> None:
+    """A run cut after its design (simulated: its check points removed from the real store) gives its
+    tables with --tables-only, which says the study would measure more; another plan finds nothing."""
+    source = _requests(tmp_path / "requests.jsonl", n=500)
+    args = ["study", "thank-you", *QUICK, "--source", str(source), "--requests", "500", "--max-check", "2",
+            "--check-batch", "2", "--db", "ty.db", "--json"]
+    assert run(args, tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "ty.db") as conn:
+        checks = [r[0] for r in conn.execute("SELECT points.id FROM points JOIN runs ON runs.id = points.run_id "
+                                             "WHERE runs.plan_json LIKE '%\"stage\": \"check%'")]
+        assert len(checks) == 2
+        for table in ("measurements", "records", "points"):
+            column = "id" if table == "points" else "point_id"
+            conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in checks])
+        before = conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+    cut = run([*args, "--tables-only"], tmp_path)
+    assert cut.returncode == 0, cut.stderr
+    doc = json.loads(cut.stdout)
+    assert doc["points"]["skipped"] == 9 and doc["tables"]
+    assert doc["stop"].startswith("tables only: 0 check requests stored; the study would measure more")
+    assert _rows(_table(doc, "per_reply"))[0]["reply Wh"] > 0  # the grid's fit alone prices the population
+    other = json.loads(run([*args, "--seed", "3", "--tables-only"], tmp_path).stdout)
+    assert other["tables"] == [] and other["points"]["skipped"] == 0 and other["stop"] == "no stored point of this plan"
+    with sqlite3.connect(tmp_path / "ty.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM points").fetchone()[0] == before
+
 
 def test_sizes_study_on_two_model_sizes(tmp_path: Path) -> None:
     config = json.loads((Path(__file__).parents[1] / "src/joulebench/configs/models/tiny-llama.json").read_text())
@@ -103,6 +138,16 @@ def test_sizes_study_on_two_model_sizes(tmp_path: Path) -> None:
         assert row["prefill J/tok"] == pytest.approx(row["prefill J"] / 96)
         assert row["study Wh"] is None  # the study publishes Llama-3.1-8B fp32 only
     assert _stored(tmp_path / "sizes.db") == {"llm:ok": 2, "study:ok": 1}
+    # --tables-only reads the runs of exactly this plan: another model list finds none, the same finds both
+    only = run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4,qwen2.5-0.5b", *QUICK[4:],
+                "--prompt-tokens", "96", "--output-tokens", "8", "--db", "sizes.db", "--json", "--tables-only"], tmp_path)
+    assert only.returncode == 0, only.stderr
+    part = json.loads(only.stdout)
+    assert part["stop"] == "tables only: 0 of 3 points stored"  # another model list is another plan
+    full = json.loads(run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4", *QUICK[4:], "--prompt-tokens",
+                           "96", "--output-tokens", "8", "--db", "sizes.db", "--json", "--tables-only"], tmp_path).stdout)
+    assert full["stop"] == "tables only: 2 of 2 points stored" and full["tables"] == doc["tables"]
+    assert _stored(tmp_path / "sizes.db") == {"llm:ok": 2, "study:ok": 1}
 
 
 def test_precision_study_compares_each_dtype_with_fp32(tmp_path: Path) -> None:
@@ -117,6 +162,10 @@ def test_precision_study_compares_each_dtype_with_fp32(tmp_path: Path) -> None:
     assert rows["bf16"]["weights GB"] == pytest.approx(rows["fp32"]["weights GB"] / 2)
     assert rows["bf16"]["library"] == "torch"
     assert any("int8 (LLM.int8) 2-3x fp32" in n for n in _table(doc, "precision")["notes"])
+    only = run(["study", "precision", *QUICK, "--dtype", "fp32,bf16", "--prompt-tokens", "96", "--output-tokens", "8",
+                "--db", "p.db", "--json", "--tables-only"], tmp_path)
+    assert only.returncode == 0, only.stderr
+    assert json.loads(only.stdout)["tables"] == doc["tables"]
 
 
 def test_batch_study_effective_and_computed_tokens(tmp_path: Path) -> None:
@@ -151,6 +200,8 @@ def test_batch_study_effective_and_computed_tokens(tmp_path: Path) -> None:
         (["thank-you", "--device", "cpu", "--model", "tiny-llama", "--target-ci", "2"], "--target-ci"),
         (["thank-you", "--device", "cpu", "--model", "tiny-llama", "--min-window-s", "0"], "--min-window-s"),
         (["thank-you", "--model", "tiny-llama"], "no CUDA GPU"),
+        (["thank-you", "--device", "cpu", "--model", "tiny-llama", "--tables-only"], "no such results database"),
+        (["thank-you", "--model", "tiny-llama", "--tables-only", "--gpus", "0"], "--gpus '0'"),
         (["sizes", "--device", "cpu", "--model", "tiny-llama,no-such-model"], "bundled: "),
         (["sizes", "--device", "cpu", "--model", "tiny-llama", "--output-tokens", "1"], "--output-tokens 1"),
         (["batch", "--device", "cpu", "--model", "tiny-llama", "--batches", "0"], "--batches"),

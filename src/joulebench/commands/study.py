@@ -44,6 +44,8 @@ SOURCE = typer.Option("synthetic", help=SOURCE_HELP)
 DRAW_SEED = typer.Option(0, help="seed of the requests drawn from --source")
 PROMPT_TOKENS = typer.Option(1200, help="prompt tokens of each point (the study's mean)")
 OUTPUT_TOKENS = typer.Option(64, help="reply tokens of each point")
+TABLES_ONLY = typer.Option(False, help="the tables from the points --db already holds for these options (e.g. a run "
+                           "cut short); measures and stores nothing, needs no GPU")
 
 
 def report_hook(path: str | None) -> Callable[[str], None] | None:
@@ -128,7 +130,8 @@ def emit(doc: Mapping[str, Any], as_json: bool) -> None:
         for failed in doc["failed"]:
             console.print(f"[red]failed[/red] {escape(failed)}")
         console.print(f"reference: {escape(doc['reference_source'])}", highlight=False)
-        console.print(f"results in {escape(doc['db'])} (study point {doc['study_point_id']})"
+        where = "tables only, nothing stored" if doc.get("tables_only") else f"study point {doc['study_point_id']}"
+        console.print(f"results in {escape(doc['db'])} ({where})"
                       + (f"; report {escape(str(doc['report']))}" if doc.get("report") else ""))
     if doc["exit_code"]:
         raise typer.Exit(doc["exit_code"])
@@ -172,6 +175,7 @@ def thank_you(
     db: str = DB,
     report: str | None = REPORT,
     as_json: bool = JSON,
+    tables_only: bool = TABLES_ONLY,
 ) -> None:
     """Case I: Wh per "thank you" reply (GPU/CPU/RAM, prefill/decode) from a designed subset, +-2% CI."""
     from joulebench.data.lengths import THANK_YOU_REPLIES
@@ -185,9 +189,34 @@ def thank_you(
     def plan() -> ThankYouPlan:
         prompts = open_prompts(source, requests, seed, model, THANK_YOU_REPLIES)
         return ThankYouPlan(prompts, model, dtype, device, engine, seed, _window(min_window_s, point_budget_s), check_batch,
-                            min(8, max_check), max_check, target_ci, budget_fraction)
+                            min(8, max_check), max_check, target_ci, budget_fraction, check_device=not tables_only)
 
+    if tables_only:
+        from joulebench.experiments.studies.llm_studies import thank_you_tables_only
+
+        _tables_only(plan, thank_you_tables_only, db, gpus, as_json, report)
+        return
     _run("thank-you", plan, run_thank_you, db, gpus, as_json, report)
+
+
+def _tables_only(build_plan: Callable[[], Any], tables: Callable[[Any, Any], dict[str, Any]], db: str,
+                 gpus: str | None, as_json: bool, report: str | None) -> None:
+    """``--tables-only``: read the store, compute the tables, print them; refuses what would run or write."""
+    from pathlib import Path
+
+    from joulebench.store import Store
+
+    if gpus is not None:
+        raise UsageError.bad("gpus", gpus, "--tables-only meters nothing; leave --gpus out")
+    if report is not None:
+        raise UsageError.bad("report", report, "--tables-only writes nothing; run `joulebench report` on the database")
+    if not Path(db).is_file():
+        raise UsageError.bad("db", db, "no such results database; --tables-only reads the points one holds")
+    with json_stdout_guard(as_json):
+        plan = build_plan()
+        with Store.open_read(db) as store:
+            doc = tables(plan, store)
+    emit(doc, as_json)
 
 
 def _lengths(requests: int | None, source: str, seed: int, model: str, prompt_tokens: int,
@@ -217,10 +246,11 @@ def sizes(
     db: str = DB,
     report: str | None = REPORT,
     as_json: bool = JSON,
+    tables_only: bool = TABLES_ONLY,
 ) -> None:
     """Prefill and decode energy per model size (Qwen2.5 0.5B..14B, Mistral-7B, Llama-3.1-8B)."""
     from joulebench.experiments.studies.llm import GridStudyPlan
-    from joulebench.experiments.studies.llm_studies import run_sizes
+    from joulebench.experiments.studies.llm_studies import grid_tables_only, run_sizes
 
     models = parse_names("model", model)
     _positive(prompt_tokens=prompt_tokens, output_tokens=output_tokens)
@@ -228,8 +258,11 @@ def sizes(
     def plan() -> GridStudyPlan:
         lengths = _lengths(requests, source, seed, models[0], prompt_tokens, output_tokens)
         return GridStudyPlan("sizes", models, [dtype], [choice("engine", engine, ("eager", "static"))], device,
-                             lengths, _window(min_window_s, point_budget_s))
+                             lengths, _window(min_window_s, point_budget_s), check_device=not tables_only)
 
+    if tables_only:
+        _tables_only(plan, grid_tables_only, db, gpus, as_json, report)
+        return
     _run("sizes", plan, run_sizes, db, gpus, as_json, report)
 
 
@@ -249,10 +282,11 @@ def precision(
     db: str = DB,
     report: str | None = REPORT,
     as_json: bool = JSON,
+    tables_only: bool = TABLES_ONLY,
 ) -> None:
     """Prefill and decode per precision: fp32, bf16, fp16, bitsandbytes int8/NF4, torchao int8/int4/fp8."""
     from joulebench.experiments.studies.llm import GridStudyPlan
-    from joulebench.experiments.studies.llm_studies import run_precision
+    from joulebench.experiments.studies.llm_studies import grid_tables_only, run_precision
     from joulebench.hardware.dtypes import parse_list
 
     on_cuda = device == "cuda"
@@ -262,8 +296,12 @@ def precision(
 
     def plan() -> GridStudyPlan:
         lengths = _lengths(requests, source, seed, model, prompt_tokens, output_tokens)
-        return GridStudyPlan("precision", [model], dtypes, engines, device, lengths, _window(min_window_s, point_budget_s))
+        return GridStudyPlan("precision", [model], dtypes, engines, device, lengths, _window(min_window_s, point_budget_s),
+                             check_device=not tables_only)
 
+    if tables_only:
+        _tables_only(plan, grid_tables_only, db, gpus, as_json, report)
+        return
     _run("precision", plan, run_precision, db, gpus, as_json, report)
 
 

@@ -68,6 +68,8 @@ class ThankYouPlan:
     max_check: int = 48
     target_ci: float = 0.02
     budget_fraction: float = 0.2
+    #: False for ``--tables-only``: nothing will run, so the device need not be on this machine
+    check_device: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target_ci < 1.0:
@@ -76,7 +78,8 @@ class ThankYouPlan:
             raise UsageError.bad("budget_fraction", self.budget_fraction, "a share of the study's GPU time in (0, 1]")
         if not 2 <= self.min_check <= self.max_check:
             raise UsageError.bad("max_check", self.max_check, f"needs 2 <= min_check ({self.min_check}) <= max_check")
-        _ = self.template  # validate now, before anything runs
+        if self.check_device:
+            _ = self.template  # validate now, before anything runs
 
     @cached_property
     def template(self) -> LLMPoint:
@@ -135,12 +138,20 @@ class GridStudyPlan:
     device: str
     lengths: Sequence[tuple[int, int]] = ((STUDY_PROMPT_TOKENS, STUDY_OUTPUT_TOKENS),)
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: False for ``--tables-only``: nothing will run, so the device need not be on this machine
+    check_device: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if not self.lengths:
             raise UsageError.bad("requests", 0, "a study needs at least one request")
         object.__setattr__(self, "dtypes", [dtypes.canonical(d, "dtype") for d in self.dtypes])
-        _ = self.templates
+        if self.check_device:
+            _ = self.templates
+
+    @property
+    def planned(self) -> int:
+        """How many points the plan measures (without building them)."""
+        return len(self.engines) * len(self.models) * len(self.dtypes) * len(self.lengths)
 
     @cached_property
     def templates(self) -> list[LLMPoint]:

@@ -9,15 +9,17 @@ evaluated on the same stored figures, takes the same decisions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from joulebench.experiments.studies.llm import BatchPlan, GridStudyPlan, ThankYouPlan
-from joulebench.experiments.studies.llm_estimate import estimate, stop_reason
+from joulebench.experiments.studies.llm_estimate import Estimate, estimate, stop_reason
 from joulebench.experiments.studies.llm_tables import batch_tables, precision_tables, sizes_tables, thank_you_tables
 from joulebench.experiments.studies.runner import StudyRunner, summaries
 from joulebench.experiments.studies.tables import StudyTable, reference_source
 from joulebench.experiments.sweep import PointOutcome
+from joulebench.store import Store
 
 Summary = Mapping[str, Any]
 WHOLE = ("prefill", "decode", "request")
@@ -32,7 +34,10 @@ def _failed(outcomes: Sequence[PointOutcome]) -> list[str]:
 
 
 def _gpu_time(outcomes: Sequence[PointOutcome]) -> dict[str, float]:
-    docs = [d for d in summaries(outcomes) if d is not None]
+    return _gpu_time_of([d for d in summaries(outcomes) if d is not None])
+
+
+def _gpu_time_of(docs: Sequence[Summary]) -> dict[str, float]:
     return {"measure_s": float(sum(d.get("measure_s", 0.0) for d in docs)),
             "wall_s": float(sum(d.get("wall_s", 0.0) for d in docs))}
 
@@ -49,6 +54,16 @@ def _document(study: str, runner: StudyRunner, stored: PointOutcome, outcomes: S
 def _tables_doc(tables: Sequence[StudyTable], outcomes: Sequence[PointOutcome], **extra: Any) -> dict[str, Any]:
     return {"tables": [t.to_dict() for t in tables], "gpu_time": _gpu_time(outcomes),
             "reference_source": reference_source()} | extra
+
+
+def _thank_you_tables_doc(plan: ThankYouPlan, est: Estimate | None, reason: str, docs: Sequence[Summary],
+                          gpu_time: dict[str, float]) -> dict[str, Any]:
+    if est is None:
+        return {"tables": [], "gpu_time": gpu_time, "reference_source": reference_source(), "stop": reason}
+    return {"tables": [t.to_dict() for t in thank_you_tables(est, reason, plan.prompts.describe(), docs)],
+            "gpu_time": gpu_time, "reference_source": reference_source(), "stop": reason,
+            "figures_j": {k: f.to_dict() for k, f in est.figures.items()}, "primary": est.primary,
+            "study_protocol_s": est.study_protocol_s}
 
 
 def run_thank_you(plan: ThankYouPlan, runner: StudyRunner) -> dict[str, Any]:
@@ -71,15 +86,64 @@ def run_thank_you(plan: ThankYouPlan, runner: StudyRunner) -> dict[str, Any]:
     outcomes = design + checks
 
     def build() -> dict[str, Any]:
-        if est is None:
-            return _tables_doc([], outcomes, stop=reason)
-        figures = {k: f.to_dict() for k, f in est.figures.items()}
-        docs = _usable(outcomes)
-        return _tables_doc(thank_you_tables(est, reason, plan.prompts.describe(), docs), outcomes, stop=reason,
-                           figures_j=figures, primary=est.primary, study_protocol_s=est.study_protocol_s)
+        return _thank_you_tables_doc(plan, est, reason, _usable(outcomes), _gpu_time(outcomes))
 
     stored = runner.save_tables("thank-you", params, outcomes, build)
     return _document("thank-you", runner, stored, outcomes, params)
+
+
+def _stored(store: Store, params: Mapping[str, Any]) -> dict[str, list[Summary]]:
+    """The usable stored points of the runs made for ``params`` (a run's plan is the study's parameters,
+    plus the thank-you study's ``stage``), grouped by stage ("" where the run has none)."""
+    want = json.loads(json.dumps(params, default=list))  # as the store keeps it (tuples as lists)
+    stages = {r.id: str(r.plan.get("stage", "")) for r in store.runs()
+              if {k: v for k, v in r.plan.items() if k != "stage"} == want}
+    out: dict[str, list[Summary]] = {}
+    for p in store.points(kind="llm", status="ok"):
+        if p.run_id in stages and all(phase in p.summary for phase in WHOLE):
+            out.setdefault(stages[p.run_id], []).append(p.summary)
+    return out
+
+
+def _tables_only_document(study: str, store: Store, params: Mapping[str, Any], doc: Mapping[str, Any],
+                          stored: int) -> dict[str, Any]:
+    return {"study": study, "db": str(store.path), "study_point_id": None,
+            "parameters": json.loads(json.dumps(params, default=list)), "tables": doc["tables"],
+            "stop": doc["stop"], "gpu_time": doc["gpu_time"], "reference_source": doc["reference_source"],
+            "tables_only": True, "points": {"done": 0, "skipped": stored, "claimed": 0, "failed": 0},
+            "failed": [], "exit_code": 0}
+
+
+def thank_you_tables_only(plan: ThankYouPlan, store: Store) -> dict[str, Any]:
+    """``study thank-you --tables-only``: the study's tables from the points ``store`` holds for this
+    plan, measuring nothing and storing nothing. Why: a run cut short (a device call's time, a lost
+    machine) keeps every finished point, and reading its figures must not need the GPU again. The stop
+    line says whether the study itself would have measured more."""
+    by_stage = _stored(store, plan.to_dict())
+    design = by_stage.pop("design", [])
+    checks = [doc for stage in sorted(by_stage) for doc in by_stage[stage]]
+    est = estimate(design, checks, plan.prompts.prompts, plan.prompts.replies) if design else None
+    reason = stop_reason(est, len(checks), len(checks), plan.target_ci, plan.budget_fraction, plan.min_check,
+                         plan.max_check) if design else "no stored point of this plan"
+    reason = reason or (f"tables only: {len(checks)} check requests stored; the study would measure more "
+                        f"(at least {plan.min_check}, at most {plan.max_check})")
+    doc = _thank_you_tables_doc(plan, est, reason, design + checks, _gpu_time_of(design + checks))
+    return _tables_only_document("thank-you", store, plan.to_dict(), doc, len(design) + len(checks))
+
+
+def grid_tables_only(plan: GridStudyPlan, store: Store) -> dict[str, Any]:
+    """``study sizes|precision --tables-only``: the tables of the points stored so far (rows group by each
+    point's own configuration, so a missing point is a missing row)."""
+    docs = _stored(store, plan.to_dict()).get("", [])
+    tables = GRID_TABLES[plan.study](docs, [])
+    doc = {"tables": [t.to_dict() for t in tables], "gpu_time": _gpu_time_of(docs),
+           "reference_source": reference_source(), "stop": f"tables only: {len(docs)} of {plan.planned} points stored"}
+    return _tables_only_document(plan.study, store, plan.to_dict(), doc, len(docs))
+
+
+#: the table builders of the grid studies, by study name
+GRID_TABLES: dict[str, Callable[[Sequence[Summary | None], Sequence[str]], list[StudyTable]]] = {
+    "sizes": sizes_tables, "precision": precision_tables}
 
 
 def _grid(study: str, plan: GridStudyPlan, runner: StudyRunner,
@@ -94,12 +158,12 @@ def _grid(study: str, plan: GridStudyPlan, runner: StudyRunner,
 
 def run_sizes(plan: GridStudyPlan, runner: StudyRunner) -> dict[str, Any]:
     """Prefill and decode energy per model size."""
-    return _grid("sizes", plan, runner, sizes_tables)
+    return _grid("sizes", plan, runner, GRID_TABLES["sizes"])
 
 
 def run_precision(plan: GridStudyPlan, runner: StudyRunner) -> dict[str, Any]:
     """Prefill and decode per precision (and engine)."""
-    return _grid("precision", plan, runner, precision_tables)
+    return _grid("precision", plan, runner, GRID_TABLES["precision"])
 
 
 def run_batch(plan: BatchPlan, runner: StudyRunner) -> dict[str, Any]:
