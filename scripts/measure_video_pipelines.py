@@ -154,6 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     db = out / "video_pipelines.db"
     start = time.perf_counter()
+    try:
+        run_parts(args, out, db)
+    except KeyboardInterrupt:  # `timeout -s INT` in a device call: one line, every finished point stays stored
+        print(f"interrupted after {time.perf_counter() - start:.0f} s; finished points are in {db}", flush=True)
+        return 130
+    print(f"done in {time.perf_counter() - start:.0f} s; store {db}", flush=True)
+    return 0
+
+
+def run_parts(args: argparse.Namespace, out: Path, db: Path) -> None:
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
         if part == "offload":
             try:
@@ -167,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
         rows = compare(points)
         print_rows(part, rows)
         (out / f"{part}.json").write_text(json.dumps({"points": points, "comparison": rows}, indent=2, default=str))
-    print(f"done in {time.perf_counter() - start:.0f} s; store {db}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

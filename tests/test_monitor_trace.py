@@ -8,6 +8,8 @@ integrated directly, so they test the wiring, clock mapping and window arithmeti
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -144,3 +146,17 @@ def test_cumulative_energy_follows_the_trace_and_spans_outside_it_fall_back_to_t
     gpu = outside["gpu"]
     assert gpu.method == "trace+counter" and all(np.isfinite(gpu.per_span_j))
     assert gpu.per_span_j[1] == pytest.approx(direct.energy_between(now - 0.3, now - 0.1), rel=1e-6)
+
+
+def test_the_meter_child_outlives_a_ctrl_c_of_its_process_group() -> None:
+    """Ctrl-C (and `timeout -s INT` in a device call) signals the whole group: the sampler must go on
+    reading until its owner closes it, not die with a traceback of its own."""
+    monitor, _, _ = replay_monitor("5ms", gpu_process=True)
+    with monitor:
+        sampler = monitor.gpu.process  # type: ignore[union-attr]
+        before = sampler.status()[0]["reads"]
+        os.kill(sampler._process.pid, signal.SIGINT)
+        time.sleep(0.7)
+        assert sampler._process.is_alive()
+        assert sampler.status()[0]["reads"] > before  # still reading
+    assert not sampler._process.is_alive()  # closed by its owner

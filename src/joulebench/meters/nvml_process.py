@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +82,10 @@ def _load_nvml(nvml_module: str | None) -> Any:
 
 
 def _child(uuids: list[str], shared: _Shared, want_samples: bool, nvml_module: str | None) -> None:
+    # Ctrl-C (or `timeout -s INT`) reaches the whole process group: the meter stops when its owner says
+    # (`close`), or when the owner is gone, not mid-read with a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    owner = os.getppid()
     from joulebench.meters.nvml import NvmlEnergyMeter
     from joulebench.meters.samples import PowerSampleReader
 
@@ -98,7 +104,7 @@ def _child(uuids: list[str], shared: _Shared, want_samples: bool, nvml_module: s
     index = 0
     next_counter = next_samples = 0.0
     ready_sent = False
-    while not shared.stop.is_set():
+    while not shared.stop.is_set() and os.getppid() == owner:
         if shared.paused.value:
             shared.wake.wait(0.05)
             shared.wake.clear()
