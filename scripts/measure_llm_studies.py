@@ -30,7 +30,7 @@ then carry ``.whl``)::
 Writes into $OUT (default ./out): ``llm_studies.db`` (every point and the study tables), ``summary.json``
 (each part's JSON document, exit code, wall time) and ``llm_studies.log`` (each part's stderr). A part cut
 short by the budget gets the tables of its stored points from the same command with ``--tables-only``
-(CPU, a few seconds; batch has no such mode).
+(CPU, a few seconds).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ SIZES = "qwen2.5-0.5b,qwen2.5-1.5b,qwen2.5-3b,qwen2.5-7b,qwen2.5-14b,mistral-7b-
 PRECISIONS = "fp32,bf16,fp16,bnb-int8,bnb-nf4,torchao-int8,torchao-int4,torchao-fp8"
 #: seconds a part gets after SIGINT to store its finished points and exit
 GRACE_S = 30.0
-#: parts whose study command can give the tables of a cut-short run from its store (``--tables-only``)
-TABLES_ONLY = ("thank-you", "sizes", "precision", "precision-static")
+#: parts whose study command can give the tables of a cut-short run from its store (``--tables-only``): all
+TABLES_ONLY = PARTS
 
 
 def commands(a: argparse.Namespace) -> dict[str, list[str]]:

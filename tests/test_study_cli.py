@@ -187,6 +187,14 @@ def test_batch_study_effective_and_computed_tokens(tmp_path: Path) -> None:
             assert row["padding"] == 0
     assert rows[0]["prefill J/eff tok"] == rows[3]["prefill J/eff tok"]
     assert any(n.startswith("ours (bucketing on)") for n in _table(doc, "batch")["notes"])
+    # --tables-only finds each planned batch by its size, draw and prompt lengths: the same tables, and the
+    # shared batch-1 point counted once in the GPU time
+    only = run(["study", "batch", *QUICK, "--dtype", "fp32", "--batches", "1,2,4", "--source", str(source),
+                "--requests", "24", "--output-tokens", "6", "--db", "b.db", "--json", "--tables-only"], tmp_path)
+    assert only.returncode == 0, only.stderr
+    again = json.loads(only.stdout)
+    assert again["tables"] == doc["tables"] and again["stop"] == "tables only: 6 of 6 planned batches stored"
+    assert again["gpu_time"] == doc["gpu_time"] and again["points"]["skipped"] == 5
 
 
 @pytest.mark.parametrize(

@@ -323,11 +323,12 @@ def batch(
     db: str = DB,
     report: str | None = REPORT,
     as_json: bool = JSON,
+    tables_only: bool = TABLES_ONLY,
 ) -> None:
     """Case II batching: energy per effective and computed token along batch sizes (left padding, bucketing)."""
     from joulebench.data.prompts import open_prompts
     from joulebench.experiments.studies.llm import BUCKETING, BatchPlan
-    from joulebench.experiments.studies.llm_studies import run_batch
+    from joulebench.experiments.studies.llm_studies import batch_tables_only, run_batch
 
     sizes_ = parse_int_list("batches", batches, maximum=4096)
     modes = parse_choices("bucketing", bucketing, BUCKETING)
@@ -336,8 +337,12 @@ def batch(
     def plan() -> BatchPlan:
         prompts = open_prompts(source, requests, seed, model)
         return BatchPlan(prompts, sizes_, model, dtype, device, choice("engine", engine, ("eager", "static")),
-                         output_tokens, draws, modes, seed, _window(min_window_s, point_budget_s))
+                         output_tokens, draws, modes, seed, _window(min_window_s, point_budget_s),
+                         check_device=not tables_only)
 
+    if tables_only:
+        _tables_only(plan, batch_tables_only, db, gpus, as_json, report)
+        return
     _run("batch", plan, run_batch, db, gpus, as_json, report)
 
 

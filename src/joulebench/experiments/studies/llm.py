@@ -185,6 +185,8 @@ class BatchPlan:
     bucketing: Sequence[str] = BUCKETING
     seed: int = 0
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: False for ``--tables-only``: nothing will run, so the device need not be on this machine
+    check_device: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if max(self.batches) > len(self.prompts.samples):
@@ -192,7 +194,8 @@ class BatchPlan:
                                  "of the source; raise --requests")
         if self.draws < 1:
             raise UsageError.bad("draws", self.draws, "must be >= 1")
-        _ = self.template
+        if self.check_device:
+            _ = self.template
 
     @cached_property
     def template(self) -> LLMPoint:
@@ -210,15 +213,15 @@ class BatchPlan:
         group = int(rng.integers(0, len(lengths) // batch))
         return [int(i) for i in order[group * batch:(group + 1) * batch]]
 
+    def batches_planned(self) -> list[tuple[str, int, int, tuple[int, ...]]]:
+        """(bucketing, batch, draw, prompt lengths) of every point, in the plan's order."""
+        return [(bucketing, batch, draw, tuple(int(self.prompts.prompts[i]) for i in self.rows(bucketing, batch, draw)))
+                for bucketing in self.bucketing for batch in self.batches for draw in range(self.draws)]
+
     def points(self) -> list[LLMPoint]:
-        out: list[LLMPoint] = []
-        for bucketing in self.bucketing:
-            for batch in self.batches:
-                for draw in range(self.draws):
-                    lengths = tuple(int(self.prompts.prompts[i]) for i in self.rows(bucketing, batch, draw))
-                    out.append(dataclasses.replace(self.template, batch=batch, prompt_tokens=max(lengths),
-                                                   prompt_lengths=lengths if batch > 1 else (), seed=draw))
-        return out
+        return [dataclasses.replace(self.template, batch=batch, prompt_tokens=max(lengths),
+                                    prompt_lengths=lengths if batch > 1 else (), seed=draw)
+                for _, batch, draw, lengths in self.batches_planned()]
 
     def to_dict(self) -> dict[str, Any]:
         return {"study": "batch", "model": self.model, "dtype": self.dtype, "device": self.device,

@@ -34,7 +34,9 @@ def _failed(outcomes: Sequence[PointOutcome]) -> list[str]:
 
 
 def _gpu_time(outcomes: Sequence[PointOutcome]) -> dict[str, float]:
-    return _gpu_time_of([d for d in summaries(outcomes) if d is not None])
+    """Protocol time of the study's stored points, each once (batch 1 is one point in both batch curves)."""
+    once = {o.point_id: doc for o, doc in zip(outcomes, summaries(outcomes), strict=True) if doc is not None}
+    return _gpu_time_of(list(once.values()))
 
 
 def _gpu_time_of(docs: Sequence[Summary]) -> dict[str, float]:
@@ -139,6 +141,27 @@ def grid_tables_only(plan: GridStudyPlan, store: Store) -> dict[str, Any]:
     doc = {"tables": [t.to_dict() for t in tables], "gpu_time": _gpu_time_of(docs),
            "reference_source": reference_source(), "stop": f"tables only: {len(docs)} of {plan.planned} points stored"}
     return _tables_only_document(plan.study, store, plan.to_dict(), doc, len(docs))
+
+
+def batch_tables_only(plan: BatchPlan, store: Store) -> dict[str, Any]:
+    """``study batch --tables-only``: each planned batch found among the stored points by its batch size,
+    draw and prompt lengths (so its bucketing mode is known without rebuilding the points), then the
+    study's tables over what was found."""
+    docs = _stored(store, plan.to_dict()).get("", [])
+
+    def rows_of(doc: Summary) -> tuple[int, int, tuple[int, ...]]:
+        cfg = doc["config"]
+        return int(cfg["batch"]), int(cfg.get("seed", 0)), tuple(cfg.get("prompt_lengths") or [cfg["prompt_tokens"]])
+
+    by_rows = {rows_of(doc): doc for doc in docs}
+    planned = plan.batches_planned()
+    usable = [by_rows.get((batch, draw, lengths)) for _, batch, draw, lengths in planned]
+    found = [doc for doc in usable if doc is not None]
+    tables = batch_tables(usable, [mode for mode, *_ in planned], [])
+    doc = {"tables": [t.to_dict() for t in tables], "gpu_time": _gpu_time_of(list(by_rows.values())),
+           "reference_source": reference_source(),
+           "stop": f"tables only: {len(found)} of {len(planned)} planned batches stored"}
+    return _tables_only_document("batch", store, plan.to_dict(), doc, len(by_rows))
 
 
 #: the table builders of the grid studies, by study name
