@@ -107,7 +107,7 @@ def calibration() -> None:
 
 
 def closed_forms() -> None:
-    from joulebench.calibration.closed_forms import study_coefficient
+    from joulebench.calibration.closed_forms_report import study_coefficient
 
     print("| dtype | form | coef | ours ± 95% CI | unit | R² | study (H100 SXM, float32) |")
     print("|---|---|---|---:|---|---:|---:|")

@@ -18,9 +18,8 @@ from joulebench.calibration.closed_forms import (
     STATUS_UNDERDETERMINED,
     ClosedForms,
     fit_closed_forms,
-    load_study_reference,
-    render_table,
 )
+from joulebench.calibration.closed_forms_report import load_study_reference, render_table
 from joulebench.errors import UsageError
 from joulebench.store import Store
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from joulebench.data.lengths import PROMPTS, REPLIES, THANK_YOU_REPLIES
-from joulebench.data.prompts import count_chat_tokens, open_prompts
+from joulebench.data.prompt_set import count_chat_tokens
+from joulebench.data.prompts import open_prompts
 from joulebench.errors import UsageError
 from joulebench.workloads.tokenizer import byte_tokenizer
 

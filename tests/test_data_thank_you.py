@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from joulebench.data.offline_chats import offline_records
-from joulebench.data.prompts import SourceRequest, count_chat_tokens, open_prompts
+from joulebench.data.prompt_set import SourceRequest, count_chat_tokens
+from joulebench.data.prompts import open_prompts
 from joulebench.data.thank_you import THANK_YOU, thank_you_conversation, thank_you_set
 from joulebench.workloads.tokenizer import byte_tokenizer
 

@@ -10,8 +10,16 @@ import pytest
 from joulebench.errors import UsageError
 from joulebench.experiments.llm_plan import LLMPlan
 from joulebench.hardware import dtypes
-from joulebench.models.configs import resolve
-from joulebench.workloads.quantization import INT4_PACKING, KEEP_FLOAT, check_loadable, load_quantized
+from joulebench.workloads.llm_model import load_model
+from joulebench.workloads.quantization import INT4_PACKING, KEEP_FLOAT, check_loadable, quantize
+
+
+def _load(name: str) -> tuple[object, dict]:
+    """The tiny float model, then its linears quantized as ``name`` says (what `load_model` does, short of
+    the eval() after it: bitsandbytes' CPU NF4 kernel then repacks weights the tiny shapes cannot take)."""
+    d = dtypes.get(name)
+    base = load_model("tiny-llama", dtypes.canonical(d.torch_name), "cpu")
+    return base.model, quantize(base.model, d, "cpu")
 
 
 def _generate(model: object) -> object:
@@ -28,7 +36,7 @@ def test_bitsandbytes_linears_are_quantized_and_recorded(name: str) -> None:
     bnb = pytest.importorskip("bitsandbytes")
     import torch
 
-    model, record = load_quantized(resolve("tiny-llama"), dtypes.get(name), "cpu", True)
+    model, record = _load(name)
     proj = model.model.layers[0].mlp.up_proj
     expected = bnb.nn.Linear8bitLt if name == "bnb-int8" else bnb.nn.Linear4bit
     assert isinstance(proj, expected)
@@ -48,13 +56,16 @@ def test_torchao_int8_weight_only_on_the_tiny_model() -> None:
     torchao = pytest.importorskip("torchao")
     import torch
 
-    model, record = load_quantized(resolve("tiny-llama"), dtypes.get("torchao-int8"), "cpu", True)
+    model, record = _load("torchao-int8")
     weight = model.model.layers[1].self_attn.q_proj.weight
     assert isinstance(weight, torchao.utils.TorchAOBaseTensor) and weight.qdata.dtype == torch.int8
     assert record["library"] == "torchao" and record["version"] == torchao.__version__
     assert record["config"]["method"] == "Int8WeightOnlyConfig"
     assert type(model.lm_head.weight) is torch.nn.Parameter  # kept in the float dtype
     assert tuple(_generate(model).shape) == (2, 16)
+    loaded = load_model("tiny-llama", "torchao-int8", "cpu")  # the one loader of every point, end to end
+    assert loaded.dtype == "torchao-int8" and loaded.quantization["config"] == record["config"]
+    assert tuple(_generate(loaded.model).shape) == (2, 16)
 
 
 def test_torchao_int4_packing_needs_no_extra_cuda_package() -> None:

@@ -8,7 +8,8 @@ from joulebench.errors import UsageError
 from joulebench.serving.arrivals import parse_arrival, schedule
 from joulebench.serving.metrics import summarize
 from joulebench.serving.prompts import parse_lengths, parse_prompts
-from joulebench.workloads.engine import EngineConfig, load_for_engine, open_engine
+from joulebench.workloads.engine import ENGINES, EngineConfig, load_for_engine
+from joulebench.workloads.serving_engines import ENGINE_CLASSES, open_engine
 
 torch = pytest.importorskip("torch")
 
@@ -55,6 +56,7 @@ def test_sequential_serves_in_arrival_order(loaded) -> None:
 
 
 def test_engine_config_validation() -> None:
+    assert set(ENGINE_CLASSES) == set(ENGINES)  # every name a config accepts opens an engine
     with pytest.raises(UsageError, match="engine"):
         EngineConfig("tiny-llama", "vllm").validate()
     with pytest.raises(UsageError, match="dtype"):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from joulebench.data.prompts import PromptSample, PromptSet, open_prompts
+from joulebench.data.prompt_set import PromptSample, PromptSet
+from joulebench.data.prompts import open_prompts
 from joulebench.errors import UsageError
 from joulebench.experiments.llm_plan import protocol_overrides
 from joulebench.experiments.studies.llm import BatchPlan, GridStudyPlan, ThankYouPlan

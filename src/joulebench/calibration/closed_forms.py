@@ -285,18 +285,6 @@ def fit_closed_forms(db_paths: list[str], model: str, dtype: str, component: str
     return ClosedForms(model, dtype, component, batch, tuple(db_paths), tuple(gpu_names), estimated, forms)
 
 
-# the study's side (reference figures, differences of conditions, the rich table) lives in
-# closed_forms_report; re-exported so that callers keep one import place
-from joulebench.calibration.closed_forms_report import (  # noqa: E402
-    STUDY_CARD,
-    STUDY_CASE,
-    load_study_reference,
-    render_table,
-    study_coefficient,
-    study_differences,
-)
-
 __all__ = [
-    "FORMS", "STUDY_CARD", "STUDY_CASE", "ClosedForms", "Coefficient", "FormFit", "FormSpec", "fit_closed_forms",
-    "fit_form", "load_study_reference", "render_table", "study_coefficient", "study_differences",
+    "FORMS", "ClosedForms", "Coefficient", "FormFit", "FormSpec", "fit_closed_forms", "fit_form",
 ]

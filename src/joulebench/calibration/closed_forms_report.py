@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-# closed_forms imports this module after its own definitions, so these names exist already
 from joulebench.calibration.closed_forms import FORMS, STATUS_FITTED
 from joulebench.errors import UsageError
 

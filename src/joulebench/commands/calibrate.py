@@ -157,7 +157,8 @@ def fit(
     import json
     import sys
 
-    from joulebench.calibration.closed_forms import fit_closed_forms, load_study_reference, render_table
+    from joulebench.calibration.closed_forms import fit_closed_forms
+    from joulebench.calibration.closed_forms_report import load_study_reference, render_table
 
     if component not in ("gpu", "cpu", "ram"):
         raise UsageError(f"--component {component}: unknown; allowed: gpu, cpu, ram")

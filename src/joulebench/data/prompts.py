@@ -17,71 +17,15 @@ the source, or drawn from the study's reply law (said in ``reply_lengths``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from joulebench.data.lengths import PROMPTS, REPLIES, LengthModel
+from joulebench.data.prompt_set import PromptSample, PromptSet, SourceRequest, count_chat_tokens
+from joulebench.data.thank_you import thank_you_set
 from joulebench.errors import UsageError
 from joulebench.files import expect
-
-Message = Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class PromptSample:
-    """One request of a source: its prompt and reply lengths in tokens, and its conversation if any."""
-
-    index: int
-    prompt_tokens: int
-    reply_tokens: int
-    messages: tuple[Message, ...] | None = None
-
-
-@dataclass(frozen=True)
-class PromptSet:
-    """The requests a study draws from, and where their lengths came from."""
-
-    name: str
-    samples: tuple[PromptSample, ...]
-    prompt_lengths: str  # "chat template of <model>" | "design of the generated set" | "recorded" | law
-    reply_lengths: str
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.samples:
-            raise UsageError.bad("source", self.name, "holds no requests")
-
-    @property
-    def prompts(self) -> np.ndarray:
-        return np.array([s.prompt_tokens for s in self.samples], dtype=int)
-
-    @property
-    def replies(self) -> np.ndarray:
-        return np.array([s.reply_tokens for s in self.samples], dtype=int)
-
-    def describe(self) -> dict[str, Any]:
-        s, g = self.prompts, self.replies
-        return {"source": self.name, "requests": len(self.samples), "prompt_lengths": self.prompt_lengths,
-                "reply_lengths": self.reply_lengths, "prompt_tokens_mean": float(s.mean()),
-                "prompt_tokens_range": [int(s.min()), int(s.max())], "reply_tokens_mean": float(g.mean()),
-                "reply_tokens_range": [int(g.min()), int(g.max())], "notes": list(self.notes)}
-
-
-@dataclass(frozen=True)
-class SourceRequest:
-    """What a source is asked for: how many requests, the seed, the model (its tokenizer counts text)
-    and the reply law to draw from where the source records no reply length."""
-
-    requests: int
-    seed: int
-    model: str
-    replies: LengthModel = REPLIES
-    spec: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def synthetic(request: SourceRequest) -> PromptSet:
@@ -92,14 +36,8 @@ def synthetic(request: SourceRequest) -> PromptSet:
     return PromptSet("synthetic", samples, PROMPTS.describe(), request.replies.describe())
 
 
-def _thank_you(request: SourceRequest) -> PromptSet:
-    from joulebench.data.thank_you import thank_you_set
-
-    return thank_you_set(request)
-
-
 #: named sources; anything else is read as a user's file
-SOURCES: dict[str, Callable[[SourceRequest], PromptSet]] = {"thank-you": _thank_you, "synthetic": synthetic}
+SOURCES: dict[str, Callable[[SourceRequest], PromptSet]] = {"thank-you": thank_you_set, "synthetic": synthetic}
 FILE_SUFFIXES = (".jsonl", ".json")
 
 
@@ -115,13 +53,6 @@ def open_prompts(spec: str, requests: int | None, seed: int, model: str, replies
         return user_file(Path(spec), requests, seed, model, replies)
     raise UsageError.bad("source", spec, f"unknown; allowed: {', '.join(SOURCES)}, or a {'/'.join(FILE_SUFFIXES)} "
                          "file of requests")
-
-
-def count_chat_tokens(tokenizer: Any, messages: Sequence[Message]) -> int:
-    """Prompt tokens of a conversation as ``generate`` gets it: the chat template with the generation prompt."""
-    encoded = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
-    ids = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded
-    return len(ids)
 
 
 def _positive_int(record: Mapping[str, Any], key: str, where: str) -> int | None:

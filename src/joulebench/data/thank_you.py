@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from joulebench.data.prompts import PromptSample, PromptSet, SourceRequest, count_chat_tokens
+from joulebench.data.prompt_set import PromptSample, PromptSet, SourceRequest, count_chat_tokens
 
 ULTRACHAT = "HuggingFaceH4/ultrachat_200k"
 ULTRACHAT_SPLIT = "train_sft"

@@ -58,7 +58,8 @@ class EngineCache:
     engines: dict[str, Any] = field(default_factory=dict)
 
     def engine(self, config: EngineConfig) -> Any:
-        from joulebench.workloads.engine import load_for_engine, open_engine
+        from joulebench.workloads.engine import load_for_engine
+        from joulebench.workloads.serving_engines import open_engine
 
         key = (config.model, config.dtype, config.device)
         if key != self.key:

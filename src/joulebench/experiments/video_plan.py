@@ -92,7 +92,7 @@ def run_video_points(points: Sequence[VideoPoint], db: str | Path, command: str,
     steps of the first point before it, so that it does not pay the GPU's ramp out of idle."""
     from joulebench.workloads.diffusion.build import ModelCache
     from joulebench.workloads.diffusion.phases import prewarm
-    from joulebench.workloads.diffusion.point import run_video_point
+    from joulebench.workloads.diffusion.run import run_video_point
 
     cuda = any(p.device == "cuda" for p in points)
 

@@ -207,18 +207,6 @@ def vocab_size(model: Any) -> int:
     return int(model.config.get_text_config().vocab_size)
 
 
-def open_engine(config: EngineConfig, loaded: Any | None = None) -> Any:
-    """The engine named by ``config.engine``, its model loaded (or the given ``LoadedModel`` reused)."""
-    config.validate()
-    if config.engine == "sequential":
-        from joulebench.workloads.sequential_engine import SequentialEngine
-
-        return SequentialEngine(config, loaded)
-    from joulebench.workloads.cb_engine import ContinuousBatchingEngine
-
-    return ContinuousBatchingEngine(config, loaded)
-
-
 # -- shared by both engines -------------------------------------------------------------------------
 class Dispatcher(threading.Thread):
     """Submits requests at their target times (coarse sleep + spin), stamping the actual send time."""

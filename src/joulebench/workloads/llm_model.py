@@ -55,10 +55,13 @@ def load_model(reference: str, dtype: str, device: str, random_weights: bool = T
     d = dtypes.get(dtype)
     use_random = random_weights or ref.kind == "bundled"
     quantization: dict[str, Any] | None = None
-    if d.loader not in ("torch", None):
-        from joulebench.workloads.quantization import load_quantized
+    if d.loader not in ("torch", None):  # the float model first, then its linears quantized in place
+        from joulebench.workloads.quantization import check_quantizable, quantize
 
-        model, quantization = load_quantized(ref, d, device, use_random)
+        check_quantizable(d, device)
+        base = load_model(ref.path if ref.kind == "local" and ref.path else ref.name, dtypes.canonical(d.torch_name),
+                          device, use_random)
+        model, quantization = base.model, quantize(base.model, d, device)
     elif use_random:
         import torch
 

@@ -4,7 +4,7 @@ weights, each recorded with its library, version and settings.
 Why quantize in place rather than ``from_pretrained(quantization_config=...)``: a random-weight model
 has no checkpoint to load, and writing one (16-60 GB) to disk to read it back would cost minutes. So
 the model is built as a float model first (`llm_model.load_model`, random or pretrained weights - one
-path for both), then every ``nn.Linear`` but the LM head is quantized where it lies:
+path for both), then every ``nn.Linear`` but the LM head is quantized where it lies (`quantize`):
 
 * bitsandbytes: transformers' own ``replace_with_bnb_linear`` swaps the modules (the settings
   transformers uses: int8 threshold 6.0, no fp16 weights; NF4 in blocks of 64, bf16 compute, no double
@@ -136,20 +136,19 @@ def _torchao(model: Any, dtype: Dtype, device: str) -> dict[str, Any]:
 QUANTIZERS: dict[str, Callable[[Any, Dtype, str], dict[str, Any]]] = {"bitsandbytes": _bnb, "torchao": _torchao}
 
 
-def load_quantized(ref: Any, dtype: Dtype, device: str, random_weights: bool) -> tuple[Any, dict[str, Any]]:
-    """The model of ``ref`` with its linears quantized as ``dtype`` says, and what did it: library,
-    version, settings (stored with every point measured on it)."""
-    import transformers
-
-    from joulebench.hardware.dtypes import canonical
-    from joulebench.workloads.llm_model import load_model
-
+def check_quantizable(dtype: Dtype, device: str) -> None:
+    """What a quantized load checks before it builds anything: the library, the card, a loader for it."""
     check_loadable(dtype, device)
     if dtype.torch_name is None or dtype.loader not in QUANTIZERS:
         raise UsageError.bad("dtype", dtype.name, "has no quantization loader")
-    reference = ref.path if ref.kind == "local" and ref.path else ref.name
-    base = load_model(reference, canonical(dtype.torch_name), device, random_weights)
-    settings = QUANTIZERS[dtype.loader](base.model, dtype, device)
-    record = {"library": dtype.loader, "version": library_version(dtype.loader), "config": settings,
-              "float_dtype": dtype.torch_name, "transformers": transformers.__version__}
-    return base.model, record
+
+
+def quantize(model: Any, dtype: Dtype, device: str) -> dict[str, Any]:
+    """Quantize the float ``model``'s linears in place as ``dtype`` says; returns what did it: library,
+    version, settings (stored with every point measured on it). `llm_model.load_model` builds the float
+    model and calls this, after `check_quantizable`."""
+    import transformers
+
+    settings = QUANTIZERS[dtype.loader](model, dtype, device)
+    return {"library": dtype.loader, "version": library_version(dtype.loader), "config": settings,
+            "float_dtype": dtype.torch_name, "transformers": transformers.__version__}

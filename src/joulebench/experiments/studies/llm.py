@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from joulebench.data.prompts import PromptSet
+from joulebench.data.prompt_set import PromptSet
 from joulebench.errors import UsageError
 from joulebench.experiments.llm_plan import LLMPlan
 from joulebench.hardware import dtypes

@@ -1,4 +1,4 @@
-"""One video measurement point: a typed, validated value, and the per-point function that runs it.
+"""One video measurement point: a typed, validated value (`run.run_video_point` runs it).
 
 Two modes, both on the real models:
 
@@ -10,8 +10,7 @@ Two modes, both on the real models:
   is predicted with its uncertainty (`pipeline_point`).
 
 `VideoPoint.validate` checks everything a point can get wrong (model, dtypes, sizes against the
-family's latent rule, steps, offload, VAE dtype) before any device work; `run_video_point` is the
-per-point function a sweep driver calls (point in, `Measurement` out, nothing written).
+family's latent rule, steps, offload, VAE dtype) before any device work.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ from joulebench.errors import UsageError
 from joulebench.hardware import dtypes
 from joulebench.meters.window import Protocol
 from joulebench.models.video import LatentShape, VideoSpec, latent_shape, load_spec
-from joulebench.values import Measurement
-from joulebench.workloads.diffusion.build import OFFLOAD_MODES, ModelCache, check_offload, one_time_steps
+from joulebench.workloads.diffusion.build import OFFLOAD_MODES, check_offload, one_time_steps
 
 MODES = ("phases", "pipeline")
 DEVICES = ("cuda", "cpu")
@@ -169,18 +167,6 @@ class VideoPoint:
         if "protocols" in known:
             known["protocols"] = {k: Protocol(**v) if isinstance(v, Mapping) else v for k, v in known["protocols"].items()}
         return cls(**known)
-
-
-def run_video_point(point: VideoPoint, monitor: Any, models: ModelCache, idle: Mapping[str, float] | None = None,
-                    protocols: Mapping[str, Protocol] | None = None, on_rep: Any = None) -> Measurement:
-    """Measure one validated point on the device (the sweep driver's per-point function)."""
-    if point.mode == "pipeline":
-        from joulebench.workloads.diffusion.pipeline_point import run_pipeline_point
-
-        return run_pipeline_point(point, monitor, models, idle or {})
-    from joulebench.workloads.diffusion.phases import run_phases_point
-
-    return run_phases_point(point, monitor, models, idle or {}, {**point.protocols, **(protocols or {})}, on_rep)
 
 
 def gpu_peak_flops_per_s(monitor: Any, dtype: str) -> float | None:
