@@ -9,13 +9,13 @@ figure).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from joulebench.calibration.video_analytic import analytic_errors
+from joulebench.calibration.video_analytic import analytic_errors, fit_analytic_params
 from joulebench.calibration.video_dataset import FlopsFn, Split, VideoSample, _analytic_flops, load_samples
-from joulebench.calibration.video_fit import VideoCalibration, finite, fit_samples
+from joulebench.calibration.video_fit import VideoCalibration, finite, fit_step_model
 from joulebench.calibration.video_report import VideoValidation, summarize_errors
 from joulebench.profiles import write_profile
 
@@ -35,6 +35,16 @@ def fit_video(
     samples, env = load_samples(store_path, gpu_name, model, dtype, flops_fn, mode)
     train = _select_train(samples, train_filter)
     return fit_samples(train, env, gpu_name, latency_model, fit_t0)
+
+
+def fit_samples(train: Sequence[VideoSample], env: Mapping[str, Any] | None = None, gpu_name: str | None = None,
+                latency_model: str = "split", fit_t0: bool = True, p_idle_w: float | None = None) -> VideoCalibration:
+    """The step model fitted on ``train`` (`video_fit.fit_step_model`), with its in-sample errors and the
+    analytic model's parameters fitted on the same points."""
+    cal = fit_step_model(train, env, gpu_name, latency_model, fit_t0, p_idle_w)
+    cal.in_sample = summarize_errors(cal, train)["summary"]
+    cal.analytic = fit_analytic_params(train, cal)
+    return cal
 
 
 def _select_train(

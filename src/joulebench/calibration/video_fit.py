@@ -178,7 +178,7 @@ def _peak_for(device_name: str | None, dtype: str, gpu_name: str | None) -> tupl
         return gpu_name, None
 
 
-def fit_samples(
+def fit_step_model(
     train: Sequence[VideoSample],
     env: Mapping[str, Any] | None = None,
     gpu_name: str | None = None,
@@ -187,7 +187,8 @@ def fit_samples(
     p_idle_w: float | None = None,
 ) -> VideoCalibration:
     """Fit latency and power on ``train``. ``p_idle_w`` defaults to the stored idle baseline; with no
-    baseline the GPU busy power is fitted whole (reported as active, idle 0, source 'none')."""
+    baseline the GPU busy power is fitted whole (reported as active, idle 0, source 'none'). The
+    in-sample errors and the analytic parameters are added by `calibration.video.fit_samples`."""
     if latency_model not in LATENCY_MODELS:
         raise UsageError(f"latency_model '{latency_model}' unknown; allowed: {', '.join(LATENCY_MODELS)}")
     split = latency_model == "split" and all(s.flops_attention is not None for s in train)
@@ -208,7 +209,7 @@ def fit_samples(
     fit = relative_lstsq(np.column_stack(cols), t)
     coef, err = list(fit.coef), list(fit.stderr)
     if fit_t0 and coef[0] < 0:  # a negative overhead is unphysical: refit through the origin
-        return fit_samples(train, env, gpu_name, latency_model, fit_t0=False, p_idle_w=p_idle_w)
+        return fit_step_model(train, env, gpu_name, latency_model, fit_t0=False, p_idle_w=p_idle_w)
     t0, t0_err = (coef.pop(0), err.pop(0)) if fit_t0 else (0.0, 0.0)
     rates = [1.0 / c for c in coef]
     rate_errs = [e / c**2 for c, e in zip(coef, err, strict=True)]
@@ -244,11 +245,6 @@ def fit_samples(
         }
         for s in train
     ]
-    from joulebench.calibration.video_analytic import fit_analytic_params
-    from joulebench.calibration.video_report import summarize_errors
-
-    cal.in_sample = summarize_errors(cal, train)["summary"]
-    cal.analytic = fit_analytic_params(train, cal)
     return cal
 
 
