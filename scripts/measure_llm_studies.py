@@ -50,8 +50,6 @@ SIZES = "qwen2.5-0.5b,qwen2.5-1.5b,qwen2.5-3b,qwen2.5-7b,qwen2.5-14b,mistral-7b-
 PRECISIONS = "fp32,bf16,fp16,bnb-int8,bnb-nf4,torchao-int8,torchao-int4,torchao-fp8"
 #: seconds a part gets after SIGINT to store its finished points and exit
 GRACE_S = 30.0
-#: parts whose study command can give the tables of a cut-short run from its store (``--tables-only``): all
-TABLES_ONLY = PARTS
 
 
 def commands(a: argparse.Namespace) -> dict[str, list[str]]:
@@ -148,7 +146,7 @@ def main() -> int:
             log.flush()
             rc, wall, doc = run_part(cmds[part], left - GRACE_S, log)
             summary["parts"][part] = {"exit_code": rc, "wall_s": wall, "command": cmds[part], "document": doc}
-            if doc is None and part in TABLES_ONLY:  # cut short: the tables of its stored points (CPU, seconds)
+            if doc is None:  # cut short: the tables of its stored points (``--tables-only``, CPU, seconds)
                 _, _, doc = run_part([*cmds[part], "--tables-only"], 120.0, log)
                 summary["parts"][part].update(document=doc, tables_only=doc is not None)
             (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

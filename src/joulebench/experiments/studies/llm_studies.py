@@ -53,19 +53,17 @@ def _document(study: str, runner: StudyRunner, stored: PointOutcome, outcomes: S
             "points": runner.counts(), "failed": _failed(outcomes), "exit_code": runner.exit_code}
 
 
-def _tables_doc(tables: Sequence[StudyTable], outcomes: Sequence[PointOutcome], **extra: Any) -> dict[str, Any]:
-    return {"tables": [t.to_dict() for t in tables], "gpu_time": _gpu_time(outcomes),
-            "reference_source": reference_source()} | extra
+def _tables_doc(tables: Sequence[StudyTable], gpu_time: dict[str, float], **extra: Any) -> dict[str, Any]:
+    return {"tables": [t.to_dict() for t in tables], "gpu_time": gpu_time, "reference_source": reference_source()} | extra
 
 
 def _thank_you_tables_doc(plan: ThankYouPlan, est: Estimate | None, reason: str, docs: Sequence[Summary],
                           gpu_time: dict[str, float]) -> dict[str, Any]:
     if est is None:
-        return {"tables": [], "gpu_time": gpu_time, "reference_source": reference_source(), "stop": reason}
-    return {"tables": [t.to_dict() for t in thank_you_tables(est, reason, plan.prompts.describe(), docs)],
-            "gpu_time": gpu_time, "reference_source": reference_source(), "stop": reason,
-            "figures_j": {k: f.to_dict() for k, f in est.figures.items()}, "primary": est.primary,
-            "study_protocol_s": est.study_protocol_s}
+        return _tables_doc([], gpu_time, stop=reason)
+    return _tables_doc(thank_you_tables(est, reason, plan.prompts.describe(), docs), gpu_time, stop=reason,
+                       figures_j={k: f.to_dict() for k, f in est.figures.items()}, primary=est.primary,
+                       study_protocol_s=est.study_protocol_s)
 
 
 def run_thank_you(plan: ThankYouPlan, runner: StudyRunner) -> dict[str, Any]:
@@ -94,12 +92,16 @@ def run_thank_you(plan: ThankYouPlan, runner: StudyRunner) -> dict[str, Any]:
     return _document("thank-you", runner, stored, outcomes, params)
 
 
+def _as_stored(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A plan's parameters as the store keeps them in a run's plan (tuples as lists)."""
+    return json.loads(json.dumps(params, default=list))
+
+
 def _stored(store: Store, params: Mapping[str, Any]) -> dict[str, list[Summary]]:
-    """The usable stored points of the runs made for ``params`` (a run's plan is the study's parameters,
-    plus the thank-you study's ``stage``), grouped by stage ("" where the run has none)."""
-    want = json.loads(json.dumps(params, default=list))  # as the store keeps it (tuples as lists)
+    """The usable stored points of the runs made for ``params`` (`_as_stored`: a run's plan is the study's
+    parameters, plus the thank-you study's ``stage``), grouped by stage ("" where the run has none)."""
     stages = {r.id: str(r.plan.get("stage", "")) for r in store.runs()
-              if {k: v for k, v in r.plan.items() if k != "stage"} == want}
+              if {k: v for k, v in r.plan.items() if k != "stage"} == params}
     out: dict[str, list[Summary]] = {}
     for p in store.points(kind="llm", status="ok"):
         if p.run_id in stages and all(phase in p.summary for phase in WHOLE):
@@ -109,8 +111,7 @@ def _stored(store: Store, params: Mapping[str, Any]) -> dict[str, list[Summary]]
 
 def _tables_only_document(study: str, store: Store, params: Mapping[str, Any], doc: Mapping[str, Any],
                           stored: int) -> dict[str, Any]:
-    return {"study": study, "db": str(store.path), "study_point_id": None,
-            "parameters": json.loads(json.dumps(params, default=list)), "tables": doc["tables"],
+    return {"study": study, "db": str(store.path), "study_point_id": None, "parameters": params, "tables": doc["tables"],
             "stop": doc["stop"], "gpu_time": doc["gpu_time"], "reference_source": doc["reference_source"],
             "tables_only": True, "points": {"done": 0, "skipped": stored, "claimed": 0, "failed": 0},
             "failed": [], "exit_code": 0}
@@ -121,7 +122,8 @@ def thank_you_tables_only(plan: ThankYouPlan, store: Store) -> dict[str, Any]:
     plan, measuring nothing and storing nothing. Why: a run cut short (a device call's time, a lost
     machine) keeps every finished point, and reading its figures must not need the GPU again. The stop
     line says whether the study itself would have measured more."""
-    by_stage = _stored(store, plan.to_dict())
+    params = _as_stored(plan.to_dict())
+    by_stage = _stored(store, params)
     design = by_stage.pop("design", [])
     checks = [doc for stage in sorted(by_stage) for doc in by_stage[stage]]
     est = estimate(design, checks, plan.prompts.prompts, plan.prompts.replies) if design else None
@@ -130,24 +132,25 @@ def thank_you_tables_only(plan: ThankYouPlan, store: Store) -> dict[str, Any]:
     reason = reason or (f"tables only: {len(checks)} check requests stored; the study would measure more "
                         f"(at least {plan.min_check}, at most {plan.max_check})")
     doc = _thank_you_tables_doc(plan, est, reason, design + checks, _gpu_time_of(design + checks))
-    return _tables_only_document("thank-you", store, plan.to_dict(), doc, len(design) + len(checks))
+    return _tables_only_document("thank-you", store, params, doc, len(design) + len(checks))
 
 
 def grid_tables_only(plan: GridStudyPlan, store: Store) -> dict[str, Any]:
     """``study sizes|precision --tables-only``: the tables of the points stored so far (rows group by each
     point's own configuration, so a missing point is a missing row)."""
-    docs = _stored(store, plan.to_dict()).get("", [])
-    tables = GRID_TABLES[plan.study](docs, [])
-    doc = {"tables": [t.to_dict() for t in tables], "gpu_time": _gpu_time_of(docs),
-           "reference_source": reference_source(), "stop": f"tables only: {len(docs)} of {plan.planned} points stored"}
-    return _tables_only_document(plan.study, store, plan.to_dict(), doc, len(docs))
+    params = _as_stored(plan.to_dict())
+    docs = _stored(store, params).get("", [])
+    doc = _tables_doc(GRID_TABLES[plan.study](docs, []), _gpu_time_of(docs),
+                      stop=f"tables only: {len(docs)} of {plan.planned} points stored")
+    return _tables_only_document(plan.study, store, params, doc, len(docs))
 
 
 def batch_tables_only(plan: BatchPlan, store: Store) -> dict[str, Any]:
     """``study batch --tables-only``: each planned batch found among the stored points by its batch size,
     draw and prompt lengths (so its bucketing mode is known without rebuilding the points), then the
     study's tables over what was found."""
-    docs = _stored(store, plan.to_dict()).get("", [])
+    params = _as_stored(plan.to_dict())
+    docs = _stored(store, params).get("", [])
 
     def rows_of(doc: Summary) -> tuple[int, int, tuple[int, ...]]:
         cfg = doc["config"]
@@ -157,11 +160,9 @@ def batch_tables_only(plan: BatchPlan, store: Store) -> dict[str, Any]:
     planned = plan.batches_planned()
     usable = [by_rows.get((batch, draw, lengths)) for _, batch, draw, lengths in planned]
     found = [doc for doc in usable if doc is not None]
-    tables = batch_tables(usable, [mode for mode, *_ in planned], [])
-    doc = {"tables": [t.to_dict() for t in tables], "gpu_time": _gpu_time_of(list(by_rows.values())),
-           "reference_source": reference_source(),
-           "stop": f"tables only: {len(found)} of {len(planned)} planned batches stored"}
-    return _tables_only_document("batch", store, plan.to_dict(), doc, len(by_rows))
+    doc = _tables_doc(batch_tables(usable, [mode for mode, *_ in planned], []), _gpu_time_of(list(by_rows.values())),
+                      stop=f"tables only: {len(found)} of {len(planned)} planned batches stored")
+    return _tables_only_document("batch", store, params, doc, len(by_rows))
 
 
 #: the table builders of the grid studies, by study name
@@ -175,7 +176,7 @@ def _grid(study: str, plan: GridStudyPlan, runner: StudyRunner,
     outcomes = runner.sweep(plan.points(), params, plan.device)
     usable = [doc if doc is not None and all(p in doc for p in WHOLE) else None for doc in summaries(outcomes)]
     stored = runner.save_tables(study, params, outcomes, lambda: _tables_doc(tables(usable, _failed(outcomes)),
-                                                                             outcomes))
+                                                                             _gpu_time(outcomes)))
     return _document(study, runner, stored, outcomes, params)
 
 
@@ -197,5 +198,6 @@ def run_batch(plan: BatchPlan, runner: StudyRunner) -> dict[str, Any]:
     outcomes = runner.sweep(points, params, plan.device)
     usable = [doc if doc is not None and all(p in doc for p in WHOLE) else None for doc in summaries(outcomes)]
     stored = runner.save_tables("batch", params, outcomes,
-                                lambda: _tables_doc(batch_tables(usable, modes, _failed(outcomes)), outcomes))
+                                lambda: _tables_doc(batch_tables(usable, modes, _failed(outcomes)),
+                                                    _gpu_time(outcomes)))
     return _document("batch", runner, stored, outcomes, params)
