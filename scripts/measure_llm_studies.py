@@ -10,17 +10,17 @@ What it measures (random weights, bundled configs; every figure beside the study
 * ``precision`` - fp32/bf16/fp16/bnb-int8/bnb-nf4/torchao int8/int4/fp8, eager engine;
 * ``batch`` - energy per effective and computed token along batch sizes, random batches and length
   bucketing (bf16);
-* ``precision-static`` - the static engine (static KV cache + torch.compile) on a subset of precisions.
+* ``precision-static`` - the static engine (static KV cache + torch.compile), every precision by default.
 
 Parts run in that order as subprocesses of the real CLI, into one database; a part that would pass the
 budget is interrupted with SIGINT (its finished points are kept: running the script again with the same
 ``--db`` resumes) and the parts after it are skipped. Measured on the H200 (2026-12-03, docs/validation/
-studies/): with the CLI's default 120 s of stability rounds per point, eager fp32 Llama-3.1-8B points
-took 53-118 s each (decode's run-to-run spread of 5-16% never meets the 2% target, so most points spend
-the whole budget) and thank-you used all 510 s on 4 of its 9 design points. Hence ``--point-budget-s``
-(default 30 here): a point should then take about 35 s (30 s of rounds, model load and warm-ups: an
-estimate), i.e. thank-you ~6 min for 9 points + the check sample; no part has run with it yet. The
-summary prints what each took.
+studies/llm_studies.cmd): with the CLI's default 120 s of stability rounds per point, eager fp32
+Llama-3.1-8B points took 53-118 s each (decode's run-to-run spread of 5-16% never meets the 2% target, so
+most points spend the whole budget). Hence ``--point-budget-s`` (default 30 here): eager points then took
+28-41 s each and static ones 39-143 s (most likely each precision's compile of its decode step, which
+happens inside the first round); all five parts took ~1,800 s of GPU time over four calls of sessions 5
+and 6 (thank-you 526 s, sizes 215, precision eager 251, static 642, batch 161). The summary prints what each took.
 
 Usage on the device (wheels: ``rm -rf .whl && python3 scripts/prepare_device_wheels.py --studies`` here,
 then carry ``.whl``)::
@@ -121,7 +121,8 @@ def main() -> int:
     p.add_argument("--sizes-dtype", default="fp32")
     p.add_argument("--precision-model", default="llama-3.1-8b")
     p.add_argument("--precisions", default=PRECISIONS)
-    p.add_argument("--static-dtypes", default="bf16")
+    p.add_argument("--static-dtypes", default="bf16,fp16,torchao-int8,torchao-int4,torchao-fp8,fp32,bnb-nf4,bnb-int8",
+                   help="precisions of the static engine, in the order measured (the compile makes each ~1-2 min)")
     p.add_argument("--batch-model", default="llama-3.1-8b")
     p.add_argument("--batch-dtype", default="bf16")
     p.add_argument("--batches", default="1,4,16")

@@ -3,8 +3,8 @@
 by hand). Usage: python scripts/validation_tables.py [section ...] | --write (rewrite every table of
 docs/VALIDATION.md in place, after its ``<!-- section -->`` marker). Sections: short-window overhead llama8b
 calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static ci-under-load
-issue19-validate issue12-thank-you issue19-scaling issue19-models issue19-offload
-issue14-ray"""
+issue19-validate issue12-thank-you issue12-sizes issue12-precision issue12-batch issue12-gpu-time
+issue19-scaling issue19-models issue19-offload issue14-ray"""
 
 from __future__ import annotations
 
@@ -299,16 +299,9 @@ def issue12_thank_you() -> None:
     ``study thank-you --tables-only`` computes them from the stored points, then every stored point."""
     import sqlite3
 
-    doc = json.loads((V / "studies" / "thank_you_tables.json").read_text())
-    tables = {item["name"]: item for item in doc["tables"]}
+    tables = _study_tables("thank_you_tables.json")
     for name in ("per_reply", "avg_power", "protocol"):
-        item = tables[name]
-        print("| " + " | ".join(item["columns"]) + " |")
-        print("|" + "---|" * len(item["columns"]))
-        for row in item["rows"]:
-            print("| " + " | ".join("-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-                                    for v in row) + " |")
-        print()
+        _print_study_table(tables[name])
     with sqlite3.connect(V / "studies" / "llm_studies.db") as conn:
         rows = conn.execute("SELECT points.id, runs.plan_json, summary_json FROM points JOIN runs ON "
                             "runs.id = points.run_id WHERE points.kind = 'llm' ORDER BY points.id").fetchall()
@@ -317,6 +310,8 @@ def issue12_thank_you() -> None:
     print("|---:|---|---|---:|---:|---:|---:|---:|---|---:|")
     for pid, plan_text, text in rows:
         d, plan = json.loads(text), json.loads(plan_text)
+        if plan.get("study") != "thank-you":
+            continue
         budget = plan.get("protocol_overrides", {}).get("stability", {}).get("budget_s", 120)
         tok, inter = d["tokens"], d["interleaving"]
         print(f"| {pid} | {plan['stage']} ({budget:.0f} s) | {tok['prompt_tokens_effective']} / "
@@ -324,6 +319,77 @@ def issue12_thank_you() -> None:
               f"{d['prefill']['latency_s']:.3f} | {d['decode']['latency_s']:.3f} ({d['decode']['cv']:.1%}) | "
               f"{d['request']['latency_s']:.3f} | {d['request']['energy_j']['gpu']:.0f} | {inter['rounds']} | "
               f"{', '.join(inter['unstable']) or '-'} | {d['wall_s']:.0f} |")
+
+
+def _study_tables(name: str) -> dict[str, dict]:
+    """The tables of one committed ``study ... --tables-only --json`` document, by table name."""
+    return {item["name"]: item for item in json.loads((V / "studies" / name).read_text())["tables"]}
+
+
+def _print_study_table(item: dict) -> None:
+    print("| " + " | ".join(item["columns"]) + " |")
+    print("|" + "---|" * len(item["columns"]))
+    for row in item["rows"]:
+        print("| " + " | ".join("-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row)
+              + " |")
+    print()
+
+
+def _study_floors(study: str) -> None:
+    """Every stored point of ``study`` (by its run's plan) beside its physical floor on the H200, as the
+    point itself computed it (`analytic.floors`: FLOPs at peak or bytes at bandwidth, whichever binds;
+    energy at the calibrated best J/FLOP and J/byte). A ratio below 1 would be flagged on the point."""
+    import sqlite3
+
+    with sqlite3.connect(V / "studies" / "llm_studies.db") as conn:
+        rows = conn.execute("SELECT points.id, runs.plan_json, summary_json FROM points JOIN runs ON "
+                            "runs.id = points.run_id WHERE points.kind = 'llm' ORDER BY points.id").fetchall()
+    print("| point | model | dtype | engine | batch | prompt / reply tokens | prefill latency / floor | "
+          "prefill energy / floor | decode bound | decode latency / floor | decode energy / floor |")
+    print("|---:|---|---|---|---:|---|---:|---:|---|---:|---:|")
+    for pid, plan_text, text in rows:
+        if json.loads(plan_text).get("study") != study:
+            continue
+        d = json.loads(text)
+        cfg, pre, dec = d["config"], d["prefill"]["floor"], d["decode"]["floor"]
+        print(f"| {pid} | {cfg['model']} | {cfg['dtype']} | {cfg['engine']} | {cfg['batch']} | "
+              f"{d['tokens']['prompt_tokens_computed']} / {d['tokens']['output_tokens_per_sequence']} | "
+              f"{pre['latency_ratio_to_floor']:.2f} | {pre['energy_ratio_to_floor']:.2f} | {dec['floor']['bound']} | "
+              f"{dec['latency_ratio_to_floor']:.2f} | {dec['energy_ratio_to_floor']:.2f} |")
+
+
+def issue12_sizes() -> None:
+    """``study sizes`` on the H200 (eager fp32, 1,200-token prompt, 32-token reply), then each point's floors."""
+    _print_study_table(_study_tables("sizes_tables.json")["sizes"])
+    _study_floors("sizes")
+
+
+def issue12_precision() -> None:
+    """``study precision`` on the eager engine, then on the static one, then each point's floors (the
+    eager fp32 point is the sizes study's Llama-3.1-8B point: the same configuration, measured once)."""
+    _print_study_table(_study_tables("precision_eager_tables.json")["precision"])
+    _print_study_table(_study_tables("precision_static_tables.json")["precision"])
+    _study_floors("precision")
+
+
+def issue12_batch() -> None:
+    """``study batch`` (eager bf16, batches 1/4/16, random and length-bucketed), then each point's floors."""
+    _print_study_table(_study_tables("batch_tables.json")["batch"])
+    _study_floors("batch")
+
+
+def issue12_gpu_time() -> None:
+    """The GPU time of each study, as its own document counts it (each point's wall time less its model
+    load: warm-ups and the static engine's compiles included; a point two studies share counted in both),
+    and where each stopped."""
+    print("| study | document | points stored | GPU s (points) | wall s (points) | stop |")
+    print("|---|---|---:|---:|---:|---|")
+    for study, name in (("thank-you", "thank_you_tables.json"), ("sizes", "sizes_tables.json"),
+                        ("precision, eager", "precision_eager_tables.json"),
+                        ("precision, static", "precision_static_tables.json"), ("batch", "batch_tables.json")):
+        doc = json.loads((V / "studies" / name).read_text())
+        print(f"| {study} | {name} | {doc['points']['skipped']} | {doc['gpu_time']['measure_s']:.0f} | "
+              f"{doc['gpu_time']['wall_s']:.0f} | {doc['stop']} |")
 
 
 def _video_analytic(cfg: dict) -> dict:
@@ -474,14 +540,18 @@ SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
             "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static,
             "ci-under-load": ci_under_load, "issue19-validate": issue19_validate,
-            "issue12-thank-you": issue12_thank_you, "issue19-scaling": issue19_scaling, "issue19-models": issue19_models,
+            "issue12-thank-you": issue12_thank_you, "issue12-sizes": issue12_sizes,
+            "issue12-precision": issue12_precision, "issue12-batch": issue12_batch,
+            "issue12-gpu-time": issue12_gpu_time, "issue19-scaling": issue19_scaling,
+            "issue19-models": issue19_models,
             "issue19-offload": issue19_offload, "issue14-ray": issue14_ray}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: sections whose output is tables alone, rewritten in place by ``--write`` (the round-1 sections print
 #: headings and prose between their tables and are pasted by hand from this script's output)
 WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static", "ci-under-load",
-            "issue19-validate", "issue12-thank-you", "issue19-scaling", "issue19-models",
+            "issue19-validate", "issue12-thank-you", "issue12-sizes", "issue12-precision", "issue12-batch",
+            "issue12-gpu-time", "issue19-scaling", "issue19-models",
             "issue19-offload", "issue14-ray")
 
 

@@ -120,6 +120,27 @@ def test_tables_only_reads_a_cut_short_run_and_says_the_study_would_go_on(tmp_pa
         assert conn.execute("SELECT COUNT(*) FROM points").fetchone()[0] == before
 
 
+def test_tables_only_of_the_h200_store_on_a_machine_without_its_gpu_or_libraries(tmp_path: Path) -> None:
+    """The committed H200 store (docs/validation/studies) read here, where there is no GPU and neither
+    bitsandbytes nor torchao need be installed: the static precision plan finds its 7 stored points by
+    their keys (bnb-int8 was not reached), the same tables as the committed document, and nothing is
+    written to the store."""
+    studies = Path(__file__).parents[1] / "docs" / "validation" / "studies"
+    db = tmp_path / "llm_studies.db"
+    db.write_bytes((studies / "llm_studies.db").read_bytes())
+    result = run(["study", "precision", "--model", "llama-3.1-8b", "--dtype",
+                  "bf16,fp16,torchao-int8,torchao-int4,torchao-fp8,fp32,bnb-nf4,bnb-int8", "--engine", "static",
+                  "--output-tokens", "32", "--device", "cuda", "--db", str(db), "--json", "--point-budget-s", "30",
+                  "--tables-only"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["stop"] == "tables only: 7 of 8 points stored"
+    assert [r["dtype"] for r in _rows(_table(doc, "precision"))] == [
+        "bf16", "fp16", "torchao-int8", "torchao-int4", "torchao-fp8", "fp32", "bnb-nf4"]
+    assert doc["tables"] == json.loads((studies / "precision_static_tables.json").read_text())["tables"]
+    assert db.read_bytes() == (studies / "llm_studies.db").read_bytes()
+
+
 def test_sizes_study_on_two_model_sizes(tmp_path: Path) -> None:
     config = json.loads((Path(__file__).parents[1] / "src/joulebench/configs/models/tiny-llama.json").read_text())
     config.update(num_hidden_layers=4, hidden_size=192, head_dim=48, intermediate_size=512)
@@ -138,15 +159,27 @@ def test_sizes_study_on_two_model_sizes(tmp_path: Path) -> None:
         assert row["prefill J/tok"] == pytest.approx(row["prefill J"] / 96)
         assert row["study Wh"] is None  # the study publishes Llama-3.1-8B fp32 only
     assert _stored(tmp_path / "sizes.db") == {"llm:ok": 2, "study:ok": 1}
-    # --tables-only reads the runs of exactly this plan: another model list finds none, the same finds both
-    only = run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4,qwen2.5-0.5b", *QUICK[4:],
-                "--prompt-tokens", "96", "--output-tokens", "8", "--db", "sizes.db", "--json", "--tables-only"], tmp_path)
-    assert only.returncode == 0, only.stderr
-    part = json.loads(only.stdout)
-    assert part["stop"] == "tables only: 0 of 3 points stored"  # another model list is another plan
+    # --tables-only finds each planned point by its key, as a run resuming would: the same plan gives the same
+    # tables; a longer model list finds the two stored points and misses the third; the precision study's
+    # fp32 point is the sizes study's tiny-llama point (same configuration); another length finds nothing
     full = json.loads(run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4", *QUICK[4:], "--prompt-tokens",
                            "96", "--output-tokens", "8", "--db", "sizes.db", "--json", "--tables-only"], tmp_path).stdout)
     assert full["stop"] == "tables only: 2 of 2 points stored" and full["tables"] == doc["tables"]
+    more = run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4,qwen2.5-0.5b", *QUICK[4:],
+                "--prompt-tokens", "96", "--output-tokens", "8", "--db", "sizes.db", "--json", "--tables-only"], tmp_path)
+    assert more.returncode == 0, more.stderr
+    part = json.loads(more.stdout)
+    assert part["stop"] == "tables only: 2 of 3 points stored"
+    assert [r["model"] for r in _rows(_table(part, "sizes"))] == ["tiny-llama", "./tiny4"]
+    precision = json.loads(run(["study", "precision", *QUICK, "--dtype", "fp32,bf16", "--prompt-tokens", "96",
+                                "--output-tokens", "8", "--db", "sizes.db", "--json", "--tables-only"], tmp_path).stdout)
+    assert precision["stop"] == "tables only: 1 of 2 points stored"
+    (fp32,) = _rows(_table(precision, "precision"))
+    assert fp32["dtype"] == "fp32" and fp32["prefill J"] == pytest.approx(_rows(_table(doc, "sizes"))[0]["prefill J"])
+    other = json.loads(run(["study", "sizes", *QUICK[:2], "--model", "tiny-llama,./tiny4", *QUICK[4:],
+                            "--prompt-tokens", "64", "--output-tokens", "8", "--db", "sizes.db", "--json",
+                            "--tables-only"], tmp_path).stdout)
+    assert other["stop"] == "tables only: 0 of 2 points stored"
     assert _stored(tmp_path / "sizes.db") == {"llm:ok": 2, "study:ok": 1}
 
 
@@ -187,8 +220,8 @@ def test_batch_study_effective_and_computed_tokens(tmp_path: Path) -> None:
             assert row["padding"] == 0
     assert rows[0]["prefill J/eff tok"] == rows[3]["prefill J/eff tok"]
     assert any(n.startswith("ours (bucketing on)") for n in _table(doc, "batch")["notes"])
-    # --tables-only finds each planned batch by its size, draw and prompt lengths: the same tables, and the
-    # shared batch-1 point counted once in the GPU time
+    # --tables-only finds each planned batch by its key: the same tables, and the shared batch-1 point
+    # counted once in the GPU time
     only = run(["study", "batch", *QUICK, "--dtype", "fp32", "--batches", "1,2,4", "--source", str(source),
                 "--requests", "24", "--output-tokens", "6", "--db", "b.db", "--json", "--tables-only"], tmp_path)
     assert only.returncode == 0, only.stderr

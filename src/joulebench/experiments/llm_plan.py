@@ -88,10 +88,13 @@ class LLMPlan:
     decode_method: str = "request"
     #: static engine: one cache length for every point (default: each point's tokens rounded up to 256)
     static_cache_len: int | None = None
+    #: False: the points of a plan measured elsewhere (``--tables-only`` finds them stored by their keys),
+    #: so this machine's GPU, libraries and memory are not checked; every other check still runs
+    check_device: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         choice("device", self.device, DEVICES)
-        if self.device == "cuda" and not cuda_available():
+        if self.check_device and self.device == "cuda" and not cuda_available():
             raise UsageError.bad("device", "cuda", "no CUDA GPU is available on this machine; use --device cpu")
         object.__setattr__(self, "dtypes", [dtypes.canonical(d, "dtype") for d in self.dtypes])
         for name in self.dtypes:
@@ -102,7 +105,8 @@ class LLMPlan:
             if d.cuda_only and self.device != "cuda":
                 raise UsageError.bad("dtype", name, f"runs on CUDA only ({d.loader}); on this device allowed: "
                                      f"{dtypes.allowed(dtypes.TORCH_DTYPES)}")
-            check_loadable(d, self.device)
+            if self.check_device:
+                check_loadable(d, self.device)
         choice("engine", self.engine, LLM_ENGINES)
         if self.engine == "static" and self.device != "cuda":
             raise UsageError.bad("engine", "static", "compiles CUDA graphs and needs --device cuda; use --engine eager")
@@ -132,7 +136,8 @@ class LLMPlan:
             self._check_messages(refs)
         else:
             self._check_context(refs)
-        self._check_memory()
+        if self.check_device:
+            self._check_memory()
 
     def _check_messages(self, refs: Sequence[Any]) -> None:
         from joulebench.data.conversations import read_conversations
@@ -201,4 +206,5 @@ class LLMPlan:
         return self.static_cache_len or static_cache_len((prompt or self._longest_conversation()) + output)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.__dict__.items()}
+        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.__dict__.items()
+                if k != "check_device"}

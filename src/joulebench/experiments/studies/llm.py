@@ -45,10 +45,10 @@ STUDY_OUTPUT_TOKENS = 64
 
 
 def _template(model: str, dtype: str, device: str, engine: str, max_s: int, max_g: int, max_b: int,
-              overrides: Mapping[str, Mapping[str, Any]]) -> LLMPoint:
+              overrides: Mapping[str, Mapping[str, Any]], check_device: bool) -> LLMPoint:
     """The validated point every point of a study is made from (validation at the extremes)."""
     plan = LLMPlan(models=[model], dtypes=[dtype], prompt_tokens=[max_s], output_tokens=[max_g], batches=[max_b],
-                   device=device, engine=engine, protocol_overrides=overrides)
+                   device=device, engine=engine, protocol_overrides=overrides, check_device=check_device)
     return plan.points()[0]
 
 
@@ -68,7 +68,7 @@ class ThankYouPlan:
     max_check: int = 48
     target_ci: float = 0.02
     budget_fraction: float = 0.2
-    #: False for ``--tables-only``: nothing will run, so the device need not be on this machine
+    #: False for ``--tables-only``: nothing will run, so this machine's device is not checked (`LLMPlan`)
     check_device: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
@@ -78,13 +78,12 @@ class ThankYouPlan:
             raise UsageError.bad("budget_fraction", self.budget_fraction, "a share of the study's GPU time in (0, 1]")
         if not 2 <= self.min_check <= self.max_check:
             raise UsageError.bad("max_check", self.max_check, f"needs 2 <= min_check ({self.min_check}) <= max_check")
-        if self.check_device:
-            _ = self.template  # validate now, before anything runs
+        _ = self.template  # validate now, before anything runs
 
     @cached_property
     def template(self) -> LLMPoint:
         return _template(self.model, self.dtype, self.device, self.engine, int(self.prompts.prompts.max()),
-                         int(self.prompts.replies.max()), 1, self.protocol_overrides)
+                         int(self.prompts.replies.max()), 1, self.protocol_overrides, self.check_device)
 
     def _point(self, s: int, g: int, seed: int) -> LLMPoint:
         return dataclasses.replace(self.template, prompt_tokens=int(s), output_tokens=int(g), seed=seed)
@@ -138,15 +137,14 @@ class GridStudyPlan:
     device: str
     lengths: Sequence[tuple[int, int]] = ((STUDY_PROMPT_TOKENS, STUDY_OUTPUT_TOKENS),)
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    #: False for ``--tables-only``: nothing will run, so the device need not be on this machine
+    #: False for ``--tables-only``: nothing will run, so this machine's device is not checked (`LLMPlan`)
     check_device: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if not self.lengths:
             raise UsageError.bad("requests", 0, "a study needs at least one request")
         object.__setattr__(self, "dtypes", [dtypes.canonical(d, "dtype") for d in self.dtypes])
-        if self.check_device:
-            _ = self.templates
+        _ = self.templates  # validate now, before anything runs
 
     @property
     def planned(self) -> int:
@@ -157,7 +155,7 @@ class GridStudyPlan:
     def templates(self) -> list[LLMPoint]:
         max_s = max(s for s, _ in self.lengths)
         max_g = max(g for _, g in self.lengths)
-        return [_template(model, dtype, self.device, engine, max_s, max_g, 1, self.protocol_overrides)
+        return [_template(model, dtype, self.device, engine, max_s, max_g, 1, self.protocol_overrides, self.check_device)
                 for engine in self.engines for model in self.models for dtype in self.dtypes]
 
     def points(self) -> list[LLMPoint]:
@@ -185,7 +183,7 @@ class BatchPlan:
     bucketing: Sequence[str] = BUCKETING
     seed: int = 0
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    #: False for ``--tables-only``: nothing will run, so the device need not be on this machine
+    #: False for ``--tables-only``: nothing will run, so this machine's device is not checked (`LLMPlan`)
     check_device: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
@@ -194,13 +192,12 @@ class BatchPlan:
                                  "of the source; raise --requests")
         if self.draws < 1:
             raise UsageError.bad("draws", self.draws, "must be >= 1")
-        if self.check_device:
-            _ = self.template
+        _ = self.template  # validate now, before anything runs
 
     @cached_property
     def template(self) -> LLMPoint:
         return _template(self.model, self.dtype, self.device, self.engine, int(self.prompts.prompts.max()),
-                         self.output_tokens, max(self.batches), self.protocol_overrides)
+                         self.output_tokens, max(self.batches), self.protocol_overrides, self.check_device)
 
     def rows(self, bucketing: str, batch: int, draw: int) -> list[int]:
         """The requests of one batch: drawn at random, or one group of consecutive sorted lengths (a batch

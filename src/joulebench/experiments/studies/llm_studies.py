@@ -20,6 +20,7 @@ from joulebench.experiments.studies.runner import StudyRunner, summaries
 from joulebench.experiments.studies.tables import StudyTable, reference_source
 from joulebench.experiments.sweep import PointOutcome
 from joulebench.store import Store
+from joulebench.values import key_of
 
 Summary = Mapping[str, Any]
 WHOLE = ("prefill", "decode", "request")
@@ -135,34 +136,38 @@ def thank_you_tables_only(plan: ThankYouPlan, store: Store) -> dict[str, Any]:
     return _tables_only_document("thank-you", store, params, doc, len(design) + len(checks))
 
 
+def _stored_points(store: Store, points: Sequence[Any]) -> list[Summary | None]:
+    """Each point's usable stored summary (None where it is missing), found by its key as a sweep finds
+    it to resume: so a point another study measured with the same configuration (sizes' Llama-3.1-8B fp32
+    is precision's fp32) is found here as the full run finds it."""
+    out: list[Summary | None] = []
+    for point in points:
+        stored = store.point_by_key(key_of(point))
+        ok = stored is not None and stored.status == "ok" and all(phase in stored.summary for phase in WHOLE)
+        out.append(stored.summary if ok else None)
+    return out
+
+
 def grid_tables_only(plan: GridStudyPlan, store: Store) -> dict[str, Any]:
-    """``study sizes|precision --tables-only``: the tables of the points stored so far (rows group by each
-    point's own configuration, so a missing point is a missing row)."""
-    params = _as_stored(plan.to_dict())
-    docs = _stored(store, params).get("", [])
-    doc = _tables_doc(GRID_TABLES[plan.study](docs, []), _gpu_time_of(docs),
-                      stop=f"tables only: {len(docs)} of {plan.planned} points stored")
-    return _tables_only_document(plan.study, store, params, doc, len(docs))
+    """``study sizes|precision --tables-only``: the tables of the planned points stored so far (rows group
+    by each point's own configuration, so a missing point is a missing row)."""
+    usable = _stored_points(store, plan.points())
+    found = [doc for doc in usable if doc is not None]
+    doc = _tables_doc(GRID_TABLES[plan.study](usable, []), _gpu_time_of(found),
+                      stop=f"tables only: {len(found)} of {plan.planned} points stored")
+    return _tables_only_document(plan.study, store, _as_stored(plan.to_dict()), doc, len(found))
 
 
 def batch_tables_only(plan: BatchPlan, store: Store) -> dict[str, Any]:
-    """``study batch --tables-only``: each planned batch found among the stored points by its batch size,
-    draw and prompt lengths (so its bucketing mode is known without rebuilding the points), then the
-    study's tables over what was found."""
-    params = _as_stored(plan.to_dict())
-    docs = _stored(store, params).get("", [])
-
-    def rows_of(doc: Summary) -> tuple[int, int, tuple[int, ...]]:
-        cfg = doc["config"]
-        return int(cfg["batch"]), int(cfg.get("seed", 0)), tuple(cfg.get("prompt_lengths") or [cfg["prompt_tokens"]])
-
-    by_rows = {rows_of(doc): doc for doc in docs}
-    planned = plan.batches_planned()
-    usable = [by_rows.get((batch, draw, lengths)) for _, batch, draw, lengths in planned]
-    found = [doc for doc in usable if doc is not None]
-    doc = _tables_doc(batch_tables(usable, [mode for mode, *_ in planned], []), _gpu_time_of(list(by_rows.values())),
-                      stop=f"tables only: {len(found)} of {len(planned)} planned batches stored")
-    return _tables_only_document("batch", store, params, doc, len(by_rows))
+    """``study batch --tables-only``: the study's tables over the planned batches stored so far."""
+    points = plan.points()
+    usable = _stored_points(store, points)
+    found = {key_of(p): doc for p, doc in zip(points, usable, strict=True) if doc is not None}  # batch 1 twice
+    doc = _tables_doc(batch_tables(usable, [mode for mode, *_ in plan.batches_planned()], []),
+                      _gpu_time_of(list(found.values())),
+                      stop=f"tables only: {sum(doc is not None for doc in usable)} of {len(usable)} planned batches "
+                           "stored")
+    return _tables_only_document("batch", store, _as_stored(plan.to_dict()), doc, len(found))
 
 
 #: the table builders of the grid studies, by study name
