@@ -297,21 +297,13 @@ def issue19_validate() -> None:
 def issue12_thank_you() -> None:
     """The thank-you study on the H200 (eager fp32 Llama-3.1-8B, random weights): its tables as
     ``study thank-you --tables-only`` computes them from the stored points, then every stored point."""
-    import sqlite3
-
     tables = _study_tables("thank_you_tables.json")
     for name in ("per_reply", "avg_power", "protocol"):
         _print_study_table(tables[name])
-    with sqlite3.connect(V / "studies" / "llm_studies.db") as conn:
-        rows = conn.execute("SELECT points.id, runs.plan_json, summary_json FROM points JOIN runs ON "
-                            "runs.id = points.run_id WHERE points.kind = 'llm' ORDER BY points.id").fetchall()
     print("| point | stage (point budget) | prompt / reply tokens | prefill s | decode s (cv) | request s | "
           "request GPU J | rounds | unstable | wall s |")
     print("|---:|---|---|---:|---:|---:|---:|---:|---|---:|")
-    for pid, plan_text, text in rows:
-        d, plan = json.loads(text), json.loads(plan_text)
-        if plan.get("study") != "thank-you":
-            continue
+    for pid, plan, d in _study_points("thank-you"):
         budget = plan.get("protocol_overrides", {}).get("stability", {}).get("budget_s", 120)
         tok, inter = d["tokens"], d["interleaving"]
         print(f"| {pid} | {plan['stage']} ({budget:.0f} s) | {tok['prompt_tokens_effective']} / "
@@ -319,6 +311,17 @@ def issue12_thank_you() -> None:
               f"{d['prefill']['latency_s']:.3f} | {d['decode']['latency_s']:.3f} ({d['decode']['cv']:.1%}) | "
               f"{d['request']['latency_s']:.3f} | {d['request']['energy_j']['gpu']:.0f} | {inter['rounds']} | "
               f"{', '.join(inter['unstable']) or '-'} | {d['wall_s']:.0f} |")
+
+
+def _study_points(study: str) -> list[tuple[int, dict, dict]]:
+    """(point id, its run's plan, its summary) of every LLM point the studies' store holds for ``study``."""
+    import sqlite3
+
+    with sqlite3.connect(V / "studies" / "llm_studies.db") as conn:
+        rows = conn.execute("SELECT points.id, runs.plan_json, summary_json FROM points JOIN runs ON "
+                            "runs.id = points.run_id WHERE points.kind = 'llm' ORDER BY points.id").fetchall()
+    plans = [(pid, json.loads(plan), text) for pid, plan, text in rows]
+    return [(pid, plan, json.loads(text)) for pid, plan, text in plans if plan.get("study") == study]
 
 
 def _study_tables(name: str) -> dict[str, dict]:
@@ -339,18 +342,10 @@ def _study_floors(study: str) -> None:
     """Every stored point of ``study`` (by its run's plan) beside its physical floor on the H200, as the
     point itself computed it (`analytic.floors`: FLOPs at peak or bytes at bandwidth, whichever binds;
     energy at the calibrated best J/FLOP and J/byte). A ratio below 1 would be flagged on the point."""
-    import sqlite3
-
-    with sqlite3.connect(V / "studies" / "llm_studies.db") as conn:
-        rows = conn.execute("SELECT points.id, runs.plan_json, summary_json FROM points JOIN runs ON "
-                            "runs.id = points.run_id WHERE points.kind = 'llm' ORDER BY points.id").fetchall()
     print("| point | model | dtype | engine | batch | prompt / reply tokens | prefill latency / floor | "
           "prefill energy / floor | decode bound | decode latency / floor | decode energy / floor |")
     print("|---:|---|---|---|---:|---|---:|---:|---|---:|---:|")
-    for pid, plan_text, text in rows:
-        if json.loads(plan_text).get("study") != study:
-            continue
-        d = json.loads(text)
+    for pid, _, d in _study_points(study):
         cfg, pre, dec = d["config"], d["prefill"]["floor"], d["decode"]["floor"]
         print(f"| {pid} | {cfg['model']} | {cfg['dtype']} | {cfg['engine']} | {cfg['batch']} | "
               f"{d['tokens']['prompt_tokens_computed']} / {d['tokens']['output_tokens_per_sequence']} | "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from joulebench.experiments.sweep import NullObserver
+from joulebench.experiments.sweep_values import NullObserver
 from joulebench.values import Measurement
 from joulebench.workloads.llm import run_llm_point
 

@@ -24,10 +24,11 @@ import pytest
 import ray
 
 from joulebench.errors import UsageError
-from joulebench.experiments.executors import ExecutorChoice, open_executor
+from joulebench.experiments.executor_choice import ExecutorChoice, open_executor
 from joulebench.experiments.llm_plan import LLMPlan, protocol_overrides
 from joulebench.experiments.ray_executor import RayExecutor, plan_slots, probe_gcs, worker_options
-from joulebench.experiments.sweep import MeterSpec, run_sweep
+from joulebench.experiments.sweep import run_sweep
+from joulebench.experiments.sweep_values import MeterSpec
 from joulebench.store import Store
 from tests import ray_points
 from tests.test_resume import check_integrity, ok_points, wait_for_points

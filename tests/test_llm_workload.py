@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from joulebench.experiments.sweep import MeterSpec, run_sweep
+from joulebench.experiments.sweep import run_sweep
+from joulebench.experiments.sweep_values import MeterSpec
 from joulebench.store import Store
 from joulebench.values import LLMPoint
 from joulebench.workloads.llm import run_llm_point

@@ -19,8 +19,8 @@ from joulebench.meters.monitor import EnergyMonitor, MonitorConfig
 from joulebench.meters.nvml import NvmlEnergyMeter
 from joulebench.meters.power_trace import PowerTrace
 from joulebench.meters.spans import trace_aligned_per_rep
-from joulebench.meters.window import Protocol, run_repeated
-from joulebench.values import PhaseResult, Span
+from joulebench.meters.window import PhaseResult, Protocol, run_repeated
+from joulebench.values import Span
 
 from .meter_recordings import UUID, LiveMap, Stream, export_for_child, live_replay, stream_from_counter
 

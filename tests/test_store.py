@@ -10,7 +10,8 @@ from typing import ClassVar
 import pytest
 
 from joulebench.errors import UsageError
-from joulebench.experiments.sweep import MeterSpec, run_sweep
+from joulebench.experiments.sweep import run_sweep
+from joulebench.experiments.sweep_values import MeterSpec
 from joulebench.store import SCHEMA_VERSION, MeasurementRow, Store, point_key
 from joulebench.values import Measurement
 

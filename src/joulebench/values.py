@@ -3,9 +3,9 @@
 Plain frozen dataclasses, so that a newcomer following one measurement meets the same few types
 everywhere: a `Point` (what to run: one configuration of a plan), a `Measurement` (what a workload hands
 back for it: a summary, `MeasurementRow` s and detail records, and the checks it failed), built from
-the meters' `Reading` (one component over one `Span` of time) and `PhaseResult` (one repeated phase), and on
-the reading side `StoredRun`, `StoredPoint` and `PhaseSummary`. Nothing here imports torch, NVML or the store's writing side,
-so every layer may depend on it.
+the meters' `Reading` (one component over one `Span` of time; a repeated phase is the meters' own
+`meters.window.PhaseResult`), and on the reading side `StoredRun`, `StoredPoint` and `PhaseSummary`.
+Nothing here imports torch, NVML, the meters or the store's writing side, so every layer may depend on it.
 
 Points are a registry (`POINT_KINDS`): each kind (``llm``, ``video``, ``serving``) registers its class,
 whose ``to_dict`` is what the store keeps and hashes into the resume key (`point_key`).
@@ -17,12 +17,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
-
-if TYPE_CHECKING:  # the meters' own types, imported only where a PhaseResult is read back
-    from joulebench.meters.power_trace import TraceCheck, TraceSlice
-    from joulebench.meters.trace import AlignedEstimate
-    from joulebench.meters.window import Protocol as WindowProtocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -138,70 +133,6 @@ class Reading:
             devices=tuple(str(d) for d in doc.get("devices") or ()),  # type: ignore[union-attr]
             idle_power_w=None if idle is None else float(idle),  # type: ignore[arg-type]
             idle_state=None if state is None else str(state),
-        )
-
-
-@dataclass(frozen=True)
-class PhaseResult:
-    """Per-repetition latency and energy of one repeated phase."""
-
-    latency_s: float  # mean wall time of one repetition
-    latency_std_s: float
-    reps: int
-    readings: dict[str, Reading]  # per component, energy of ONE repetition
-    estimates: dict[str, AlignedEstimate]
-    spans: Any  # numpy (reps, 2): begin/end perf_counter times
-    protocol: WindowProtocol
-    #: GPU SM clock read right after the last repetition (None without NVML): explains drift
-    sm_clock_mhz: float | None = None
-    #: the power samples of each GPU over the run (empty without a power trace)
-    traces: dict[str, TraceSlice] = field(default_factory=dict)
-    #: trace vs energy counter over the run, per GPU (see `power_trace.check_against_counter`)
-    checks: tuple[TraceCheck, ...] = ()
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "latency_s": self.latency_s,
-            "latency_std_s": self.latency_std_s,
-            "reps": self.reps,
-            "energy_j": {c: r.energy_j for c, r in self.readings.items()},
-            "ci95_j": {c: e.ci95_j for c, e in self.estimates.items()},
-            "window_method": {c: e.method for c, e in self.estimates.items()},
-            "aligned_s": {c: e.aligned_s for c, e in self.estimates.items()},
-            "sources": {c: r.source for c, r in self.readings.items()},
-            "estimated": {c: r.estimated for c, r in self.readings.items()},
-            "protocol": self.protocol.to_dict(),
-            "sm_clock_mhz": self.sm_clock_mhz,
-            "readings": {c: r.to_dict() for c, r in self.readings.items()},
-            "estimates": {c: asdict(e) for c, e in self.estimates.items()},
-            "spans": self.spans.tolist(),
-            "power_trace": {d: t.to_dict() for d, t in self.traces.items()},
-            "checks": [c.to_dict() for c in self.checks],
-        }
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, object]) -> PhaseResult:
-        def section(key: str) -> dict[str, dict[str, object]]:
-            return doc.get(key) or {}  # type: ignore[return-value]
-
-        import numpy as np
-
-        from joulebench.meters.power_trace import TraceCheck, TraceSlice
-        from joulebench.meters.trace import AlignedEstimate
-        from joulebench.meters.window import Protocol
-
-        clock = doc.get("sm_clock_mhz")
-        return cls(
-            latency_s=float(doc["latency_s"]),  # type: ignore[arg-type]
-            latency_std_s=float(doc["latency_std_s"]),  # type: ignore[arg-type]
-            reps=int(doc["reps"]),  # type: ignore[call-overload]
-            readings={c: Reading.from_dict(r) for c, r in section("readings").items()},
-            estimates={c: AlignedEstimate(**e) for c, e in section("estimates").items()},  # type: ignore[arg-type]
-            spans=np.asarray(doc.get("spans") or np.empty((0, 2)), dtype=float).reshape(-1, 2),
-            protocol=Protocol.from_dict(doc["protocol"]),  # type: ignore[arg-type]
-            sm_clock_mhz=None if clock is None else float(clock),  # type: ignore[arg-type]
-            traces={d: TraceSlice.from_dict(t) for d, t in section("power_trace").items()},
-            checks=tuple(TraceCheck.from_dict(c) for c in doc.get("checks") or ()),  # type: ignore[union-attr]
         )
 
 

@@ -1,7 +1,7 @@
 """The ``--executor local|ray`` option set, shared by every command that runs a plan.
 
 A command adds the four parameters below to its signature and builds an `ExecutorChoice` from them;
-`experiments.executors.open_executor` then validates the choice against the plan (before any work) and
+`experiments.executor_choice.open_executor` then validates the choice against the plan (before any work) and
 yields the executor to pass to the sweep::
 
     def measure_x(..., executor: str = EXECUTOR, ray_address: str | None = RAY_ADDRESS,

@@ -13,7 +13,7 @@ import typer
 from joulebench.commands import command_line
 from joulebench.commands.executor_options import EXECUTOR, GPU_TYPE, RAY_ADDRESS, RAY_RETRIES
 from joulebench.commands.options import DB, DEVICE, GPUS, JSON, POINT_BUDGET
-from joulebench.experiments.executors import ExecutorChoice
+from joulebench.experiments.executor_choice import ExecutorChoice
 from joulebench.experiments.llm_plan import LLMPlan, protocol_overrides
 from joulebench.experiments.sweep import SweepResult
 from joulebench.hardware.dtypes import allowed
@@ -38,7 +38,7 @@ def sweep_llm(plans: Sequence[LLMPlan], db: str, gpus: list[int] | None, quiet: 
               executor: ExecutorChoice = ExecutorChoice()) -> SweepResult:
     """Run validated plans with the shared progress bar (points, phase, live GPU watts) on stderr, on
     the chosen executor (validated against the plans' device before the database is opened)."""
-    from joulebench.experiments.executors import open_executor
+    from joulebench.experiments.executor_choice import open_executor
     from joulebench.experiments.llm_sweep import run_llm_plans
     from joulebench.experiments.progress import ProgressObserver
     from joulebench.store import Store, check_db_path

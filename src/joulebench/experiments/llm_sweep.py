@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from joulebench.experiments.llm_plan import LLMPlan
-from joulebench.experiments.sweep import MeterSpec, SweepObserver, SweepResult, run_sweep
+from joulebench.experiments.sweep import SweepResult, run_sweep
+from joulebench.experiments.sweep_values import MeterSpec, SweepObserver
 from joulebench.store import Store
 from joulebench.workloads.llm import run_llm_point
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from joulebench.experiments.sweep import PointOutcome
+from joulebench.experiments.sweep_values import PointOutcome
 from joulebench.report.console import console as make_console
 from joulebench.values import Point
 

@@ -34,7 +34,7 @@ from typing import Any
 from joulebench.errors import UsageError
 from joulebench.experiments.executors import DEFAULT_RETRIES, Finished, Job, WorkerSettings
 from joulebench.experiments.ray_worker import PointWorker, ProgressRelay
-from joulebench.experiments.sweep import PointFn, SweepObserver
+from joulebench.experiments.sweep_values import PointFn, SweepObserver
 
 _WAIT_S = 0.2
 

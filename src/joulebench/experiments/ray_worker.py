@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from joulebench.experiments.executors import Job, WorkerSettings, open_context, run_job
-from joulebench.experiments.sweep import NullObserver, PointFn
+from joulebench.experiments.sweep_values import NullObserver, PointFn, failure_reason
 
 #: the shortest gap between two progress messages a worker sends (the callback runs inside windows)
 RELAY_PERIOD_S = 0.25
@@ -88,8 +88,6 @@ class PointWorker:
     def run(self, execute: PointFn, job: Job) -> tuple[Any, str | None, dict[str, Any]]:
         """(Measurement or None, failure reason or None, node document) for one job of ``execute``."""
         import ray
-
-        from joulebench.experiments.sweep import failure_reason
 
         runtime = ray.get_runtime_context()
         node: dict[str, Any] = {"node_id": runtime.get_node_id(), "worker_pid": os.getpid(), "attempt": job.attempt,

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from joulebench.experiments.serving_arms import ArmSpec, ValidArm, check_arms
-from joulebench.experiments.sweep import MeterSpec, PointOutcome, SweepContext, SweepObserver, run_sweep
+from joulebench.experiments.sweep import run_sweep
+from joulebench.experiments.sweep_values import MeterSpec, PointOutcome, SweepContext, SweepObserver
 from joulebench.serving.arrivals import schedule
 from joulebench.serving.client import ClientConfig, LoadResult, run_load
 from joulebench.serving.energy import EnergySource, energy_report

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from joulebench.errors import UsageError
-from joulebench.experiments.sweep import MeterSpec, SweepContext, SweepObserver, run_sweep
+from joulebench.experiments.sweep import run_sweep
+from joulebench.experiments.sweep_values import MeterSpec, SweepContext, SweepObserver
 from joulebench.meters.window import Protocol
 from joulebench.workloads.device import cuda_available
 from joulebench.workloads.diffusion.point import DEFAULT_PROMPT, DEFAULT_PROTOCOLS, VideoPoint

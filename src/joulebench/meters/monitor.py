@@ -367,12 +367,6 @@ class EnergyMonitor:
     def trace_slices(self, t0_s: float, t1_s: float) -> dict[str, TraceSlice]:
         return {d: p.slice(t0_s, t1_s) for d, p in self.power.items() if self.has_trace}
 
-    def idle_power_w(self, duration_s: float = 1.0) -> dict[str, float]:
-        """Average power per component over ``duration_s`` of doing nothing (see `meters.idle`)."""
-        from joulebench.meters.idle import measure_idle
-
-        return dict(measure_idle(self, duration_s, settle_s=0.0, state="cold").power_w)
-
     def read_now_j(self) -> dict[str, float]:
         """Raw cumulative reading per component now (what a naive start/stop meter would use)."""
         totals: dict[str, float] = {c: 0.0 for c in self.components}

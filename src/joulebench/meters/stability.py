@@ -24,8 +24,8 @@ import numpy as np
 from joulebench.errors import UsageError
 from joulebench.meters.monitor import EnergyMonitor
 from joulebench.meters.spans import mean_ci95
-from joulebench.meters.window import Protocol, run_repeated
-from joulebench.values import AsDict, PhaseResult, Reading
+from joulebench.meters.window import PhaseResult, Protocol, run_repeated
+from joulebench.values import AsDict, Reading
 
 if TYPE_CHECKING:
     from joulebench.meters.idle import IdleBaseline

@@ -20,14 +20,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from joulebench.errors import UsageError
 from joulebench.meters.monitor import EnergyMonitor
-from joulebench.values import AsDict, PhaseResult, Span
+from joulebench.meters.power_trace import TraceCheck, TraceSlice
+from joulebench.meters.trace import AlignedEstimate
+from joulebench.values import AsDict, Reading, Span
 
 if TYPE_CHECKING:
     from joulebench.meters.idle import IdleBaseline
@@ -62,6 +64,65 @@ class Protocol(AsDict):
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> Protocol:
         return cls(**doc)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """Per-repetition latency and energy of one repeated phase: what `run_repeated` returns (here, beside
+    its `Protocol`, because it is the windows' result and is read back with the meters' own types)."""
+
+    latency_s: float  # mean wall time of one repetition
+    latency_std_s: float
+    reps: int
+    readings: dict[str, Reading]  # per component, energy of ONE repetition
+    estimates: dict[str, AlignedEstimate]
+    spans: Any  # numpy (reps, 2): begin/end perf_counter times
+    protocol: Protocol
+    #: GPU SM clock read right after the last repetition (None without NVML): explains drift
+    sm_clock_mhz: float | None = None
+    #: the power samples of each GPU over the run (empty without a power trace)
+    traces: dict[str, TraceSlice] = field(default_factory=dict)
+    #: trace vs energy counter over the run, per GPU (see `power_trace.check_against_counter`)
+    checks: tuple[TraceCheck, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "latency_s": self.latency_s,
+            "latency_std_s": self.latency_std_s,
+            "reps": self.reps,
+            "energy_j": {c: r.energy_j for c, r in self.readings.items()},
+            "ci95_j": {c: e.ci95_j for c, e in self.estimates.items()},
+            "window_method": {c: e.method for c, e in self.estimates.items()},
+            "aligned_s": {c: e.aligned_s for c, e in self.estimates.items()},
+            "sources": {c: r.source for c, r in self.readings.items()},
+            "estimated": {c: r.estimated for c, r in self.readings.items()},
+            "protocol": self.protocol.to_dict(),
+            "sm_clock_mhz": self.sm_clock_mhz,
+            "readings": {c: r.to_dict() for c, r in self.readings.items()},
+            "estimates": {c: asdict(e) for c, e in self.estimates.items()},
+            "spans": self.spans.tolist(),
+            "power_trace": {d: t.to_dict() for d, t in self.traces.items()},
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, object]) -> PhaseResult:
+        def section(key: str) -> dict[str, dict[str, object]]:
+            return doc.get(key) or {}  # type: ignore[return-value]
+
+        clock = doc.get("sm_clock_mhz")
+        return cls(
+            latency_s=float(doc["latency_s"]),  # type: ignore[arg-type]
+            latency_std_s=float(doc["latency_std_s"]),  # type: ignore[arg-type]
+            reps=int(doc["reps"]),  # type: ignore[call-overload]
+            readings={c: Reading.from_dict(r) for c, r in section("readings").items()},
+            estimates={c: AlignedEstimate(**e) for c, e in section("estimates").items()},  # type: ignore[arg-type]
+            spans=np.asarray(doc.get("spans") or np.empty((0, 2)), dtype=float).reshape(-1, 2),
+            protocol=Protocol.from_dict(doc["protocol"]),  # type: ignore[arg-type]
+            sm_clock_mhz=None if clock is None else float(clock),  # type: ignore[arg-type]
+            traces={d: TraceSlice.from_dict(t) for d, t in section("power_trace").items()},
+            checks=tuple(TraceCheck.from_dict(c) for c in doc.get("checks") or ()),  # type: ignore[union-attr]
+        )
 
 
 def resolve_method(monitor: EnergyMonitor, protocol: Protocol) -> str:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from joulebench.meters.stability import PhaseRun, StablePhase, run_interleaved
-from joulebench.meters.window import Protocol
-from joulebench.values import Measurement, MeasurementRow, PhaseResult
+from joulebench.meters.window import PhaseResult, Protocol
+from joulebench.values import Measurement, MeasurementRow
 from joulebench.workloads.common import peak_memory, phase_rows, reset_peak_memory
 from joulebench.workloads.device import launch_probe_us
 from joulebench.workloads.llm_checks import (

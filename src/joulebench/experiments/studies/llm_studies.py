@@ -18,7 +18,7 @@ from joulebench.experiments.studies.llm_estimate import Estimate, estimate, stop
 from joulebench.experiments.studies.llm_tables import batch_tables, precision_tables, sizes_tables, thank_you_tables
 from joulebench.experiments.studies.runner import StudyRunner, summaries
 from joulebench.experiments.studies.tables import StudyTable, reference_source
-from joulebench.experiments.sweep import PointOutcome
+from joulebench.experiments.sweep_values import PointOutcome
 from joulebench.store import Store
 from joulebench.values import key_of
 

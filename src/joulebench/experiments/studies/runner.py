@@ -22,7 +22,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from joulebench.experiments.sweep import MeterSpec, PointOutcome, SweepObserver, SweepResult, run_sweep
+from joulebench.experiments.sweep import SweepResult, run_sweep
+from joulebench.experiments.sweep_values import MeterSpec, PointOutcome, SweepObserver
 from joulebench.store import Store
 from joulebench.values import Measurement, key_of, register_point
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from joulebench.analytic.flopcheck_video import count_dit_flops
 from joulebench.hardware.dtypes import torch_dtype
-from joulebench.meters.window import Protocol, run_repeated
+from joulebench.meters.window import PhaseResult, Protocol, run_repeated
 from joulebench.models.video import LatentShape, VideoSpec
 from joulebench.models.video_calls import denoiser_kwargs, denoiser_output
-from joulebench.values import Measurement, PhaseResult
+from joulebench.values import Measurement
 from joulebench.workloads.common import phase_rows
 from joulebench.workloads.device import sync
 from joulebench.workloads.diffusion.build import ModelCache
