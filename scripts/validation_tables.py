@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
 """Print the markdown tables of docs/VALIDATION.md from the committed result files (no number is typed
 by hand). Usage: python scripts/validation_tables.py [section ...] | --write (rewrite every table of
-docs/VALIDATION.md in place, after its ``<!-- section -->`` marker). Sections: short-window overhead llama8b
-calibration closed-forms serving issue10-phases issue10-windows issue10-overhead issue11-static ci-under-load
-issue19-validate issue12-thank-you issue12-sizes issue12-precision issue12-batch issue12-gpu-time
-issue19-scaling issue19-models issue19-offload issue14-ray"""
+docs/VALIDATION.md in place, after its ``<!-- section -->`` marker). Sections: the keys of ``SECTIONS``, in
+the order they print."""
 
 from __future__ import annotations
 
@@ -542,12 +540,10 @@ SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama
             "issue19-offload": issue19_offload, "issue14-ray": issue14_ray}
 
 VALIDATION = V.parent / "VALIDATION.md"
-#: sections whose output is tables alone, rewritten in place by ``--write`` (the round-1 sections print
-#: headings and prose between their tables and are pasted by hand from this script's output)
-WRITABLE = ("issue10-phases", "issue10-windows", "issue10-overhead", "issue11-static", "ci-under-load",
-            "issue19-validate", "issue12-thank-you", "issue12-sizes", "issue12-precision", "issue12-batch",
-            "issue12-gpu-time", "issue19-scaling", "issue19-models",
-            "issue19-offload", "issue14-ray")
+#: the round-1 sections print headings and prose between their tables and are pasted by hand from this
+#: script's output; every later section's output is tables alone, rewritten in place by ``--write``
+PASTED_BY_HAND = ("short-window", "overhead", "llama8b", "calibration", "closed-forms", "serving")
+WRITABLE = tuple(name for name in SECTIONS if name not in PASTED_BY_HAND)
 
 
 def write() -> None:

@@ -95,7 +95,7 @@ def test_thank_you_study_estimates_wh_per_reply_and_resumes(tmp_path: Path) -> N
 
 def test_tables_only_reads_a_cut_short_run_and_says_the_study_would_go_on(tmp_path: Path) -> None:
     """A run cut after its design (simulated: its check points removed from the real store) gives its
-    tables with --tables-only, which says the study would measure more; another plan finds nothing."""
+    tables with --tables-only, which says the study would measure more; another protocol finds nothing."""
     source = _requests(tmp_path / "requests.jsonl", n=500)
     args = ["study", "thank-you", *QUICK, "--source", str(source), "--requests", "500", "--max-check", "2",
             "--check-batch", "2", "--db", "ty.db", "--json"]
@@ -114,7 +114,13 @@ def test_tables_only_reads_a_cut_short_run_and_says_the_study_would_go_on(tmp_pa
     assert doc["points"]["skipped"] == 9 and doc["tables"]
     assert doc["stop"].startswith("tables only: 0 check requests stored; the study would measure more")
     assert _rows(_table(doc, "per_reply"))[0]["reply Wh"] > 0  # the grid's fit alone prices the population
-    other = json.loads(run([*args, "--seed", "3", "--tables-only"], tmp_path).stdout)
+    # points are found by their keys, as a resumed run finds them: another seed draws another check sample
+    # from the same population, so its design points are these (found) and its checks are not; another point
+    # budget is another protocol, so nothing is found
+    reseeded = json.loads(run([*args, "--seed", "3", "--tables-only"], tmp_path).stdout)
+    assert reseeded["points"]["skipped"] == 9
+    assert reseeded["stop"].startswith("tables only: 0 check requests stored; the study would measure more")
+    other = json.loads(run([*args, "--point-budget-s", "2", "--tables-only"], tmp_path).stdout)
     assert other["tables"] == [] and other["points"]["skipped"] == 0 and other["stop"] == "no stored point of this plan"
     with sqlite3.connect(tmp_path / "ty.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM points").fetchone()[0] == before

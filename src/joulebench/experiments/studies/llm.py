@@ -146,11 +146,6 @@ class GridStudyPlan:
         object.__setattr__(self, "dtypes", [dtypes.canonical(d, "dtype") for d in self.dtypes])
         _ = self.templates  # validate now, before anything runs
 
-    @property
-    def planned(self) -> int:
-        """How many points the plan measures (without building them)."""
-        return len(self.engines) * len(self.models) * len(self.dtypes) * len(self.lengths)
-
     @cached_property
     def templates(self) -> list[LLMPoint]:
         max_s = max(s for s, _ in self.lengths)
@@ -214,6 +209,10 @@ class BatchPlan:
         """(bucketing, batch, draw, prompt lengths) of every point, in the plan's order."""
         return [(bucketing, batch, draw, tuple(int(self.prompts.prompts[i]) for i in self.rows(bucketing, batch, draw)))
                 for bucketing in self.bucketing for batch in self.batches for draw in range(self.draws)]
+
+    def modes(self) -> list[str]:
+        """The bucketing mode of each point, in the plan's order."""
+        return [mode for mode, *_ in self.batches_planned()]
 
     def points(self) -> list[LLMPoint]:
         return [dataclasses.replace(self.template, batch=batch, prompt_tokens=max(lengths),

@@ -9,7 +9,6 @@ evaluated on the same stored figures, takes the same decisions.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,8 +25,18 @@ Summary = Mapping[str, Any]
 WHOLE = ("prefill", "decode", "request")
 
 
+def _whole(doc: Summary | None) -> Summary | None:
+    """``doc`` where it holds every phase a study's tables read, else None."""
+    return doc if doc is not None and all(phase in doc for phase in WHOLE) else None
+
+
+def _by_plan(outcomes: Sequence[PointOutcome]) -> list[Summary | None]:
+    """Each outcome's usable summary in plan order, None where it has none."""
+    return [_whole(doc) for doc in summaries(outcomes)]
+
+
 def _usable(outcomes: Sequence[PointOutcome]) -> list[Summary]:
-    return [doc for doc in summaries(outcomes) if doc is not None and all(p in doc for p in WHOLE)]
+    return [doc for doc in _by_plan(outcomes) if doc is not None]
 
 
 def _failed(outcomes: Sequence[PointOutcome]) -> list[str]:
@@ -93,47 +102,12 @@ def run_thank_you(plan: ThankYouPlan, runner: StudyRunner) -> dict[str, Any]:
     return _document("thank-you", runner, stored, outcomes, params)
 
 
-def _as_stored(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A plan's parameters as the store keeps them in a run's plan (tuples as lists)."""
-    return json.loads(json.dumps(params, default=list))
-
-
-def _stored(store: Store, params: Mapping[str, Any]) -> dict[str, list[Summary]]:
-    """The usable stored points of the runs made for ``params`` (`_as_stored`: a run's plan is the study's
-    parameters, plus the thank-you study's ``stage``), grouped by stage ("" where the run has none)."""
-    stages = {r.id: str(r.plan.get("stage", "")) for r in store.runs()
-              if {k: v for k, v in r.plan.items() if k != "stage"} == params}
-    out: dict[str, list[Summary]] = {}
-    for p in store.points(kind="llm", status="ok"):
-        if p.run_id in stages and all(phase in p.summary for phase in WHOLE):
-            out.setdefault(stages[p.run_id], []).append(p.summary)
-    return out
-
-
 def _tables_only_document(study: str, store: Store, params: Mapping[str, Any], doc: Mapping[str, Any],
                           stored: int) -> dict[str, Any]:
     return {"study": study, "db": str(store.path), "study_point_id": None, "parameters": params, "tables": doc["tables"],
             "stop": doc["stop"], "gpu_time": doc["gpu_time"], "reference_source": doc["reference_source"],
             "tables_only": True, "points": {"done": 0, "skipped": stored, "claimed": 0, "failed": 0},
             "failed": [], "exit_code": 0}
-
-
-def thank_you_tables_only(plan: ThankYouPlan, store: Store) -> dict[str, Any]:
-    """``study thank-you --tables-only``: the study's tables from the points ``store`` holds for this
-    plan, measuring nothing and storing nothing. Why: a run cut short (a device call's time, a lost
-    machine) keeps every finished point, and reading its figures must not need the GPU again. The stop
-    line says whether the study itself would have measured more."""
-    params = _as_stored(plan.to_dict())
-    by_stage = _stored(store, params)
-    design = by_stage.pop("design", [])
-    checks = [doc for stage in sorted(by_stage) for doc in by_stage[stage]]
-    est = estimate(design, checks, plan.prompts.prompts, plan.prompts.replies) if design else None
-    reason = stop_reason(est, len(checks), len(checks), plan.target_ci, plan.budget_fraction, plan.min_check,
-                         plan.max_check) if design else "no stored point of this plan"
-    reason = reason or (f"tables only: {len(checks)} check requests stored; the study would measure more "
-                        f"(at least {plan.min_check}, at most {plan.max_check})")
-    doc = _thank_you_tables_doc(plan, est, reason, design + checks, _gpu_time_of(design + checks))
-    return _tables_only_document("thank-you", store, params, doc, len(design) + len(checks))
 
 
 def _stored_points(store: Store, points: Sequence[Any]) -> list[Summary | None]:
@@ -143,9 +117,38 @@ def _stored_points(store: Store, points: Sequence[Any]) -> list[Summary | None]:
     out: list[Summary | None] = []
     for point in points:
         stored = store.point_by_key(key_of(point))
-        ok = stored is not None and stored.status == "ok" and all(phase in stored.summary for phase in WHOLE)
-        out.append(stored.summary if ok else None)
+        out.append(_whole(stored.summary) if stored is not None and stored.status == "ok" else None)
     return out
+
+
+def thank_you_tables_only(plan: ThankYouPlan, store: Store) -> dict[str, Any]:
+    """``study thank-you --tables-only``: the study's tables from the points ``store`` holds for this
+    plan, measuring nothing and storing nothing. Why: a run cut short (a device call's time, a lost
+    machine) keeps every finished point, and reading its figures must not need the GPU again. The
+    stopping rule is replayed as `run_thank_you` applies it, over the check batches stored; the stop
+    line says whether the study itself would have measured more."""
+    design = [doc for doc in _stored_points(store, plan.design_points()) if doc is not None]
+    checks: list[Summary] = []
+    est, batch = None, 0
+    while design:
+        est = estimate(design, checks, plan.prompts.prompts, plan.prompts.replies)
+        reason = stop_reason(est, len(checks), len(checks), plan.target_ci, plan.budget_fraction, plan.min_check,
+                             plan.max_check)
+        points = plan.check_points(batch)
+        found = [doc for doc in _stored_points(store, points) if doc is not None]
+        if reason is None and not points:
+            reason = "every request of the population is measured"
+        if reason is None and not found:
+            reason = (f"tables only: {len(checks)} check requests stored; the study would measure more "
+                      f"(at least {plan.min_check}, at most {plan.max_check})")
+        if reason is not None:
+            break
+        checks += found
+        batch += 1
+    else:
+        reason = "no stored point of this plan"
+    doc = _thank_you_tables_doc(plan, est, reason, design + checks, _gpu_time_of(design + checks))
+    return _tables_only_document("thank-you", store, plan.to_dict(), doc, len(design) + len(checks))
 
 
 def grid_tables_only(plan: GridStudyPlan, store: Store) -> dict[str, Any]:
@@ -154,8 +157,8 @@ def grid_tables_only(plan: GridStudyPlan, store: Store) -> dict[str, Any]:
     usable = _stored_points(store, plan.points())
     found = [doc for doc in usable if doc is not None]
     doc = _tables_doc(GRID_TABLES[plan.study](usable, []), _gpu_time_of(found),
-                      stop=f"tables only: {len(found)} of {plan.planned} points stored")
-    return _tables_only_document(plan.study, store, _as_stored(plan.to_dict()), doc, len(found))
+                      stop=f"tables only: {len(found)} of {len(usable)} points stored")
+    return _tables_only_document(plan.study, store, plan.to_dict(), doc, len(found))
 
 
 def batch_tables_only(plan: BatchPlan, store: Store) -> dict[str, Any]:
@@ -163,11 +166,11 @@ def batch_tables_only(plan: BatchPlan, store: Store) -> dict[str, Any]:
     points = plan.points()
     usable = _stored_points(store, points)
     found = {key_of(p): doc for p, doc in zip(points, usable, strict=True) if doc is not None}  # batch 1 twice
-    doc = _tables_doc(batch_tables(usable, [mode for mode, *_ in plan.batches_planned()], []),
+    doc = _tables_doc(batch_tables(usable, plan.modes(), []),
                       _gpu_time_of(list(found.values())),
                       stop=f"tables only: {sum(doc is not None for doc in usable)} of {len(usable)} planned batches "
                            "stored")
-    return _tables_only_document("batch", store, _as_stored(plan.to_dict()), doc, len(found))
+    return _tables_only_document("batch", store, plan.to_dict(), doc, len(found))
 
 
 #: the table builders of the grid studies, by study name
@@ -179,7 +182,7 @@ def _grid(study: str, plan: GridStudyPlan, runner: StudyRunner,
           tables: Callable[[Sequence[Summary | None], Sequence[str]], list[StudyTable]]) -> dict[str, Any]:
     params = plan.to_dict()
     outcomes = runner.sweep(plan.points(), params, plan.device)
-    usable = [doc if doc is not None and all(p in doc for p in WHOLE) else None for doc in summaries(outcomes)]
+    usable = _by_plan(outcomes)
     stored = runner.save_tables(study, params, outcomes, lambda: _tables_doc(tables(usable, _failed(outcomes)),
                                                                              _gpu_time(outcomes)))
     return _document(study, runner, stored, outcomes, params)
@@ -198,11 +201,9 @@ def run_precision(plan: GridStudyPlan, runner: StudyRunner) -> dict[str, Any]:
 def run_batch(plan: BatchPlan, runner: StudyRunner) -> dict[str, Any]:
     """Energy per effective and computed token along batch sizes, with and without length bucketing."""
     params = plan.to_dict()
-    points = plan.points()
-    modes = [mode for mode in plan.bucketing for _ in plan.batches for _ in range(plan.draws)]
-    outcomes = runner.sweep(points, params, plan.device)
-    usable = [doc if doc is not None and all(p in doc for p in WHOLE) else None for doc in summaries(outcomes)]
+    outcomes = runner.sweep(plan.points(), params, plan.device)
+    usable = _by_plan(outcomes)
     stored = runner.save_tables("batch", params, outcomes,
-                                lambda: _tables_doc(batch_tables(usable, modes, _failed(outcomes)),
+                                lambda: _tables_doc(batch_tables(usable, plan.modes(), _failed(outcomes)),
                                                     _gpu_time(outcomes)))
     return _document("batch", runner, stored, outcomes, params)
