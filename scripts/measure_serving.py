@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Measure the study's serving arms on one GPU: transformers serve, in-process CB (knobs), sequential.
 
-Run on the GPU box from the repository root (wheels: scripts/prepare_serving_wheels.py, then source
-scripts/device_env.sh so that .whl is installed and src/ is on the path):
+Run on the GPU box from the repository root (wheels: scripts/prepare_serving_wheels.py writes .whl-serving;
+carry it and source scripts/device_env.sh with WHEELS=.whl-serving, which installs it and puts src/ on the
+path; the commands that ran on the H200 are in docs/validation/serving/run_d/measure_serving.cmd):
 
-    source scripts/device_env.sh && python3 scripts/measure_serving.py --plan serve     # <= 590 s
-    source scripts/device_env.sh && python3 scripts/measure_serving.py --plan engines   # <= 400 s
-    source scripts/device_env.sh && python3 scripts/measure_serving.py --plan knobs     # <= 480 s
+    WHEELS=.whl-serving source scripts/device_env.sh && python3 scripts/measure_serving.py --plan serve    # <= 480 s
+    WHEELS=.whl-serving source scripts/device_env.sh && python3 scripts/measure_serving.py --plan engines  # <= 375 s
+    WHEELS=.whl-serving source scripts/device_env.sh && python3 scripts/measure_serving.py --plan knobs    # <= 450 s
     python3 scripts/measure_serving.py --plan quick --budget-s 900                       # CPU smoke, ~4 min
 
 Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-duration T=S, --sweep):
@@ -50,7 +51,8 @@ PLANS: dict[str, dict[str, Any]] = {
                 "requests": {"cb": 24, "seq-bf16": 6, "seq-fp32": 4},
                 "max_duration": {"cb": 45, "seq-bf16": 30, "seq-fp32": 30}},
     "knobs": {"targets": ["cb"], "laws": ["burst"], "requests": {"cb": 48}, "max_duration": {"cb": 50},
-              "preset": "library", "sweeps": ["max_batch_tokens=256,1024,2048,8192", "scheduler=prefill_first"],
+              "preset": "library", "sweeps": ["max_batch_tokens=1024,8192", "max_requests_per_batch=8,16,32",
+                                              "scheduler=prefill_first"],
               "presets": ["graphs-no-kv-padding"]},
     "quick": {"targets": ["cb", "seq-bf16", "serve"], "laws": ["burst", "fixed-50ms"], "model": "tiny-llama",
               "device": "cpu", "requests": {"cb": 4, "seq-bf16": 2, "serve": 3},
@@ -70,7 +72,7 @@ def save_checkpoint(model: str, dtype: str, device: str, out: Path) -> float:
     generation = loaded.model.generation_config
     generation.eos_token_id, generation.pad_token_id = None, 0
     loaded.model.save_pretrained(out)
-    byte_tokenizer().save_pretrained(out)
+    byte_tokenizer(loaded.model.config.vocab_size).save_pretrained(out)
     del loaded
     free_device_memory()
     return time.perf_counter() - began

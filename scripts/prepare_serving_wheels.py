@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Download the extra wheels the serving measurements need on the GPU box into ./.whl (git-ignored).
+"""Download the wheels the serving measurements need on the GPU box into ./.whl-serving (git-ignored).
 
-Beside scripts/prepare_device_wheels.py (the base set: transformers, typer, rich, httpx, ...), the GPU
-image lacks what ``transformers serve`` imports (fastapi, starlette, uvicorn, pydantic, openai and
-their dependencies; ``accelerate``, because the server always loads with a ``device_map``) and the load
-client (aiohttp and its compiled dependencies). The box runs CPython 3.12 on x86_64 and cannot reach a
-registry, so wheels are fetched here for that platform, pinned to this machine's versions where the
-package is installed (the tests ran with them), else the newest that pip resolves for 3.12.
+The GPU image (KINDS.md) has transformers 5.17, the hub client, tokenizers, safetensors, accelerate,
+aiohttp, httpx and anyio, but not what ``transformers serve`` imports (fastapi, starlette, uvicorn,
+pydantic, openai and their small dependencies). The serving code is tested here with transformers 5.24
+(its ContinuousBatchingConfig knobs and ``transformers serve --continuous-batching``), so 5.24 travels too;
+its hub/tokenizers/safetensors pins are met by the image's versions. The CLI's small packages come from
+the studies' list. Everything else is the image's, which keeps the call under 64 MiB with the tree
+(the base .whl of prepare_device_wheels.py, 35 MiB, and the tree, 33 MiB, do not fit together).
 
-Usage: python scripts/prepare_serving_wheels.py  (after prepare_device_wheels.py; then carry .whl and
-start the device command with ``source scripts/device_env.sh``). About 9 MiB in all (measured here).
+Wheels are pinned to this machine's versions where the package is installed (the tests ran with
+them), else the newest that pip resolves for CPython 3.12 on x86_64.
+
+Usage: python scripts/prepare_serving_wheels.py, then carry .whl-serving and start the device command
+with ``WHEELS=.whl-serving source scripts/device_env.sh``. About 20 MiB in all.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare_device_wheels import PLATFORMS  # noqa: E402 - one list of the box's platform tags
 
-SERVE = ["fastapi", "starlette", "uvicorn", "pydantic", "pydantic_core", "annotated-types", "typing-inspection",
-         "annotated-doc", "opentelemetry-api", "openai", "jiter", "distro", "sniffio", "h11", "anyio", "accelerate"]
-CLIENT = ["aiohttp", "aiohappyeyeballs", "aiosignal", "attrs", "frozenlist", "multidict", "propcache", "yarl"]
+SERVE = ["transformers", "fastapi", "starlette", "uvicorn", "pydantic", "pydantic_core", "annotated-types",
+         "typing-inspection", "annotated-doc", "opentelemetry-api", "importlib_metadata", "zipp", "openai", "jiter",
+         "distro", "sniffio", "typing_extensions", "httpx2", "httpcore2", "truststore", "idna", "anyio"]
+CLI = ["nvidia-ml-py", "typer", "click", "rich", "markdown-it-py", "mdurl", "pygments", "shellingham"]
+OUT = Path(__file__).resolve().parents[1] / ".whl-serving"
 
 
 def download(name: str, out: Path) -> bool:
@@ -42,11 +48,10 @@ def download(name: str, out: Path) -> bool:
 
 
 def main() -> int:
-    out = Path(".whl")
-    out.mkdir(exist_ok=True)
-    failed = [name for name in SERVE + CLIENT if not download(name, out)]
-    size = sum(p.stat().st_size for p in out.glob("*.whl"))
-    print(f".whl holds {size / 2**20:.1f} MiB; failed: {', '.join(failed) or 'none'}")
+    OUT.mkdir(exist_ok=True)
+    failed = [name for name in SERVE + CLI if not download(name, OUT)]
+    size = sum(p.stat().st_size for p in OUT.glob("*.whl"))
+    print(f"{OUT} holds {size / 2**20:.1f} MiB; failed: {', '.join(failed) or 'none'}")
     return 1 if failed else 0
 
 

@@ -529,6 +529,49 @@ def issue14_ray() -> None:
           f"attempt {node['attempt']} |")
 
 
+def issue18_h200() -> None:
+    """Every arm of the seventh session's serving calls (run_d) beside its floor; the floor of the knob
+    sweep's and the CB arms (stored without one: their card was not read from the meters) is recomputed
+    from their request records as the live arms compute it (`serving_bench.stored_floor`)."""
+    import sqlite3
+
+    sys.path.insert(0, str(V.parent.parent / "src"))
+    from joulebench.experiments.serving_bench import stored_floor
+
+    print("| call | arm | preset / knob | requests ok / cut | Wh/request | GPU Wh/request | floor Wh/request"
+          " | ratio to floor | J/output token | TTFT p50 / p90 s | TPOT p50 / p90 s | output tok/s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for call in ("knobs", "cb_laws", "serve"):
+        with sqlite3.connect(V / "serving" / "run_d" / call / "serving.db") as conn:
+            env = json.loads(conn.execute("SELECT env_json FROM runs ORDER BY id LIMIT 1").fetchone()[0])
+            points = conn.execute("SELECT id, config_json, summary_json FROM points ORDER BY id").fetchall()
+            for pid, config_text, summary_text in points:
+                config, summary = json.loads(config_text), json.loads(summary_text)
+                floor, mark = summary["floor"], ""
+                if not floor.get("available"):
+                    rows = conn.execute("SELECT payload_json FROM records WHERE point_id=? AND kind='requests' "
+                                        "ORDER BY seq", (pid,)).fetchall()
+                    floor, mark = stored_floor(config, summary, [json.loads(r[0]) for r in rows], env), " (r)"
+                h, engine = summary["headline"], config.get("engine") or {}
+                knob = ", ".join(f"{k}={v}" for k, v in engine.get("knobs", {}).items()) or engine.get("preset") or "-"
+                print(f"| {call} | {config['name']} | {knob} | {h['completed']} / {h['failed']} | "
+                      f"{h['wh_per_request']:.3g} | {h['gpu_wh_per_request']:.3g} | {floor['mean_wh']:.2e}{mark} | "
+                      f"{floor['ratio_to_floor']:.1f}{mark} | {h['j_per_output_token']:.2f} | {h['ttft_p50_s']:.2f} / "
+                      f"{h['ttft_p90_s']:.2f} | {h['tpot_p50_s']:.3f} / {h['tpot_p90_s']:.3f} | "
+                      f"{h['output_tokens_per_s']:.0f} |")
+    if STUDY.is_file():
+        from joulebench.serving.figures import STUDY as SETTINGS
+        from joulebench.serving.figures import compare, study_figures
+
+        print()
+        print("| study figure (H100) | Wh/request | floor of its own setting, Wh | ratio to floor |")
+        print("|---|---:|---:|---:|")
+        for row in compare(study_figures(STUDY), SETTINGS):
+            flag = " BELOW FLOOR" if row["below_floor"] else ""
+            print(f"| {row['figure']} | {row['wh_per_request']:.2g} | {row['floor_wh']:.2e} | "
+                  f"{row['ratio_to_floor']:.2f}{flag} |")
+
+
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
             "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static,
@@ -537,7 +580,7 @@ SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama
             "issue12-precision": issue12_precision, "issue12-batch": issue12_batch,
             "issue12-gpu-time": issue12_gpu_time, "issue19-scaling": issue19_scaling,
             "issue19-models": issue19_models,
-            "issue19-offload": issue19_offload, "issue14-ray": issue14_ray}
+            "issue19-offload": issue19_offload, "issue14-ray": issue14_ray, "issue18-h200": issue18_h200}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: the round-1 sections print headings and prose between their tables and are pasted by hand from this

@@ -90,3 +90,13 @@ def test_unknown_source_and_messages_without_a_tokenizer_are_refused(tmp_path: P
     assert "prompt_tokens" in str(info.value) and "tokenizer" in str(info.value)
     with pytest.raises(UsageError):
         open_prompts("synthetic", 0, 0, "tiny-llama")
+
+
+def test_every_id_of_a_large_vocabulary_decodes_to_text_and_text_stays_one_id_per_byte() -> None:
+    """A random-weight model emits any id of its 128,256; a streaming server sends text, so an id that
+    decodes to nothing leaves the client without token times (every transformers serve request failed so
+    on the H200, 2026-12-03)."""
+    tokenizer = byte_tokenizer(128256)
+    assert len(tokenizer) == 128256
+    assert all(tokenizer.decode([i]).strip() for i in (262, 5000, 128255))
+    assert tokenizer("héllo")["input_ids"] == byte_tokenizer()("héllo")["input_ids"] == list("héllo".encode())

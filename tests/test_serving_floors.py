@@ -10,7 +10,8 @@ import yaml
 
 from joulebench.errors import UsageError
 from joulebench.experiments.serving_arms import ArmSpec, FloorSpec
-from joulebench.experiments.serving_bench import build_result
+from joulebench.experiments.serving_bench import arm_environment, build_result
+from joulebench.meters.nvml import GpuState
 from joulebench.serving.client import LoadResult
 from joulebench.serving.figures import FigureSetting, compare, figure_floor
 from joulebench.serving.floors import _context_sum, card_energy, floor_arch, request_floors
@@ -118,3 +119,42 @@ def test_an_arm_reports_its_ratio_to_floor_and_fails_below_it(power_w: float, be
     assert (floor["ratio_to_floor"] < 1) == below
     assert any("BELOW THE PHYSICAL FLOOR" in f for f in point.summary["check_failures"]) == below
     assert all(row["floor_j"] > 0 for row in point.records["requests"])
+
+
+def test_an_arm_without_a_named_card_takes_the_floor_of_the_metered_one() -> None:
+    """The card comes from the sweep's meters (their GPU state as recorded on the H200, 2026-12-03);
+    before, the arm's environment carried no GPU and every H200 arm had no floor."""
+    h200 = GpuState("GPU-9b14ac54-acbc-4da7-d77a-830cc18eb2ce", "NVIDIA H200", "580.159.04", 700.0, 345, 3201, 40)
+    monitor = type("Monitor", (), {"gpu_states": [h200]})()
+    arm = ArmSpec("a", "burst", 2, url="http://127.0.0.1:1", model="m", floor=FloorSpec(model="llama-3.1-8b"))
+    env = arm_environment(monitor, "http://127.0.0.1:9400/metrics")
+    assert env["dcgm_url"] == "http://127.0.0.1:9400/metrics"
+    point = build_result(arm, arm.validate(), LoadResult(_records(), 0.0, 1.5, False), MeteredGpu(300.0), {}, env)
+    assert point.summary["floor"]["available"] and point.summary["floor"]["card"]["gpu"] == "h200"
+    bare = build_result(arm, arm.validate(), LoadResult(_records(), 0.0, 1.5, False), MeteredGpu(300.0), {},
+                        arm_environment(object()))
+    assert not bare.summary["floor"]["available"] and "--floor-gpu" in bare.summary["floor"]["reason"]
+
+
+def test_a_stored_arms_floor_recomputed_from_its_records_is_the_one_computed_live() -> None:
+    """The five transformers-serve arms measured on the H200 (docs/validation/serving/run_d/serve) carry the
+    floor computed as they ran; recomputing it from the stored records and environment gives the same."""
+    from pathlib import Path
+
+    from joulebench.experiments.serving_bench import stored_floor
+    from joulebench.store import Store
+
+    db = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_d" / "serve" / "serving.db"
+    store = Store.open_read(db)
+    try:
+        env = {run.id: run.env for run in store.runs()}
+        points = list(store.points(kind="serving"))
+        assert len(points) == 5
+        for point in points:
+            live = point.summary["floor"]
+            again = stored_floor(point.config, point.summary, store.records(point.id, "requests"), env[point.run_id])
+            assert live["available"] and again["card"]["gpu"] == "h200"
+            assert again["total_j"] == pytest.approx(live["total_j"], rel=1e-12)
+            assert again["ratio_to_floor"] == pytest.approx(live["ratio_to_floor"], rel=1e-12)
+    finally:
+        store.close()

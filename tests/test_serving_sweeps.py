@@ -9,7 +9,7 @@ import pytest
 from joulebench.errors import UsageError
 from joulebench.experiments.serving_arms import ArmSpec, knob_sweep, rate_sweep
 from joulebench.serving.pareto import pareto
-from joulebench.workloads.engine import PRESETS, EngineConfig, parse_knobs
+from joulebench.workloads.engine import EngineConfig, parse_knobs
 from tests.loopback_server import ServerConfig, StreamingTestServer
 from tests.serving_helpers import run_cli
 
@@ -55,7 +55,6 @@ def test_knobs_parse_merge_with_presets_and_refuse_nonsense() -> None:
     assert config.validate().resolved_knobs() == {
         "use_cuda_graph": False, "q_padding": 64, "max_batch_tokens": 512, "scheduler": "prefill_first"}
     assert config.to_dict()["knobs"]["max_batch_tokens"] == 512 and config.to_dict()["dtype"] == "fp32"
-    assert PRESETS["tuned"] == {}  # filled from measurements only (scripts/measure_serving.py)
     for bad, fragment in [({"num_blocks": "x"}, "integer"), ({"safety_margin": 2}, "from 0"),
                           ({"attn_implementation": "flex"}, "allowed"), ({"use_cuda_graph": "maybe"}, "true or false")]:
         with pytest.raises(UsageError, match=fragment):
@@ -96,3 +95,21 @@ def test_prefix_cache_is_controllable_and_recorded(tmp_path, capsys) -> None:
     with pytest.raises(UsageError, match="shared_prefix_tokens"):
         ArmSpec("a", "burst", 2, prompts="synthetic:8", url="http://127.0.0.1:1", model="m",
                 shared_prefix_tokens=9).validate()
+
+
+def test_the_tuned_preset_is_the_knob_sweeps_lowest_energy_per_request() -> None:
+    """``tuned`` is picked from the committed H200 knob sweep (docs/validation/serving/run_d/knobs): the
+    knobs of its arm with the lowest Wh per request among those that served every request."""
+    from pathlib import Path
+
+    from joulebench.store import Store
+
+    db = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_d" / "knobs" / "serving.db"
+    store = Store.open_read(db)
+    try:
+        arms = [p for p in store.points(kind="serving") if p.summary["headline"]["failed"] == 0]
+    finally:
+        store.close()
+    assert len(arms) >= 6
+    best = min(arms, key=lambda p: p.summary["headline"]["wh_per_request"])
+    assert best.config["engine"]["knobs"] == EngineConfig("llama-3.1-8b", preset="tuned").resolved_knobs()

@@ -57,3 +57,13 @@ python3 -m joulebench study precision --model llama-3.1-8b --dtype bf16,fp16,tor
   --engine static --output-tokens 32 $C > precision_static_tables.json
 python3 -m joulebench study batch --model llama-3.1-8b --dtype bf16 --batches 1,4,16 --output-tokens 32 $C > batch_tables.json
 # then: python3 scripts/validation_tables.py --write (docs/VALIDATION.md, issue-12 sections)
+#
+# Session 7 (2026-12-03; card: one NVIDIA H200 GPU-9b14ac54-acbc-4da7-d77a-830cc18eb2ce, driver 580.159.04,
+# 82.20 W and 40 C at the call's start; the same image; .whl-studies carried), resumed from the committed store.
+# Log and summary: llm_studies_session7_call1.log, summary_session7_call1.json.
+# Call 1 (carry .whl-studies, timeout_s 420; wall 149.3 s):
+cp docs/validation/studies/llm_studies.db $OUT/ && rm -rf /tmp/site; WHEELS=.whl-studies source scripts/device_env.sh && \
+  nvidia-smi --query-gpu=uuid,driver_version,power.draw,temperature.gpu --format=csv && \
+  python3 scripts/measure_llm_studies.py --parts precision-static --budget-s 300 2>&1 | tee $OUT/llm_studies_session7_call1.log | tail -40; pack_out
+# result: precision-static 8 of 8 (bnb-int8 measured, point 52; the other 7 found stored). precision_static_tables.json
+# rewritten with the tables-only command above; the other four tables came out byte-identical.

@@ -154,6 +154,16 @@ class ArmSpec:
     def label(self) -> str:
         return f"arm {self.name} ({self.arrival}, {self.requests} requests)"
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ArmSpec:
+        """Inverse of `point_config`, for recomputing what a stored arm's records give."""
+        known = dict(config)
+        known["engine"] = None if config.get("engine") is None else EngineConfig(**config["engine"])
+        known["server"] = None if config.get("server") is None else ServerSpec(**config["server"])
+        floor = dict(config.get("floor") or {})
+        known["floor"] = FloorSpec(**{**floor, "profiles": tuple(floor.get("profiles") or ())})
+        return cls(**known)
+
     def point_config(self) -> dict[str, Any]:
         config = asdict(self)
         config["engine"] = None if self.engine is None else self.engine.to_dict()

@@ -32,6 +32,7 @@ from joulebench.serving.arrivals import schedule
 from joulebench.serving.client import ClientConfig, LoadResult, run_load
 from joulebench.serving.energy import EnergySource, energy_report
 from joulebench.serving.metrics import check_failures, summarize
+from joulebench.serving.records import RequestRecord
 from joulebench.serving.secrets import Redactor, api_key_from_env
 from joulebench.serving.summary import floor_report, headline, measurement_rows
 from joulebench.values import Measurement
@@ -68,6 +69,26 @@ class EngineCache:
             free_device_memory()
             self.loaded, self.key = load_for_engine(config), key
         return open_engine(config, self.loaded)
+
+
+def arm_environment(monitor: Any, dcgm_url: str | None = None) -> dict[str, Any]:
+    """What an arm's summary reads from its meters: the metered GPUs (the floor's card when the arm names
+    none; without them the H200 runs of 2026-12-03 had no floor) and the DCGM endpoint."""
+    env: dict[str, Any] = {"gpus": [s.to_dict() for s in getattr(monitor, "gpu_states", None) or []]}
+    if dcgm_url:
+        env["dcgm_url"] = dcgm_url
+    return env
+
+
+def stored_floor(config: Mapping[str, Any], summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
+                 env: Mapping[str, Any]) -> dict[str, Any]:
+    """The floor of a stored arm, recomputed from its request records, its energy summary and its run's
+    environment, as `build_result` computes it (the H200 arms of 2026-12-03 before the card came from the
+    meters were stored with none)."""
+    requests = [RequestRecord.from_dict(dict(row)) for row in records]
+    per_request = {int(row["index"]): dict(row.get("energy_j") or {}) for row in records}
+    floor, _ = floor_report(ArmSpec.from_config(dict(config)), requests, summary["energy"], per_request, env)
+    return floor
 
 
 def execute_arm(
@@ -237,8 +258,7 @@ def run_arms(
 
     def execute(arm: ArmSpec, context: SweepContext) -> Measurement:
         checked = by_name[arm.name][1]
-        env = {"dcgm_url": dcgm_url} if dcgm_url else {}
-        return execute_arm(arm, context.monitor, engines, env, checked)
+        return execute_arm(arm, context.monitor, engines, arm_environment(context.monitor, dcgm_url), checked)
 
     plan = {"arms": [a.point_config() for a in arms], "gpus": list(gpus) if gpus is not None else None,
             "dcgm_url": dcgm_url}

@@ -62,12 +62,14 @@ CB_KNOBS: dict[str, tuple[str, type, tuple[float, float] | None]] = {
 }
 OTHER_KNOBS = ("attn_implementation", "auto_switch_to_flash")
 
-#: named knob sets. "library" = transformers' own defaults. "tuned" = the defaults picked from
-#: measurements: left EMPTY until scripts/measure_serving.py has run on the H200 (issue 18); fill it
-#: from that run's knob table (lowest J/request within the SLOs) and say so in docs/validation.
+#: named knob sets. "library" = transformers' own defaults. "tuned" = the lowest J/request of the knob
+#: sweep on the H200 (docs/validation/serving/run_d/knobs, 48 requests under burst, sdpa, transformers
+#: 5.24, one run each): CUDA graphs with small padding, 0.082 Wh/request and 230 output tok/s against
+#: 0.094 and 168 for the library's defaults. No arm met the SLOs under that burst, and the 13% is one
+#: run of each; none of the knobs removes the ~16x gap to the floor (VALIDATION.md, issue 18).
 PRESETS: dict[str, dict[str, Any]] = {
     "library": {},
-    "tuned": {},
+    "tuned": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64},
     # candidates from reading transformers 5.24 (cb_engine docstring): a batch-token budget that
     # bounds the packed attention rectangle, and no KV padding to 16,384 keys when graphs are on
     "small-batch-tokens": {"max_batch_tokens": 1024},

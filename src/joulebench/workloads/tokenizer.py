@@ -42,7 +42,11 @@ def tokenizer_for(ref: ModelRef) -> Any | None:
     return None
 
 
-def byte_tokenizer() -> Any:
+def byte_tokenizer(vocab_size: int | None = None) -> Any:
+    """Bytes and the specials; with ``vocab_size`` (the model's), every id past them is a filler word
+    that decodes to visible text (`` w<id>``). A random-weight model emits any id of its vocabulary: with
+    256 bytes for 128,256 ids nearly every token decodes to nothing, a streaming server sends no text,
+    and a client sees no token times. Text still encodes one id per byte (fillers never match a byte)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -56,6 +60,9 @@ def byte_tokenizer() -> Any:
     word_vocab = {ch: i for i, ch in enumerate(ordered)}
     for offset, token in enumerate(SPECIALS):
         word_vocab[token] = 256 + offset
+    space = ordered[ord(" ")]  # the visible character ByteLevel uses for a space
+    for token_id in range(256 + len(SPECIALS), vocab_size or 0):
+        word_vocab[f"{space}w{token_id}"] = token_id
     tok = Tokenizer(models.WordLevel(word_vocab, unk_token="<|pad|>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False), pre_tokenizers.Split("", "isolated")]
