@@ -5,7 +5,7 @@ Run on the GPU box from the repository root (wheels: scripts/prepare_serving_whe
 carry it and source scripts/device_env.sh with WHEELS=.whl-serving, which installs it and puts src/ on the
 path; the commands that ran on the H200 are in docs/validation/serving/run_d/measure_serving.cmd):
 
-    WHEELS=.whl-serving source scripts/device_env.sh && python3 scripts/measure_serving.py --plan serve    # <= 480 s
+    WHEELS=.whl-serving source scripts/device_env.sh && python3 scripts/measure_serving.py --plan serve    # <= 360 s
     WHEELS=.whl-serving source scripts/device_env.sh && python3 scripts/measure_serving.py --plan engines  # <= 375 s
     WHEELS=.whl-serving source scripts/device_env.sh && python3 scripts/measure_serving.py --plan knobs    # <= 450 s
     python3 scripts/measure_serving.py --plan quick --budget-s 900                       # CPU smoke, ~4 min
@@ -16,11 +16,21 @@ Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-d
            load it with the five study laws through the HTTP client, NVML energy on the same box
   engines  in-process: CB with the ``tuned`` preset, sequential bf16 and fp32 (fixed 50 ms), five laws
   knobs    in-process CB under burst with the library defaults, then one arm per knob value and preset
-           (the sweep that picks ``tuned``: fill workloads/engine.py PRESETS["tuned"] from its table)
+           (the sweep that picked ``tuned``: docs/validation/serving/run_d/knobs)
+  must-show  issue 18's arms over as many calls as it takes: transformers serve and CB (tuned) x five
+           laws x 200 requests x 2 repeats, then the sequential fp32/bf16 services (5 segments of 40
+           requests under burst per repeat) and one real check arm per dtype (fixed 500 ms, segment 0's
+           requests). Each call resumes from $OUT/serving/serving.db (copy the committed store there
+           first) and runs the arms not yet stored while the next one's time bound fits --budget-s:
+             cp STORE $OUT/serving/ && WHEELS=.whl-serving source scripts/device_env.sh && \
+               python3 scripts/measure_serving.py --plan must-show --budget-s 540; pack_out
+           then, here (no GPU): python3 scripts/measure_serving.py --derive STORE writes each law's
+           sequential arm derived from the services (serving/fifo.py) into STORE's folder/derived/
   quick    tiny-llama on CPU, every target, a few requests (checks the script, not the numbers)
 
 Before starting it prints the worst-case runtime (model loads + the sum of the arms' time bounds) and
-refuses to start past --budget-s. Writes into $OUT (default ./out): serving/<arm>.json (the document
+refuses to start past --budget-s (the must-show plan instead stops before the first arm that no longer
+fits). Writes into $OUT (default ./out): serving/<arm>.json (the document
 ``serve-bench --json`` prints), serving/serving.db, serving/summary.json (one row per arm, and the
 study's figures beside their floors), serving/server.log, and prints the table.
 """
@@ -40,11 +50,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from joulebench.experiments.progress import LineObserver  # noqa: E402
-from joulebench.experiments.serving_bench import run_arms  # noqa: E402
-from joulebench.experiments.serving_study import LAWS, study_arms  # noqa: E402
+from joulebench.experiments.serving_bench import ArmOutcome, run_arms  # noqa: E402
+from joulebench.experiments.serving_study import LAWS, service_arms, study_arms  # noqa: E402
 
 PORT = 18000
-CHECKPOINT_S, SERVER_START_S, MODEL_LOAD_S = 150.0, 120.0, 40.0  # worst cases on the H200 box
+#: worst cases on the H200 box: about twice the checkpoint's 34-38 s and the server's 15-17 s (run_d)
+CHECKPOINT_S, SERVER_START_S, MODEL_LOAD_S = 90.0, 60.0, 40.0
+#: the must-show, over as many calls as it takes: each call runs the arms not yet stored while their time
+#: bounds fit (bounds from run_d: CB 1.1-1.4 requests/s, serve 0.7-0.9, sequential ~3.1-6.3 s a request)
+MUST_SHOW = {"targets": ["serve", "cb"], "laws": list(LAWS), "requests": {"cb": 200, "serve": 200},
+             "max_duration": {"cb": 240, "serve": 330}, "repeats": 2, "fit": True,
+             "services": {"targets": ["seq-fp32", "seq-bf16"], "segment": 40, "segments": 5, "max_duration": 290}}
 PLANS: dict[str, dict[str, Any]] = {
     "serve": {"targets": ["serve"], "laws": list(LAWS), "requests": {"serve": 24}, "max_duration": {"serve": 40}},
     "engines": {"targets": ["cb", "seq-bf16", "seq-fp32"], "laws": list(LAWS), "seq_laws": ["fixed-50ms"],
@@ -54,6 +70,7 @@ PLANS: dict[str, dict[str, Any]] = {
               "preset": "library", "sweeps": ["max_batch_tokens=1024,8192", "max_requests_per_batch=8,16,32",
                                               "scheduler=prefill_first"],
               "presets": ["graphs-no-kv-padding"]},
+    "must-show": MUST_SHOW,
     "quick": {"targets": ["cb", "seq-bf16", "serve"], "laws": ["burst", "fixed-50ms"], "model": "tiny-llama",
               "device": "cpu", "requests": {"cb": 4, "seq-bf16": 2, "serve": 3},
               "max_duration": {"cb": 60, "seq-bf16": 60, "serve": 90}, "prompts": "synthetic:16-64,mean=32",
@@ -78,7 +95,7 @@ def save_checkpoint(model: str, dtype: str, device: str, out: Path) -> float:
     return time.perf_counter() - began
 
 
-def run_serve(args: argparse.Namespace, arms: list, out: Path) -> list:
+def run_serve(args: argparse.Namespace, arms: list, out: Path, observer: Any, json_dir: Path | None) -> list:
     """One transformers serve process for every serve arm: checkpoint, launch, warm up, load, stop."""
     from joulebench.serving.arrivals import parse_arrival, schedule
     from joulebench.serving.client import ClientConfig, run_load
@@ -105,7 +122,7 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path) -> list:
         print(f"warm-up: {[r.status for r in warm.records]}", flush=True)
         arms = [replace(a, url=url, model=str(ckpt)) for a in arms]
         return run_arms(arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus, idle_s=args.idle_s,
-                        json_dir=out, observer=LineObserver())
+                        json_dir=json_dir, observer=observer)
     finally:
         server.stop()
         (out / "server.log").write_text(server.log_text())
@@ -121,13 +138,20 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
     laws = args.laws.split(",") if args.laws else plan["laws"]
     requests = {**plan["requests"], **_pairs(args.requests, int)}
     bounds = {**plan["max_duration"], **_pairs(args.max_duration, float)}
-    common = {"prompts": plan.get("prompts", "synthetic:200-4000,mean=1200"), "outputs": plan.get("outputs", "10-300"),
-              "profiles": args.profile, "repeats": args.repeats, "preset": args.preset or plan.get("preset", "tuned"),
-              "url": f"http://127.0.0.1:{PORT}"}
+    common = {"prompts": args.prompts or plan.get("prompts", "synthetic:200-4000,mean=1200"),
+              "outputs": args.outputs or plan.get("outputs", "10-300"),
+              "profiles": args.profile, "repeats": args.repeats or plan.get("repeats", 1),
+              "preset": args.preset or plan.get("preset", "tuned"), "url": f"http://127.0.0.1:{PORT}",
+              "served_model": args.checkpoint}
     arms = []
     for target in targets:
         target_laws = plan.get("seq_laws", laws) if target.startswith("seq") else laws
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
+    if "services" in plan and not args.targets:
+        svc = plan["services"]
+        arms += service_arms(args.model, args.device, svc["targets"], svc["segment"], svc["segments"],
+                             svc["max_duration"], repeats=common["repeats"],
+                             prompts=common["prompts"], outputs=common["outputs"], profiles=args.profile)
     if args.plan == "knobs" or args.sweep:
         from joulebench.experiments.serving_arms import knob_sweep
 
@@ -136,6 +160,37 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
         arms += [replace(a, name=f"{a.name}@{p}", engine=replace(a.engine, preset=p))
                  for p in plan.get("presets", []) for a in base]
     return arms
+
+
+class BudgetSpent(Exception):
+    """The next arm's time bound no longer fits the call; the finished arms are stored."""
+
+
+class BudgetObserver(LineObserver):
+    """Stops the sweep before an arm whose ``max_duration_s`` (plus a margin) is past the deadline."""
+
+    def __init__(self, deadline_s: float, margin_s: float = MODEL_LOAD_S + 15.0) -> None:  # a load may come first
+        self.deadline_s, self.margin_s = deadline_s, margin_s
+
+    def point_started(self, index: int, point: Any) -> None:
+        left = self.deadline_s - time.perf_counter()
+        if point.max_duration_s + self.margin_s > left:
+            raise BudgetSpent(f"{point.name} may take {point.max_duration_s:.0f} s and {left:.0f} s are left")
+
+
+def stored_ok(arms: list, db: Path) -> dict[str, dict]:
+    """Summaries of the ``arms`` the store at ``db`` holds as finished (by point key, as the sweep resumes)."""
+    if not db.is_file():
+        return {}
+    from joulebench.store import Store
+    from joulebench.values import key_of
+
+    store = Store.open_read(db)
+    try:
+        found = {a.name: store.point_by_key(key_of(a)) for a in arms}
+    finally:
+        store.close()
+    return {name: dict(p.summary) for name, p in found.items() if p is not None and p.status == "ok"}
 
 
 def worst_case_s(arms: list, idle_s: float) -> float:
@@ -155,9 +210,11 @@ def main() -> int:
     parser.add_argument("--laws", default=None, help=f"comma list of {', '.join(LAWS)}")
     parser.add_argument("--requests", nargs="*", default=[], help="TARGET=N overrides")
     parser.add_argument("--max-duration", nargs="*", default=[], help="TARGET=SECONDS overrides")
+    parser.add_argument("--prompts", default=None, help="prompt source (default: the plan's, else the study's)")
+    parser.add_argument("--outputs", default=None, help="output lengths (default: the plan's, else 10-300)")
     parser.add_argument("--preset", default=None, help="CB knob preset (default: the plan's, else tuned)")
     parser.add_argument("--sweep", nargs="*", default=None, help="KNOB=V1,V2 (replaces the knobs plan's sweeps)")
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=None, help="default: the plan's, else 1")
     parser.add_argument("--profile", nargs="*", default=[], help="calibration profiles for the floor")
     parser.add_argument("--checkpoint", default="/tmp/joulebench-ckpt")
     parser.add_argument("--gpus", default="0")
@@ -165,34 +222,52 @@ def main() -> int:
     parser.add_argument("--budget-s", type=float, default=570.0, help="refuse plans whose worst case is longer")
     parser.add_argument("--study", default=None, help="seed_figures.json (default: shared/reference/ if present)")
     parser.add_argument("--dry-run", action="store_true", help="print the arms and the worst case, run nothing")
+    parser.add_argument("--derive", default=None, metavar="DB",
+                        help="no GPU work: the sequential arms the service runs in DB give (DB's folder/derived/)")
     args = parser.parse_args()
+    if args.derive:
+        return derive(Path(args.derive))
     plan = PLANS[args.plan]
     args.model = args.model or plan.get("model", "llama-3.1-8b")
     args.device = args.device or plan.get("device", "cuda")
     args.gpus = None if args.device == "cpu" else [int(g) for g in args.gpus.split(",")]
     args.idle_s = 0.0 if args.device == "cpu" else args.idle_s
+    began = time.perf_counter()
     arms = build_arms(args, plan)
-    worst = worst_case_s(arms, args.idle_s)
-    print(f"{len(arms)} arms; worst-case runtime {worst:.0f} s (budget {args.budget_s:.0f} s)", flush=True)
+    out = Path(os.environ.get("OUT", "out")) / "serving"
+    fit = bool(plan.get("fit"))
+    stored = stored_ok(arms, out / "serving.db") if fit else {}
+    todo = [a for a in arms if a.name not in stored]
+    worst = worst_case_s(todo, args.idle_s)
+    print(f"{len(arms)} arms, {len(stored)} stored, {len(todo)} to run; worst-case runtime {worst:.0f} s "
+          f"(budget {args.budget_s:.0f} s{', runs what fits' if fit else ''})", flush=True)
     if args.dry_run:
-        for arm in arms:
+        for arm in todo:
             print(f"  {arm.name}: {arm.arrival}, {arm.requests} requests, <= {arm.max_duration_s:g} s")
         return 0
-    if worst > args.budget_s:
+    if worst > args.budget_s and not fit:
         print("refusing: lower --requests / --max-duration or split the plan (--targets, --laws)")
         return 2
-    out = Path(os.environ.get("OUT", "out")) / "serving"
     out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
+    observer = BudgetObserver(began + args.budget_s) if fit else LineObserver()
+    json_dir = None if fit else out  # few files in $OUT: a call returns at most 8 (the store has every arm)
     outcomes = []
-    serve_arms = [a for a in arms if a.engine is None]
-    engine_arms = [a for a in arms if a.engine is not None]
-    if serve_arms:
-        outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out), strict=True))
-    if engine_arms:
-        done = run_arms(engine_arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus,
-                        idle_s=args.idle_s, json_dir=out, observer=LineObserver())
-        outcomes += list(zip(engine_arms, done, strict=True))
+    serve_arms = [a for a in todo if a.engine is None]
+    engine_arms = [a for a in todo if a.engine is not None]
+    try:
+        if serve_arms and (not fit or began + args.budget_s - time.perf_counter() > CHECKPOINT_S + SERVER_START_S
+                           + serve_arms[0].max_duration_s):
+            outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out, observer, json_dir), strict=True))
+        if engine_arms:
+            done = run_arms(engine_arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus,
+                            idle_s=args.idle_s, json_dir=json_dir, observer=observer)
+            outcomes += list(zip(engine_arms, done, strict=True))
+    except BudgetSpent as stop:
+        print(f"stopped: {stop}; the same command resumes from {out / 'serving.db'}")
+    if fit:
+        stored = stored_ok(arms, out / "serving.db")
+        outcomes = [(a, ArmOutcome(stored[a.name])) for a in arms if a.name in stored]
+        print(f"{len(outcomes)} of {len(arms)} arms stored")
     print_table(outcomes, out, args.profile, args.study)
     print(f"done in {time.perf_counter() - began:.0f} s; results in {out}")
     return 0
@@ -229,6 +304,33 @@ def print_table(outcomes: list, out: Path, profiles: list[str], study_path: str 
         print(f"study {row['figure']:<34} {row['wh_per_request']:.3g} Wh/req, floor {row['floor_wh']:.3g} Wh, "
               f"ratio {row['ratio_to_floor']:.2f}" + ("  BELOW FLOOR" if row["below_floor"] else ""))
     (out / "summary.json").write_text(json.dumps({"arms": rows, "study": study}, indent=2, default=str))
+
+
+def derive(db: Path) -> int:
+    """The derived sequential arms of the service runs in ``db`` (CPU only): DB's folder/derived/<arm>.json,
+    and the check arms beside the measured ones."""
+    from joulebench.experiments.serving_derive import derive_study
+    from joulebench.store import Store
+
+    store = Store.open_read(db)
+    try:
+        docs = derive_study(store)
+    finally:
+        store.close()
+    folder = db.parent / "derived"
+    folder.mkdir(exist_ok=True)
+    for doc in docs:
+        (folder / f"{doc['arm']}.json").write_text(json.dumps(doc, indent=2, default=str))
+        h, measured = doc["headline"], (doc.get("measured") or {}).get("headline")
+        print(f"{doc['arm']:<36} Wh/req {h['wh_per_request']:.3g}  TTFT p50 {h['ttft_p50_s']:.2f} s  "
+              f"E2E p50/p99 {h['e2e_p50_s']:.1f}/{h['e2e_p99_s']:.1f} s  ratio {h['ratio_to_floor'] or float('nan'):.1f}")
+        for warning in doc["warnings"]:
+            print(f"  WARNING {warning}")
+        if measured:
+            print(f"  measured {doc['measured']['arm']:<27} Wh/req {measured['wh_per_request']:.3g}  TTFT p50 "
+                  f"{measured['ttft_p50_s']:.2f} s  E2E p50/p99 {measured['e2e_p50_s']:.1f}/{measured['e2e_p99_s']:.1f} s")
+    print(f"{len(docs)} derived arms in {folder}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -128,9 +128,9 @@ def test_tables_only_reads_a_cut_short_run_and_says_the_study_would_go_on(tmp_pa
 
 def test_tables_only_of_the_h200_store_on_a_machine_without_its_gpu_or_libraries(tmp_path: Path) -> None:
     """The committed H200 store (docs/validation/studies) read here, where there is no GPU and neither
-    bitsandbytes nor torchao need be installed: the static precision plan finds its 7 stored points by
-    their keys (bnb-int8 was not reached), the same tables as the committed document, and nothing is
-    written to the store."""
+    bitsandbytes nor torchao need be installed: the static precision plan finds its 8 stored points by
+    their keys (bnb-int8 measured a session later, on another H200), the same tables as the committed
+    document, and nothing is written to the store."""
     studies = Path(__file__).parents[1] / "docs" / "validation" / "studies"
     db = tmp_path / "llm_studies.db"
     db.write_bytes((studies / "llm_studies.db").read_bytes())
@@ -140,9 +140,9 @@ def test_tables_only_of_the_h200_store_on_a_machine_without_its_gpu_or_libraries
                   "--tables-only"], tmp_path)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["stop"] == "tables only: 7 of 8 points stored"
+    assert doc["stop"] == "tables only: 8 of 8 points stored"
     assert [r["dtype"] for r in _rows(_table(doc, "precision"))] == [
-        "bf16", "fp16", "torchao-int8", "torchao-int4", "torchao-fp8", "fp32", "bnb-nf4"]
+        "bf16", "fp16", "torchao-int8", "torchao-int4", "torchao-fp8", "fp32", "bnb-nf4", "bnb-int8"]
     assert doc["tables"] == json.loads((studies / "precision_static_tables.json").read_text())["tables"]
     assert db.read_bytes() == (studies / "llm_studies.db").read_bytes()
 

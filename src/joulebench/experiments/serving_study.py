@@ -12,6 +12,12 @@ a repeat is the same configuration stored again under ``tag="repeat<N>"``.
 
 Request counts and per-arm time bounds are parameters so that a run fits the GPU time it is given:
 an arm ends at its ``max_duration_s`` whatever the law, and records what was cut.
+
+Sequential arms can instead be derived (`service_arms`, `experiments.serving_derive`): a sequential
+server serves one request at a time, so its records under any law follow from its measured services
+(`serving.fifo`). The services are measured as segments (burst, seeds 0, 1, ...), each short enough for
+one device call; one real arm per target (``check``) is measured under a law to compare with the arm
+derived from its own requests' services.
 """
 
 from __future__ import annotations
@@ -77,4 +83,32 @@ def study_arms(
                     model, engine, dtype, device, knobs=dict(knobs or {}) if engine == "transformers" else {},
                     preset=preset if engine == "transformers" else None))
             arms += [arm if r == 0 else replace(arm, name=f"{arm.name}-r{r}", tag=f"repeat{r}") for r in range(repeats)]
+    return arms
+
+
+CHECK_LAW = "fixed-500ms"
+
+
+def service_name(target: str, segment: int, repeat: int = 0) -> str:
+    return f"{target}-services-s{segment}" + (f"-r{repeat}" if repeat else "")
+
+
+def service_arms(model: str, device: str, targets: Sequence[str], segment_requests: int, segments: int,
+                 max_duration_s: float, repeats: int = 1, check: bool = True, **common: object) -> list[ArmSpec]:
+    """Per sequential target: ``segments`` service runs of ``segment_requests`` requests under burst
+    (seed = segment number) per repeat, then (``check``) one real arm under `CHECK_LAW` with the requests
+    of segment 0."""
+    seq = [t for t in targets if t.startswith("seq")]
+    if len(seq) != len(targets) or segments < 1:
+        raise UsageError.bad("services", ",".join(targets) or segments, "sequential targets, one or more segments")
+    counts = {t: segment_requests for t in seq}
+    bounds = {t: max_duration_s for t in seq}
+    arms: list[ArmSpec] = []
+    for target in seq:
+        (base,) = study_arms(model, device, [target], ["burst"], counts, bounds, **common)  # type: ignore[arg-type]
+        for repeat in range(repeats):
+            tag = {"tag": f"repeat{repeat}"} if repeat else {}
+            arms += [replace(base, name=service_name(target, k, repeat), seed=k, **tag) for k in range(segments)]
+        if check:
+            arms += study_arms(model, device, [target], [CHECK_LAW], counts, bounds, **common)  # type: ignore[arg-type]
     return arms
