@@ -7,7 +7,7 @@ out=docs/report
 rm -rf "$out/figures"
 mkdir -p "$out"
 dbs=()
-while IFS= read -r db; do dbs+=(--db "$db"); done < <(find docs/validation -name '*.db' | sort)
+while IFS= read -r db; do dbs+=(--db "$db"); done < <(find docs/validation \( -name '*.db' -o -name '*.db.gz' \) | sort)
 cals=()
 for cal in docs/validation/calibration/*.yaml; do cals+=(--calibration "$cal"); done
 python3 -m joulebench report "${dbs[@]}" "${cals[@]}" --out "$out/index.html" --figures "$out/figures" \

@@ -168,9 +168,15 @@ class Store:
                 leftover.unlink(missing_ok=True)
             raise
 
+    _unpacked: Path | None = None  # the temporary copy of a gzip-compressed store, removed on close
+
     @classmethod
     def open_read(cls, path: str | Path, field: str = "db") -> Store:
-        """Open an existing database read-only: nothing in the file (or beside it) is changed."""
+        """Open an existing database read-only: nothing in the file (or beside it) is changed. A
+        ``.db.gz`` (a committed store kept small: the tree that travels to a GPU box is bounded) is read
+        from a temporary copy that `close` removes."""
+        if str(path).endswith(".gz"):
+            return cls._open_compressed(Path(path).expanduser(), field)
         p = check_db_path(path, field, must_exist=True)
         self = cls.__new__(cls)
         self.path, self.field, self.read_only = p, field, True
@@ -230,8 +236,31 @@ class Store:
             raise
         self._conn.commit()
 
+    @classmethod
+    def _open_compressed(cls, path: Path, field: str) -> Store:
+        import gzip
+        import shutil
+        import tempfile
+
+        if not path.is_file():
+            raise UsageError.bad(field, str(path), "no such results database")
+        fd, name = tempfile.mkstemp(suffix=".db", prefix="joulebench-")
+        try:
+            with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as packed:
+                shutil.copyfileobj(packed, out)
+            store = cls.open_read(name, field)
+        except (OSError, EOFError, UsageError) as exc:
+            Path(name).unlink(missing_ok=True)
+            reason = exc.reason if isinstance(exc, UsageError) else f"not a gzip-compressed database ({exc})"
+            raise UsageError.bad(field, str(path), reason) from None
+        store._unpacked = Path(name)
+        return store
+
     def close(self) -> None:
         self._conn.close()
+        if self._unpacked is not None:
+            self._unpacked.unlink(missing_ok=True)
+            self._unpacked = None
 
     def __enter__(self) -> Store:
         return self

@@ -5,8 +5,10 @@ stored like any arm; `serving.fifo` replays their requests through the server's 
 Latencies, throughput and goodput then come from the replayed records through the same `summarize`;
 the floor through the same `floor_report`. Energy is the service runs' metered energy (whole windows,
 per component) plus the idle power of the run's baseline over the time the server would stand waiting
-for arrivals; each request keeps the energy attributed to its own service. A derived arm has no power
-trace of its own, so it has no steady-state window.
+for arrivals; each request keeps the energy attributed to its own service. The baseline is the one the
+run took (cold, as a rule): a card just after work idles higher (~122 W against ~79 W on the H200), so
+waiting is priced low; the study's laws keep a sequential server busy, with no waiting. A derived arm
+has no power trace of its own, so it has no steady-state window.
 """
 
 from __future__ import annotations
