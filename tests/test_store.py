@@ -78,6 +78,35 @@ def test_runner_skips_stored_points_and_records_failures(tmp_path: Path) -> None
         assert store.records(ok.id, "tokens") == [{"t": 0.1}]
 
 
+def test_a_sweep_stopped_as_a_point_starts_leaves_it_unclaimed(tmp_path: Path) -> None:
+    """An observer may stop the sweep before a point runs (scripts/measure_serving.py stops before an arm
+    that no longer fits a device call). The point was claimed by then; its claim must go, or the next
+    call, on another machine, finds it "claimed by another sweep" and never measures it."""
+
+    class Stop(Exception):
+        pass
+
+    class StopAtSecond:
+        def sweep_started(self, total: int, monitor: object) -> None: ...
+        def point_finished(self, index: int, outcome: object) -> None: ...
+        def repetition(self, phase: str, index: int, latency_s: float) -> None: ...
+
+        def point_started(self, index: int, point: Toy) -> None:
+            if point.n == 2:
+                raise Stop
+
+    def execute(point: Toy, context: object) -> Measurement:
+        return Measurement({"value": point.n}, [row()])
+
+    with Store(tmp_path / "r.db") as store:
+        with pytest.raises(Stop):
+            run_sweep("llm", [Toy(1), Toy(2)], execute, store.path, "test", {}, MeterSpec("cpu"), idle_s=0.0,
+                      store=store, observer=StopAtSecond())
+        with store.raw() as conn:
+            assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+        assert [p.config["n"] for p in store.points()] == [1]
+
+
 def test_a_point_is_all_or_nothing(tmp_path: Path) -> None:
     with Store(tmp_path / "r.db") as store:
         run = store.begin_run("llm", "test", {}, {})

@@ -149,8 +149,12 @@ def _drive(points: Sequence[Point], session: ExecutorSession, store: Store, run_
                 finished.append((index, early))
                 watcher.point_finished(index, early)
                 continue
-            watcher.point_started(index, point)
-            session.submit(Job(index, point, key, run_id))
+            try:  # claimed now: a stop before the job is in flight (Ctrl-C, an observer's budget) frees it
+                watcher.point_started(index, point)
+                session.submit(Job(index, point, key, run_id))
+            except BaseException:
+                store.release(key)
+                raise
             settle(session.collect(block=False))
         while session.in_flight():
             settle(session.collect(block=True))
