@@ -185,14 +185,10 @@ def stored_ok(arms: list, db: Path) -> dict[str, dict]:
     if not db.is_file():
         return {}
     from joulebench.store import Store
-    from joulebench.values import key_of
 
-    store = Store.open_read(db)
-    try:
-        found = {a.name: store.point_by_key(key_of(a)) for a in arms}
-    finally:
-        store.close()
-    return {name: dict(p.summary) for name, p in found.items() if p is not None and p.status == "ok"}
+    with Store.open_read(db) as store:
+        found = {a.name: store.finished(a) for a in arms}
+    return {name: dict(p.summary) for name, p in found.items() if p is not None}
 
 
 def worst_case_s(arms: list, idle_s: float) -> float:

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from joulebench.errors import UsageError
-from joulebench.values import MeasurementRow, StoredPoint, StoredRun, point_key
+from joulebench.values import MeasurementRow, Point, StoredPoint, StoredRun, key_of, point_key
 
 __all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "MeasurementRow", "Store", "StoredPoint", "StoredRun", "point_key"]
 
@@ -375,6 +375,11 @@ class Store:
     def point_by_key(self, key: str) -> StoredPoint | None:
         row = self._conn.execute("SELECT * FROM points WHERE point_key=?", (key,)).fetchone()
         return None if row is None else _stored_point(row)
+
+    def finished(self, point: Point) -> StoredPoint | None:
+        """``point`` as stored and finished (status ok) under its key, as a resuming sweep skips it; else None."""
+        stored = self.point_by_key(key_of(point))
+        return stored if stored is not None and stored.status == "ok" else None
 
     def measurements(self, point_id: int) -> list[dict[str, Any]]:
         rows = self._conn.execute("SELECT * FROM measurements WHERE point_id=? ORDER BY id", (point_id,))

@@ -21,11 +21,11 @@ from joulebench.errors import UsageError
 from joulebench.experiments.serving_arms import ArmSpec
 from joulebench.experiments.serving_study import CHECK_LAW, LAWS, SLO, service_name
 from joulebench.serving.arrivals import parse_arrival, schedule
+from joulebench.serving.energy import per_request_figures
 from joulebench.serving.fifo import replay, services
 from joulebench.serving.metrics import parse_slo, summarize
 from joulebench.serving.records import RequestRecord
 from joulebench.serving.summary import floor_report, headline
-from joulebench.units import j_to_wh
 
 SERVICE_LAW = "burst"
 
@@ -63,20 +63,13 @@ def _energy(runs: Sequence[ServiceRun], requests: Sequence[RequestRecord], idle_
         entry["idle_j"] = float(idle_w.get(name, 0.0)) * idle_s
         entry["energy_j"] += entry["idle_j"]
     total_j = sum(e["energy_j"] for e in components.values())
-    served = len(requests)
     gpu_j = components["gpu"]["energy_j"] if "gpu" in components else None
-    output = sum(r.output_tokens or 0 for r in requests)
-    prompt = sum(r.prompt_tokens or 0 for r in requests)
     return {
         "available": True,
         "window": {"duration_s": None, "energy_j": total_j, "components": components},
         "idle_s": idle_s, "idle_w": dict(idle_w), "unpriced_idle": idle_s > 0 and not idle_w,
         "estimated_components": sorted(n for n, e in components.items() if e["estimated"]),
-        "energy_per_completed_request_j": total_j / served, "energy_per_completed_request_wh": j_to_wh(total_j / served),
-        "gpu_energy_per_completed_request_j": None if gpu_j is None else gpu_j / served,
-        "gpu_energy_per_completed_request_wh": None if gpu_j is None else j_to_wh(gpu_j / served),
-        "energy_per_output_token_j": total_j / output if output else None,
-        "energy_per_input_token_j": total_j / prompt if prompt else None,
+        **per_request_figures(total_j, gpu_j, requests),
         "steady_state": {"available": False, "reason": "a derived arm has no power trace of its own"},
     }
 

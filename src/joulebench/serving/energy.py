@@ -233,6 +233,23 @@ def _total(readings: dict[str, Reading]) -> float:
     return float(sum(r.energy_j for r in readings.values()))
 
 
+def per_request_figures(total_j: float, gpu_j: float | None, records: Sequence[RequestRecord]) -> dict[str, Any]:
+    """A window's energy per completed request (all components and GPU) and per output and input token
+    of the completed requests (None where there is nothing to divide by)."""
+    completed = sum(r.ok for r in records)
+    output_tokens = sum(r.output_tokens or 0 for r in records if r.ok)
+    input_tokens = sum(_prompt(r) for r in records if r.ok)
+    gpu = completed and gpu_j is not None
+    return {
+        "energy_per_completed_request_j": total_j / completed if completed else None,
+        "energy_per_completed_request_wh": j_to_wh(total_j / completed) if completed else None,
+        "gpu_energy_per_completed_request_j": gpu_j / completed if gpu else None,  # type: ignore[operator]
+        "gpu_energy_per_completed_request_wh": j_to_wh(gpu_j / completed) if gpu else None,  # type: ignore[operator]
+        "energy_per_output_token_j": total_j / output_tokens if output_tokens else None,
+        "energy_per_input_token_j": total_j / input_tokens if input_tokens else None,
+    }
+
+
 def energy_report(
     records: Sequence[RequestRecord],
     source: EnergySource,
@@ -246,7 +263,6 @@ def energy_report(
         return {"available": False, "reason": "no request was sent and finished"}, {}
     t0, t1 = window
     readings = source.energy_between(t0, t1)
-    completed = sum(r.ok for r in records)
     total_j = _total(readings)
     gpu_j = readings["gpu"].energy_j if "gpu" in readings else None
     summary: dict[str, Any] = {
@@ -259,20 +275,9 @@ def energy_report(
             "components": _readings_dict(readings),
         },
         "estimated_components": sorted(c for c, r in readings.items() if r.estimated),
-        "energy_per_completed_request_j": total_j / completed if completed else None,
-        "energy_per_completed_request_wh": j_to_wh(total_j / completed) if completed else None,
-        "gpu_energy_per_completed_request_j": (gpu_j / completed)
-        if completed and gpu_j is not None
-        else None,
-        "gpu_energy_per_completed_request_wh": j_to_wh(gpu_j / completed)
-        if completed and gpu_j is not None
-        else None,
+        **per_request_figures(total_j, gpu_j, records),
         "prefill_weight": prefill_weight,
     }
-    output_tokens = sum(r.output_tokens or 0 for r in records if r.ok)
-    input_tokens = sum(_prompt(r) for r in records if r.ok)
-    summary["energy_per_output_token_j"] = total_j / output_tokens if output_tokens else None
-    summary["energy_per_input_token_j"] = total_j / input_tokens if input_tokens else None
     summary["steady_state"] = _steady_report(records, source, t_ref_s)
     segments = work_segments(records, prefill_weight)
     grid = attribution_grid(segments, t0, t1)

@@ -114,11 +114,8 @@ def _stored_points(store: Store, points: Sequence[Any]) -> list[Summary | None]:
     """Each point's usable stored summary (None where it is missing), found by its key as a sweep finds
     it to resume: so a point another study measured with the same configuration (sizes' Llama-3.1-8B fp32
     is precision's fp32) is found here as the full run finds it."""
-    out: list[Summary | None] = []
-    for point in points:
-        stored = store.point_by_key(key_of(point))
-        out.append(_whole(stored.summary) if stored is not None and stored.status == "ok" else None)
-    return out
+    found = [store.finished(point) for point in points]
+    return [None if stored is None else _whole(stored.summary) for stored in found]
 
 
 def thank_you_tables_only(plan: ThankYouPlan, store: Store) -> dict[str, Any]:
