@@ -22,10 +22,13 @@ Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-d
            requests under burst per repeat) and one real check arm per dtype (fixed 500 ms, segment 0's
            requests). Each call resumes from $OUT/serving/serving.db (copy the committed store there
            first; it is committed gzipped once over 8 MiB, as pack_out returns it) and runs the arms not
-           yet stored while the next one's time bound fits --budget-s:
+           yet stored while the next one's expected time fits --budget-s (its bound, or 1.3x the longest
+           stored arm of its kind); ``timeout -s INT`` stops an overrun before the device's limit:
              mkdir -p $OUT/serving && cp STORE $OUT/serving/ && gunzip -f $OUT/serving/*.gz; \
-               WHEELS=.whl-serving source scripts/device_env.sh && \
-               python3 scripts/measure_serving.py --plan must-show --budget-s 520; pack_out
+               WHEELS=.whl-serving source scripts/device_env.sh && timeout -s INT 575 \
+               python3 scripts/measure_serving.py --plan must-show --budget-s 560; pack_out
+           The server is warmed with --server-warmup requests (32) at the arms' lengths first: in run_e
+           the first arm a fresh server served cost up to 1.9x the same load served later.
            then, here (no GPU): python3 scripts/measure_serving.py --derive STORE writes each law's
            sequential arm derived from the services (serving/fifo.py) into STORE's folder/derived/
   quick    tiny-llama on CPU, every target, a few requests (checks the script, not the numbers)
@@ -58,6 +61,8 @@ from joulebench.experiments.serving_study import LAWS, service_arms, study_arms 
 PORT = 18000
 #: worst cases on the H200 box: about twice the checkpoint's 34-38 s and the server's 15-17 s (run_d)
 CHECKPOINT_S, SERVER_START_S, MODEL_LOAD_S = 90.0, 60.0, 40.0
+SERVER_WARMUP_S = 60.0  # the server's warm-up load (--server-warmup 32: about 25 s at run_e's rates)
+WARMUP_SEED = 99  # the warm-up's requests are not any arm's (the arms use seeds 0..segments-1)
 #: the must-show, over as many calls as it takes: each call runs the arms not yet stored while their time
 #: bounds fit (bounds from run_d: CB 1.1-1.4 requests/s, serve 0.7-0.9, sequential ~3.1-6.3 s a request)
 MUST_SHOW = {"targets": ["serve", "cb"], "laws": list(LAWS), "requests": {"cb": 200, "serve": 200},
@@ -110,21 +115,29 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, observer: Any, js
         print(f"saving a random-weight {args.model} checkpoint to {ckpt} ...", flush=True)
         took = save_checkpoint(args.model, "float32" if cpu else "bfloat16", args.device, ckpt)
         print(f"  saved in {took:.0f} s", flush=True)
-    command = (f"{sys.executable} -m transformers.cli.transformers serve {ckpt} --continuous-batching "
+    flags = f"-m joulebench.serving.torch_flags --sdpa-cudnn {args.server_sdpa_cudnn} " if args.server_sdpa_cudnn else ""
+    command = (f"{sys.executable} {flags}-m transformers.cli.transformers serve {ckpt} --continuous-batching "
                f"--port {PORT} --host 127.0.0.1 --device {'cpu' if cpu else 'cuda:0'} "
                f"--dtype {'float32' if cpu else 'bfloat16'} --attn-implementation sdpa --log-level info")
     url = f"http://127.0.0.1:{PORT}"
     server = ServerProcess(ServerSpec(command, url, ready_timeout_s=SERVER_START_S * 3))
     try:
         server.start()
-        print(f"server ready after {server.ready_after_s:.0f} s; warming up", flush=True)
-        specs = parse_prompts("synthetic:64").build(2, parse_lengths("4", "o"), seed=9, text_unit="byte")
+        # A real warm-up, not two short requests: in run_e (2026-12-03) the first arm a fresh server served
+        # cost up to 1.9x the same load served later, as the attention kernels met their shapes (VALIDATION)
+        n = args.server_warmup
+        print(f"server ready after {server.ready_after_s:.0f} s; warming up with {n} requests", flush=True)
+        began = time.perf_counter()
+        specs = parse_prompts(arms[0].prompts).build(n, parse_lengths("16", "o"), seed=WARMUP_SEED, text_unit="byte")
         config = ClientConfig(url, str(ckpt), length_control="transformers", max_duration_s=300)
-        warm = run_load(config, specs, schedule(parse_arrival("burst"), 2))
-        print(f"warm-up: {[r.status for r in warm.records]}", flush=True)
-        arms = [replace(a, url=url, model=str(ckpt)) for a in arms]
-        return run_arms(arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus, idle_s=args.idle_s,
-                        json_dir=json_dir, observer=observer)
+        warm = run_load(config, specs, schedule(parse_arrival("burst"), n))
+        ok = sum(r.status == "ok" for r in warm.records)
+        print(f"warm-up: {ok}/{n} ok in {time.perf_counter() - began:.0f} s", flush=True)
+        variant = f"server-sdpa-cudnn-{args.server_sdpa_cudnn}" if args.server_sdpa_cudnn else None
+        arms = [replace(a, url=url, model=str(ckpt), tag="+".join(t for t in (a.tag, variant) if t) or None)
+                for a in arms]
+        return run_arms(arms, out / "serving.db", f"scripts/measure_serving.py; server: {command}", gpus=args.gpus,
+                        idle_s=args.idle_s, json_dir=json_dir, observer=observer)
     finally:
         server.stop()
         (out / "server.log").write_text(server.log_text())
@@ -169,15 +182,42 @@ class BudgetSpent(Exception):
 
 
 class BudgetObserver(LineObserver):
-    """Stops the sweep before an arm whose ``max_duration_s`` (plus a margin) is past the deadline."""
+    """Stops the sweep before an arm whose expected time (plus a margin) is past the deadline.
 
-    def __init__(self, deadline_s: float, margin_s: float = MODEL_LOAD_S + 15.0) -> None:  # a load may come first
-        self.deadline_s, self.margin_s = deadline_s, margin_s
+    An arm is expected to take its ``max_duration_s``, or, once the store holds arms of its kind, 1.3x the
+    longest of their windows (capped by the bound): in run_e the serve arms' 330 s bound fitted one arm a
+    call, where each took 92-145 s. An arm that overruns is still cut by its own bound, and the documented
+    command stops the call with SIGINT before the device's limit (the arm in flight is lost, the rest kept)."""
+
+    def __init__(self, deadline_s: float, expected_s: dict[str, float] | None = None,
+                 margin_s: float = MODEL_LOAD_S + 15.0) -> None:  # a load may come first
+        self.deadline_s, self.expected_s, self.margin_s = deadline_s, expected_s or {}, margin_s
+
+    def need_s(self, point: Any) -> float:
+        return min(point.max_duration_s, self.expected_s.get(arm_kind(point), point.max_duration_s))
+
+    def left_s(self) -> float:
+        return self.deadline_s - time.perf_counter()
 
     def point_started(self, index: int, point: Any) -> None:
-        left = self.deadline_s - time.perf_counter()
-        if point.max_duration_s + self.margin_s > left:
-            raise BudgetSpent(f"{point.name} may take {point.max_duration_s:.0f} s and {left:.0f} s are left")
+        left, need = self.left_s(), self.need_s(point)
+        if need + self.margin_s > left:
+            raise BudgetSpent(f"{point.name} may take {need:.0f} s and {left:.0f} s are left")
+
+
+def arm_kind(arm: Any) -> str:
+    """Arms whose durations predict each other: the server, or one engine and dtype."""
+    return "serve" if arm.engine is None else f"{arm.engine.engine}-{arm.engine.dtype}"
+
+
+def expected_durations(arms: list, stored: dict[str, dict], factor: float = 1.3) -> dict[str, float]:
+    """``factor`` x the longest stored window of each kind of arm (the arms' names key ``stored``)."""
+    longest: dict[str, float] = {}
+    for arm in arms:
+        window = (stored.get(arm.name) or {}).get("energy", {}).get("window") or {}
+        if window.get("duration_s"):
+            longest[arm_kind(arm)] = max(longest.get(arm_kind(arm), 0.0), float(window["duration_s"]))
+    return {kind: factor * seconds for kind, seconds in longest.items()}
 
 
 def stored_ok(arms: list, db: Path) -> dict[str, dict]:
@@ -195,7 +235,7 @@ def worst_case_s(arms: list, idle_s: float) -> float:
     loads = len({(a.engine.model, a.engine.dtype) for a in arms if a.engine is not None})
     worst = sum(a.max_duration_s for a in arms) + MODEL_LOAD_S * loads + 2 * idle_s
     if any(a.engine is None for a in arms):
-        worst += CHECKPOINT_S + SERVER_START_S
+        worst += CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S
     return worst
 
 
@@ -215,6 +255,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=None, help="default: the plan's, else 1")
     parser.add_argument("--profile", nargs="*", default=[], help="calibration profiles for the floor")
     parser.add_argument("--checkpoint", default="/tmp/joulebench-ckpt")
+    parser.add_argument("--server-warmup", type=int, default=32, help="requests at the arms' prompt lengths, "
+                        "16 output tokens each, sent at once before the first measured serve arm")
+    parser.add_argument("--server-sdpa-cudnn", choices=["on", "off"], default=None,
+                        help="PyTorch's cuDNN SDPA in the server (default: torch's choice); the arms' tag says it")
     parser.add_argument("--gpus", default="0")
     parser.add_argument("--idle-s", type=float, default=5.0)
     parser.add_argument("--budget-s", type=float, default=570.0, help="refuse plans whose worst case is longer")
@@ -247,14 +291,14 @@ def main() -> int:
         print("refusing: lower --requests / --max-duration or split the plan (--targets, --laws)")
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    observer = BudgetObserver(began + args.budget_s) if fit else LineObserver()
+    observer = BudgetObserver(began + args.budget_s, expected_durations(arms, stored)) if fit else LineObserver()
     json_dir = None if fit else out  # few files in $OUT: a call returns at most 8 (the store has every arm)
     outcomes = []
     serve_arms = [a for a in todo if a.engine is None]
     engine_arms = [a for a in todo if a.engine is not None]
     try:
-        if serve_arms and (not fit or began + args.budget_s - time.perf_counter() > CHECKPOINT_S + SERVER_START_S
-                           + serve_arms[0].max_duration_s):
+        if serve_arms and (not fit or observer.left_s() > CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S
+                           + observer.need_s(serve_arms[0])):
             outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out, observer, json_dir), strict=True))
         if engine_arms:
             done = run_arms(engine_arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus,

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare_device_wheels import PLATFORMS  # noqa: E402 - one list of the box's platform tags
 
-SERVE = ["transformers", "fastapi", "starlette", "uvicorn", "pydantic", "pydantic_core", "annotated-types",
+SERVE = ["transformers==5.24.0", "fastapi", "starlette", "uvicorn", "pydantic", "pydantic_core", "annotated-types",
          "typing-inspection", "annotated-doc", "opentelemetry-api", "importlib_metadata", "zipp", "openai", "jiter",
          "distro", "sniffio", "typing_extensions", "httpx2", "httpcore2", "truststore", "idna", "anyio"]
 CLI = ["nvidia-ml-py", "typer", "click", "rich", "markdown-it-py", "mdurl", "pygments", "shellingham"]

@@ -572,6 +572,46 @@ def issue18_h200() -> None:
                   f"{row['ratio_to_floor']:.2f}{flag} |")
 
 
+def issue18_run_e() -> None:
+    """The eighth session's must-show calls (run_e): each arm with the call it ran in and its place among
+    the arms that server (or engine) served in that call; then the engine profile (16 requests under burst)."""
+    import sqlite3
+
+    print("| call | place in call | arm | status | requests ok / cut | Wh/request | ratio to floor | TTFT p50 s"
+          " | TPOT p50 s | output tok/s | window s | decoding at 10 s |")
+    print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    with sqlite3.connect(V / "serving" / "run_e" / "serving.db") as conn:
+        runs = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY id")]
+        points = conn.execute("SELECT id, run_id, status, error, config_json, summary_json FROM points ORDER BY id")
+        place: dict[int, int] = {}
+        for pid, run, status, error, config_text, summary_text in points.fetchall():
+            place[run] = place.get(run, 0) + 1
+            name = json.loads(config_text)["name"]
+            head = f"| {runs.index(run) + 1} | {place[run]} | {name} | {status} |"
+            summary = json.loads(summary_text)
+            h = summary.get("headline")
+            if status != "ok" or not h:
+                print(f"{head} {(error or '').splitlines()[0][:90]} | | | | | | | |")
+                continue
+            rows = conn.execute("SELECT payload_json FROM records WHERE point_id=? AND kind='requests'", (pid,))
+            records = [json.loads(r[0]) for r in rows]
+            decoding = sum(1 for r in records if r.get("first_token_s") is not None
+                           and r["first_token_s"] <= 10.0 < (r.get("end_s") or 0.0))
+            print(f"{head} {h['completed']} / {h['failed']} | {h['wh_per_request']:.3g} | "
+                  f"{summary['floor']['ratio_to_floor']:.1f} | {h['ttft_p50_s']:.2f} | {h['tpot_p50_s']:.3f} | "
+                  f"{h['output_tokens_per_s']:.0f} | {summary['energy']['window']['duration_s']:.0f} | {decoding} |")
+    print()
+    print("| engine preset (profile) | requests | prompt + output tokens | wall s | kernel s | GPU busy | "
+          "top kernel | its ms |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
+    for preset in ("library", "tuned"):
+        doc = json.loads((V / "serving" / "run_e" / "profile" / f"cb_profile_{preset}.json").read_text())
+        top = doc["top_kernels"][0]
+        print(f"| {preset} | {doc['served']}/{doc['requests']} | {doc['prompt_tokens']} + {doc['output_tokens']} | "
+              f"{doc['wall_s']:.2f} | {doc['kernel_s']:.2f} | {doc['gpu_busy_share']:.0%} | {top['name'][:60]} | "
+              f"{top['total_ms']:.0f} |")
+
+
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
             "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static,
@@ -580,7 +620,8 @@ SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama
             "issue12-precision": issue12_precision, "issue12-batch": issue12_batch,
             "issue12-gpu-time": issue12_gpu_time, "issue19-scaling": issue19_scaling,
             "issue19-models": issue19_models,
-            "issue19-offload": issue19_offload, "issue14-ray": issue14_ray, "issue18-h200": issue18_h200}
+            "issue19-offload": issue19_offload, "issue14-ray": issue14_ray, "issue18-h200": issue18_h200,
+            "issue18-run-e": issue18_run_e}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: the round-1 sections print headings and prose between their tables and are pasted by hand from this

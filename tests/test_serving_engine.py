@@ -63,3 +63,47 @@ def test_engine_config_validation() -> None:
         EngineConfig("tiny-llama", dtype="int3").validate()
     with pytest.raises(UsageError, match="num_blocks"):
         EngineConfig("tiny-llama", knobs={"num_blocks": 0}).validate()
+
+
+def test_a_failed_generation_loop_frees_its_manager(loaded, monkeypatch) -> None:
+    """A forward that raises (standing in for the H200's CUDA OOM, which CI cannot have) fails every request,
+    and the run itself frees the manager, whose kept error holds the KV cache: the next arm is sized from
+    the memory left, and on the H200 an OOM'd arm left the next one no cache (run_e, 2026-12-03)."""
+    import weakref
+
+    knobs = {"max_batch_tokens": 128, "num_blocks": 32, "page_size": 16}
+    eng = open_engine(EngineConfig("tiny-llama", "transformers", device="cpu", knobs=knobs, warmup=False), loaded)
+    managers = []
+    opened = eng._open
+
+    def spy():
+        manager = opened()
+        managers.append(weakref.ref(manager))
+        return manager
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (injected)")
+
+    monkeypatch.setattr(eng, "_open", spy)
+    monkeypatch.setattr(loaded.model, "forward", out_of_memory)
+    failed = eng.run(_specs(2), [0.0, 0.0], max_duration_s=30)
+    assert [r.status for r in failed.records] == ["error", "error"]
+    assert "out of memory" in failed.records[0].error
+    assert managers[0]() is None  # freed by the run, not left to a later collection
+    monkeypatch.undo()
+    again = eng.run(_specs(2), [0.0, 0.0], max_duration_s=60)
+    assert [r.status for r in again.records] == ["ok", "ok"]
+
+
+def test_the_sdpa_cudnn_knob_is_set_for_the_run_and_restored() -> None:
+    from joulebench.workloads.cb_engine import _sdpa_cudnn
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    with _sdpa_cudnn(not before):
+        assert torch.backends.cuda.cudnn_sdp_enabled() is (not before)
+    assert torch.backends.cuda.cudnn_sdp_enabled() is before
+    with _sdpa_cudnn(None):
+        assert torch.backends.cuda.cudnn_sdp_enabled() is before
+    assert EngineConfig("tiny-llama", knobs={"sdpa_cudnn": "off"}).resolved_knobs() == {"sdpa_cudnn": False}
+    with pytest.raises(UsageError, match="sdpa_cudnn"):
+        EngineConfig("tiny-llama", knobs={"sdpa_cudnn": 2}).resolved_knobs()

@@ -35,6 +35,12 @@ batch-1 prefill runs ~30,000), from reading transformers 5.24 (``generation/cont
    switches to them only when flash-attn (or the hub's kernels) is installed
    (``continuous_api.py:745-789``), which the GPU box lacks and cannot download.
 
+Measured since (H200, run_e, ``scripts/profile_cb_engine.py``, 16 requests under burst): the GPU is busy
+33% of the wall with the library's knobs and 50% with ``tuned``, the same 2.4-2.5 s of kernels in both;
+cuDNN SDPA is 43% of that, copies 21%. PyTorch picks cuDNN for a masked SDPA on Hopper, and cuDNN builds a
+graph for each new (query, key) shape; the ``sdpa_cudnn`` knob switches it off for the engine's runs, so
+the two can be compared (VALIDATION.md, issue 18, run_e).
+
 What configuration can do without flash attention: bound ``Q`` and ``K`` per step
 (``max_batch_tokens``, ``max_requests_per_batch``), keep graph padding small (``kv_padding``), choose
 the scheduler (``prefill_first`` finishes split prefills before admitting more decodes); the knob sweep
@@ -45,16 +51,18 @@ own knobs are set.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from joulebench.serving.client import START_LEAD_S, LoadResult
 from joulebench.serving.prompts import RequestSpec
 from joulebench.serving.records import STATUS_ERROR, STATUS_OK, RequestRecord
+from joulebench.workloads.device import free_device_memory
 from joulebench.workloads.engine import (
     CB_KNOBS,
     STOP_TIMEOUT_S,
@@ -132,20 +140,24 @@ class ContinuousBatchingEngine:
     def run(
         self, specs: Sequence[RequestSpec], targets_s: Sequence[float], max_duration_s: float | None = None
     ) -> LoadResult:
-        manager = self._open()
-        timestamps = "record_timestamps" in inspect.signature(manager.add_request).parameters
-        try:
-            if self.config.warmup:
-                self._submit(manager, "warmup", [3] * 8, 2, timestamps)
-                bound = WARMUP_TIMEOUT_S if max_duration_s is None else min(WARMUP_TIMEOUT_S, max_duration_s)
-                self._collect_one(manager, time.perf_counter() + bound)
-            self._record_resolved(manager)
-            return self._run_timed(manager, specs, targets_s, max_duration_s, timestamps)
-        finally:
-            manager.stop(block=True, timeout=STOP_TIMEOUT_S)
-            destroy = getattr(manager, "destroy", None)
-            if callable(destroy):
-                destroy()
+        with _sdpa_cudnn(self.config.resolved_knobs().get("sdpa_cudnn")):
+            manager = self._open()
+            timestamps = "record_timestamps" in inspect.signature(manager.add_request).parameters
+            try:
+                if self.config.warmup:
+                    self._submit(manager, "warmup", [3] * 8, 2, timestamps)
+                    bound = WARMUP_TIMEOUT_S if max_duration_s is None else min(WARMUP_TIMEOUT_S, max_duration_s)
+                    self._collect_one(manager, time.perf_counter() + bound)
+                self._record_resolved(manager)
+                return self._run_timed(manager, specs, targets_s, max_duration_s, timestamps)
+            finally:
+                _close(manager)
+                # A failed generation loop keeps its error, whose traceback holds the batch processor and
+                # so the whole KV cache; only a collection frees it, and the next arm's cache is sized from
+                # the memory left (on the H200, 2026-12-03, an OOM'd arm left the next one -15 sectors); no local
+                # of this frame may still point at the manager when it runs
+                manager = None
+                free_device_memory()
 
     @staticmethod
     def _submit(manager: Any, request_id: str, ids: list[int], max_new: int, timestamps: bool) -> None:
@@ -228,6 +240,31 @@ def _fill(record: RequestRecord, result: Any, timestamps: bool) -> None:
         record.status, record.error = STATUS_ERROR, str(result.error)[:300]
     else:
         record.status = STATUS_OK
+
+
+def _close(manager: Any) -> None:
+    manager.stop(block=True, timeout=STOP_TIMEOUT_S)
+    destroy = getattr(manager, "destroy", None)
+    if callable(destroy):
+        destroy()
+
+
+@contextlib.contextmanager
+def _sdpa_cudnn(enabled: bool | None) -> Iterator[None]:
+    """PyTorch's cuDNN SDPA backend on or off for one run (``None``: leave torch's choice), restored after.
+
+    A process-wide flag, not a context of the calling thread: the manager's worker thread runs the model."""
+    if enabled is None:
+        yield
+        return
+    import torch
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
 
 
 def _hard_stop_kwargs(manager: Any) -> dict[str, Any]:

@@ -60,16 +60,24 @@ CB_KNOBS: dict[str, tuple[str, type, tuple[float, float] | None]] = {
     "allow_block_sharing": ("allow_block_sharing", bool, None),
     "safety_margin": ("safety_margin", float, (0.0, 1.0)),
 }
-OTHER_KNOBS = ("attn_implementation", "auto_switch_to_flash")
+#: not ContinuousBatchingConfig fields: the model's attention, the manager's flash switch, and PyTorch's
+#: cuDNN SDPA backend (on/off for the engine's runs; torch's own choice when absent), because cuDNN builds
+#: an attention graph for every new (query, key) shape it meets and a packed batch meets a new one
+#: nearly every step (docs/VALIDATION.md, issue 18, run_e)
+OTHER_KNOBS = ("attn_implementation", "auto_switch_to_flash", "sdpa_cudnn")
 
 #: named knob sets. "library" = transformers' own defaults. "tuned" = the lowest J/request of the knob
 #: sweep on the H200 (docs/validation/serving/run_d/knobs, 48 requests under burst, sdpa, transformers
 #: 5.24, one run each): CUDA graphs with small padding, 0.082 Wh/request and 230 output tok/s against
 #: 0.094 and 168 for the library's defaults. No arm met the SLOs under that burst, and the 13% is one
 #: run of each; none of the knobs removes the ~16x gap to the floor (VALIDATION.md, issue 18).
+#: ``max_memory_percent`` 0.5 (not from the sweep): at 200 requests under burst the graphs' private pool
+#: reached 22.8 GiB and a capture ran out of memory beside a KV cache given 90% of the free memory (run_e,
+#: 2026-12-03). Half of the ~123 GiB free after the weights is ~61 GiB of cache: 1.8x the KV of the whole
+#: 200-request workload at the study's lengths (~273k tokens x 128 KiB), with the rest left to the graphs.
 PRESETS: dict[str, dict[str, Any]] = {
     "library": {},
-    "tuned": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64},
+    "tuned": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.5},
     # candidates from reading transformers 5.24 (cb_engine docstring): a batch-token budget that
     # bounds the packed attention rectangle, and no KV padding to 16,384 keys when graphs are on
     "small-batch-tokens": {"max_batch_tokens": 1024},
@@ -148,8 +156,12 @@ class EngineConfig:
                     raise UsageError.bad(name, raw, f"allowed: {', '.join(ATTENTION)}")
                 out[name] = raw
                 continue
-            if name == "auto_switch_to_flash":
-                out[name] = _parse_value(name, bool, raw)
+            if name in ("auto_switch_to_flash", "sdpa_cudnn"):
+                value = _parse_value(name, bool, raw)
+                if value is not None and not isinstance(value, bool):
+                    raise UsageError.bad(name, raw, "must be true or false")
+                if value is not None:
+                    out[name] = value
                 continue
             if name not in CB_KNOBS:
                 raise UsageError.bad("engine_knob", name, f"unknown knob; allowed: {', '.join([*CB_KNOBS, *OTHER_KNOBS])}")
