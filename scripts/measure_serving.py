@@ -124,7 +124,7 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, observer: Any, js
     try:
         server.start()
         # A real warm-up, not two short requests: in run_e (2026-12-03) the first arm a fresh server served
-        # cost up to 1.9x the same load served later, as the attention kernels met their shapes (VALIDATION)
+        # cost up to 1.9x the same load served later (why is not proven yet: VALIDATION.md, issue 18, run_e)
         n = args.server_warmup
         print(f"server ready after {server.ready_after_s:.0f} s; warming up with {n} requests", flush=True)
         began = time.perf_counter()
@@ -267,6 +267,8 @@ def main() -> int:
     parser.add_argument("--derive", default=None, metavar="DB",
                         help="no GPU work: the sequential arms the service runs in DB give (DB's folder/derived/)")
     args = parser.parse_args()
+    if args.server_warmup < 1:
+        parser.error(f"--server-warmup {args.server_warmup}: must be at least 1 request")
     if args.derive:
         return derive(Path(args.derive))
     plan = PLANS[args.plan]
