@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from joulebench.errors import UsageError  # noqa: E402
 from joulebench.serving.arrivals import parse_arrival, schedule  # noqa: E402
 from joulebench.serving.prompts import parse_lengths, parse_prompts  # noqa: E402
 from joulebench.workloads.cb_engine import ContinuousBatchingEngine  # noqa: E402
@@ -101,9 +102,13 @@ def main() -> int:
     a = p.parse_args()
     import torch
 
-    for text in a.variants:  # every variant checked before the model loads
-        preset, knobs = parse_variant(text)
-        EngineConfig(a.model, "transformers", a.dtype, a.device, knobs, preset).validate()
+    try:  # every variant checked before the model loads
+        for text in a.variants:
+            preset, knobs = parse_variant(text)
+            EngineConfig(a.model, "transformers", a.dtype, a.device, knobs, preset).validate()
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     began = time.perf_counter()
     loaded = load_for_engine(EngineConfig(a.model, "transformers", a.dtype, a.device))
     doc = {"model": a.model, "dtype": a.dtype, "device": a.device, "load_s": time.perf_counter() - began,

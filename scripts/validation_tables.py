@@ -612,6 +612,38 @@ def issue18_run_e() -> None:
               f"{top['total_ms']:.0f} |")
 
 
+def issue18_must_show() -> None:
+    """Issue 18's must-show table from the must-show store (run_f, filled call by call): each target under
+    each law, the mean of its repeats and their spread, beside the study's figures and their floors."""
+    sys.path.insert(0, str(V.parent.parent / "src"))
+    from joulebench.experiments.serving_table import must_show_rows
+    from joulebench.store import Store
+
+    folder = V / "serving" / "run_f"
+    db = next((f for f in (folder / "serving.db", folder / "serving.db.gz") if f.is_file()), None)
+    print("| target | law | arms (requests) | Wh/request | ratio to floor | J/output token | TTFT p50 / p90 s |"
+          " TPOT p50 / p90 s | E2E p50 / p99 s | repeats' Wh spread | missing |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    if db is None:
+        print("| - | - | not measured yet (no run_f store) | | | | | | | | |")
+        return
+    with Store.open_read(db) as store:
+        rows = must_show_rows(store)
+
+    def cell(*names: str, digits: str = ".2f") -> str:
+        values = [row.figures[n] for n in names]
+        return " / ".join("-" if v is None else f"{v:{digits}}" for v in values)
+
+    for row in rows:
+        arms = ", ".join(f"{a} ({c})" for a, c in zip(row.arms, row.completed, strict=True)) or "-"
+        flag = " BELOW FLOOR" if row.below_floor else ""
+        spread = "-" if row.wh_spread is None else f"{row.wh_spread:.0%}"
+        print(f"| {row.target} | {row.law} | {arms} | {cell('wh_per_request', digits='.3g')} | "
+              f"{cell('ratio_to_floor', digits='.1f')}{flag} | {cell('j_per_output_token')} | "
+              f"{cell('ttft_p50_s', 'ttft_p90_s')} | {cell('tpot_p50_s', 'tpot_p90_s', digits='.3f')} | "
+              f"{cell('e2e_p50_s', 'e2e_p99_s', digits='.1f')} | {spread} | {len(row.missing) or ''} |")
+
+
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
             "issue10-windows": issue10_windows, "issue10-overhead": issue10_overhead, "issue11-static": issue11_static,
@@ -621,7 +653,7 @@ SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama
             "issue12-gpu-time": issue12_gpu_time, "issue19-scaling": issue19_scaling,
             "issue19-models": issue19_models,
             "issue19-offload": issue19_offload, "issue14-ray": issue14_ray, "issue18-h200": issue18_h200,
-            "issue18-run-e": issue18_run_e}
+            "issue18-run-e": issue18_run_e, "issue18-must-show": issue18_must_show}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: the round-1 sections print headings and prose between their tables and are pasted by hand from this

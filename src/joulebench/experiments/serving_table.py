@@ -1,0 +1,74 @@
+"""Issue 18's must-show table from one store: every target under every study law, its repeats side by side.
+
+A row is one (target, law): the measured arms ``<target>-<law>`` and ``-r<N>`` for ``cb`` and ``serve``,
+the derived ones ``<target>-<law>-derived`` and ``-r<N>`` for the sequential targets (`serving_derive`).
+Each figure is the mean of the repeats found, and ``wh_spread`` (largest over smallest Wh per request,
+less one) says how far the repeats disagree; a row lists what it lacks, so a partial store prints a
+partial table rather than a wrong one. The study's own figures go beside it through `serving.figures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Any
+
+from joulebench.experiments.serving_derive import derive_study
+from joulebench.experiments.serving_study import LAWS, TARGETS
+
+#: the headline figures a row carries (units in the names)
+FIGURES = ("wh_per_request", "gpu_wh_per_request", "floor_wh_per_request", "ratio_to_floor", "j_per_output_token",
+           "j_per_input_token", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "e2e_p50_s",
+           "e2e_p99_s", "output_tokens_per_s")
+DERIVED = ("seq-fp32", "seq-bf16")
+
+
+@dataclass(frozen=True)
+class MustShowRow:
+    target: str
+    law: str
+    source: str  # "measured" or "derived"
+    arms: tuple[str, ...]  # the arms found, repeat 0 first
+    completed: tuple[int, ...]  # requests each served
+    figures: Mapping[str, float | None]  # each FIGURES entry: the mean over ``arms``
+    wh_spread: float | None  # max / min - 1 of the repeats' Wh per request; None with fewer than two
+    missing: tuple[str, ...]  # the arms of this row the store lacks
+
+    @property
+    def below_floor(self) -> bool:
+        ratio = self.figures.get("ratio_to_floor")
+        return ratio is not None and ratio < 1.0
+
+
+def arm_names(target: str, law: str, repeats: int) -> list[str]:
+    suffix = "-derived" if target in DERIVED else ""
+    return [f"{target}-{law}{suffix}" + (f"-r{r}" if r else "") for r in range(repeats)]
+
+
+def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGETS) -> list[MustShowRow]:
+    """The rows of the must-show table from ``store`` (read-only): measured arms that finished, and the
+    sequential arms derived from the store's service runs."""
+    headlines: dict[str, Mapping[str, Any]] = {
+        str(p.config.get("name")): p.summary.get("headline") or {} for p in store.points(kind="serving", status="ok")}
+    if any(t in DERIVED for t in targets):
+        headlines.update({doc["arm"]: doc["headline"] for doc in derive_study(store, repeats=repeats)})
+    rows = []
+    for target in targets:
+        for law in LAWS:
+            names = arm_names(target, law, repeats)
+            found = [n for n in names if n in headlines]
+            heads = [headlines[n] for n in found]
+            figures = {f: _mean([h.get(f) for h in heads]) for f in FIGURES}
+            wh = [h["wh_per_request"] for h in heads if h.get("wh_per_request")]
+            rows.append(MustShowRow(
+                target=target, law=law, source="derived" if target in DERIVED else "measured", arms=tuple(found),
+                completed=tuple(int(h.get("completed") or 0) for h in heads), figures=figures,
+                wh_spread=max(wh) / min(wh) - 1.0 if len(wh) >= 2 else None,
+                missing=tuple(n for n in names if n not in headlines)))
+    return rows
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return fmean(present) if present else None
