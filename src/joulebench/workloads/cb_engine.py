@@ -37,7 +37,7 @@ batch-1 prefill runs ~30,000), from reading transformers 5.24 (``generation/cont
 
 Measured since (H200, run_e, ``scripts/profile_cb_engine.py``, 16 requests under burst): the GPU is busy
 33% of the wall with the library's knobs and 50% with ``tuned``, the same 2.4-2.5 s of kernels in both;
-cuDNN SDPA is 43% of that, copies 21%. PyTorch picks cuDNN for a masked SDPA on Hopper, and cuDNN builds a
+cuDNN SDPA is 43% of that, copy kernels 21%. PyTorch picks cuDNN for a masked SDPA on Hopper, and cuDNN builds a
 graph for each new (query, key) shape; the ``sdpa_cudnn`` knob switches it off for the engine's runs, so
 the two can be compared (VALIDATION.md, issue 18, run_e).
 
