@@ -56,6 +56,7 @@ import dataclasses
 import inspect
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -152,10 +153,9 @@ class ContinuousBatchingEngine:
                 return self._run_timed(manager, specs, targets_s, max_duration_s, timestamps)
             finally:
                 _close(manager)
-                # A failed generation loop keeps its error, whose traceback holds the batch processor and
-                # so the whole KV cache; only a collection frees it, and the next arm's cache is sized from
-                # the memory left (on the H200, 2026-12-03, an OOM'd arm left the next one -15 sectors); no local
-                # of this frame may still point at the manager when it runs
+                # The next arm's cache is sized from the memory left (on the H200, 2026-12-03, an OOM'd arm
+                # left the next one -15 sectors): no local of this frame may still point at the manager
+                # when the collection runs
                 manager = None
                 free_device_memory()
 
@@ -243,10 +243,16 @@ def _fill(record: RequestRecord, result: Any, timestamps: bool) -> None:
 
 
 def _close(manager: Any) -> None:
+    """Stop and destroy the manager, and clear the frames of a fatal error's traceback: they hold the
+    batch processor and so the whole KV cache, and whoever keeps the error (a log record of it, say) would
+    otherwise keep the cache too."""
     manager.stop(block=True, timeout=STOP_TIMEOUT_S)
     destroy = getattr(manager, "destroy", None)
     if callable(destroy):
         destroy()
+    error = getattr(getattr(manager, "background_thread_status", None), "fatal_error", None)
+    if isinstance(error, BaseException) and error.__traceback__ is not None:
+        traceback.clear_frames(error.__traceback__)
 
 
 @contextlib.contextmanager
