@@ -20,13 +20,18 @@ Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-d
   must-show  issue 18's arms over as many calls as it takes: transformers serve and CB (tuned) x five
            laws x 200 requests x 2 repeats, then the sequential fp32/bf16 services (5 segments of 40
            requests under burst per repeat) and one real check arm per dtype (fixed 500 ms, segment 0's
-           requests). Each call resumes from $OUT/serving/serving.db (copy the committed store there
-           first; it is committed gzipped once over 8 MiB, as pack_out returns it) and runs the arms not
-           yet stored while the next one's expected time fits --budget-s (its bound, or 1.3x the longest
-           stored arm of its kind); ``timeout -s INT`` stops an overrun before the device's limit:
-             mkdir -p $OUT/serving && cp STORE $OUT/serving/ && gunzip -f $OUT/serving/*.gz; \
-               WHEELS=.whl-serving source scripts/device_env.sh && timeout -s INT 575 \
-               python3 scripts/measure_serving.py --plan must-show --budget-s 560; pack_out
+           requests); --parts serve,cb,seq picks some of them. The plan keeps one store per card
+           model, $OUT/serving/serving-<card>.db (serving-h200.db, serving-h100-sxm.db: the device tool
+           lends either), so repeats measured on two cards are never averaged. Each call resumes from it
+           (copy the committed stores there first: docs/validation/serving/run_f/serving-*.db.gz,
+           committed gzipped since every tracked file travels to the box) and runs the arms not yet
+           stored while the next one's expected time fits --budget-s (its bound, or 1.3x the longest
+           arm of its kind stored before or during the call); ``timeout -s INT`` stops an overrun
+           before the device's limit (run_f/measure_serving.cmd has the commands as run):
+             mkdir -p $OUT/serving && cp STORES $OUT/serving/ && gunzip -f $OUT/serving/*.gz; \
+               WHEELS=.whl-serving source scripts/device_env.sh && timeout -s INT 588 \
+               python3 scripts/measure_serving.py --plan must-show --parts PART --budget-s 575; pack_out
+           Two calls resumed from one store return two stores: `joulebench results merge` joins them.
            The server is warmed with --server-warmup requests (32) at the arms' lengths first: in run_e
            the first arm a fresh server served cost up to 1.9x the same load served later.
            then, here (no GPU): python3 scripts/measure_serving.py --derive STORE writes each law's
@@ -36,8 +41,8 @@ Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-d
 Before starting it prints the worst-case runtime (model loads + the sum of the arms' time bounds) and
 refuses to start past --budget-s (the must-show plan instead stops before the first arm that no longer
 fits). Writes into $OUT (default ./out): serving/<arm>.json (the document
-``serve-bench --json`` prints), serving/serving.db, serving/summary.json (one row per arm, and the
-study's figures beside their floors), serving/server.log, and prints the table.
+``serve-bench --json`` prints), serving/serving.db (must-show: serving-<card>.db), serving/summary.json (one
+row per arm, and the study's figures beside their floors), serving/server.log, and prints the table.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import replace
@@ -68,6 +74,8 @@ WARMUP_SEED = 99  # the warm-up's requests are not any arm's (the arms use seeds
 MUST_SHOW = {"targets": ["serve", "cb"], "laws": list(LAWS), "requests": {"cb": 200, "serve": 200},
              "max_duration": {"cb": 240, "serve": 330}, "repeats": 2, "fit": True,
              "services": {"targets": ["seq-fp32", "seq-bf16"], "segment": 40, "segments": 5, "max_duration": 290}}
+#: what ``--parts`` selects of a plan: its serve arms, its CB arms, its sequential arms (and services)
+PARTS = ("serve", "cb", "seq")
 PLANS: dict[str, dict[str, Any]] = {
     "serve": {"targets": ["serve"], "laws": list(LAWS), "requests": {"serve": 24}, "max_duration": {"serve": 40}},
     "engines": {"targets": ["cb", "seq-bf16", "seq-fp32"], "laws": list(LAWS), "seq_laws": ["fixed-50ms"],
@@ -102,7 +110,7 @@ def save_checkpoint(model: str, dtype: str, device: str, out: Path) -> float:
     return time.perf_counter() - began
 
 
-def run_serve(args: argparse.Namespace, arms: list, out: Path, observer: Any, json_dir: Path | None) -> list:
+def run_serve(args: argparse.Namespace, arms: list, out: Path, db: Path, observer: Any, json_dir: Path | None) -> list:
     """One transformers serve process for every serve arm: checkpoint, launch, warm up, load, stop."""
     from joulebench.serving.arrivals import parse_arrival, schedule
     from joulebench.serving.client import ClientConfig, run_load
@@ -133,10 +141,8 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, observer: Any, js
         warm = run_load(config, specs, schedule(parse_arrival("burst"), n))
         ok = sum(r.status == "ok" for r in warm.records)
         print(f"warm-up: {ok}/{n} ok in {time.perf_counter() - began:.0f} s", flush=True)
-        variant = f"server-sdpa-cudnn-{args.server_sdpa_cudnn}" if args.server_sdpa_cudnn else None
-        arms = [replace(a, url=url, model=str(ckpt), tag="+".join(t for t in (a.tag, variant) if t) or None)
-                for a in arms]
-        return run_arms(arms, out / "serving.db", f"scripts/measure_serving.py; server: {command}", gpus=args.gpus,
+        arms = [replace(a, url=url, model=str(ckpt)) for a in arms]
+        return run_arms(arms, db, f"scripts/measure_serving.py; server: {command}", gpus=args.gpus,
                         idle_s=args.idle_s, json_dir=json_dir, observer=observer)
     finally:
         server.stop()
@@ -149,7 +155,8 @@ def _pairs(items: list[str], kind: type) -> dict[str, Any]:
 
 
 def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
-    targets = args.targets.split(",") if args.targets else plan["targets"]
+    parts = set(args.parts or PARTS)
+    targets = args.targets.split(",") if args.targets else [t for t in plan["targets"] if t.split("-")[0] in parts]
     laws = args.laws.split(",") if args.laws else plan["laws"]
     requests = {**plan["requests"], **_pairs(args.requests, int)}
     bounds = {**plan["max_duration"], **_pairs(args.max_duration, float)}
@@ -162,7 +169,10 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
     for target in targets:
         target_laws = plan.get("seq_laws", laws) if target.startswith("seq") else laws
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
-    if "services" in plan and not args.targets:
+    if args.server_sdpa_cudnn:  # the server's variant is part of a serve arm's key: a resuming call finds it
+        variant = f"server-sdpa-cudnn-{args.server_sdpa_cudnn}"
+        arms = [replace(a, tag="+".join(t for t in (a.tag, variant) if t)) if a.engine is None else a for a in arms]
+    if "services" in plan and not args.targets and "seq" in parts:
         svc = plan["services"]
         arms += service_arms(args.model, args.device, svc["targets"], svc["segment"], svc["segments"],
                              svc["max_duration"], repeats=common["repeats"],
@@ -184,17 +194,22 @@ class BudgetSpent(Exception):
 class BudgetObserver(LineObserver):
     """Stops the sweep before an arm whose expected time (plus a margin) is past the deadline.
 
-    An arm is expected to take its ``max_duration_s``, or, once the store holds arms of its kind, 1.3x the
-    longest of their windows (capped by the bound): in run_e the serve arms' 330 s bound fitted one arm a
-    call, where each took 92-145 s. An arm that overruns is still cut by its own bound, and the documented
-    command stops the call with SIGINT before the device's limit (the arm in flight is lost, the rest kept)."""
+    An arm is expected to take its ``max_duration_s``, or, once an arm of its kind is stored (before this
+    call or by it), `EXPECTED_FACTOR` x the longest of their windows (capped by the bound): in run_e the
+    serve arms' 330 s bound fitted one arm a call, where each took 92-145 s, and on 2026-12-07 a call
+    stopped with 279 s left before a second 40-request fp32 segment bounded at 290 s, the first having
+    taken well under that. An arm that overruns is still cut by its own bound, and the documented command
+    stops the call with SIGINT before the device's limit (the arm in flight is lost, the rest kept)."""
 
-    def __init__(self, deadline_s: float, expected_s: dict[str, float] | None = None,
-                 margin_s: float = MODEL_LOAD_S + 15.0) -> None:  # a load may come first
-        self.deadline_s, self.expected_s, self.margin_s = deadline_s, expected_s or {}, margin_s
+    def __init__(self, deadline_s: float, expected_s: dict[str, float] | None = None, margin_s: float = 15.0) -> None:
+        self.deadline_s, self.expected_s, self.margin_s = deadline_s, dict(expected_s or {}), margin_s
+        self.loaded: tuple[str, str] | None = None  # the (model, dtype) the last engine arm loaded
 
     def need_s(self, point: Any) -> float:
-        return min(point.max_duration_s, self.expected_s.get(arm_kind(point), point.max_duration_s))
+        """The arm's expected time, and `MODEL_LOAD_S` more when its engine must load another model first."""
+        load = point.engine is not None and (point.engine.model, point.engine.dtype) != self.loaded
+        return min(point.max_duration_s, self.expected_s.get(arm_kind(point), point.max_duration_s)) + (
+            MODEL_LOAD_S if load else 0.0)
 
     def left_s(self) -> float:
         return self.deadline_s - time.perf_counter()
@@ -203,6 +218,15 @@ class BudgetObserver(LineObserver):
         left, need = self.left_s(), self.need_s(point)
         if need + self.margin_s > left:
             raise BudgetSpent(f"{point.name} may take {need:.0f} s and {left:.0f} s are left")
+        if point.engine is not None:
+            self.loaded = (point.engine.model, point.engine.dtype)
+
+    def point_finished(self, index: int, outcome: Any) -> None:
+        super().point_finished(index, outcome)
+        seconds = window_s(outcome.summary) if outcome.status == "done" else None
+        if seconds:
+            kind = arm_kind(outcome.point)
+            self.expected_s[kind] = max(self.expected_s.get(kind, 0.0), EXPECTED_FACTOR * seconds)
 
 
 def arm_kind(arm: Any) -> str:
@@ -210,13 +234,23 @@ def arm_kind(arm: Any) -> str:
     return "serve" if arm.engine is None else f"{arm.engine.engine}-{arm.engine.dtype}"
 
 
-def expected_durations(arms: list, stored: dict[str, dict], factor: float = 1.3) -> dict[str, float]:
+#: an arm is expected to take this many times the longest stored window of its kind
+EXPECTED_FACTOR = 1.3
+
+
+def window_s(summary: Any) -> float | None:
+    """The energy window's length of a stored arm's summary, None when it has none."""
+    seconds = ((summary or {}).get("energy") or {}).get("window", {}).get("duration_s")
+    return float(seconds) if seconds else None
+
+
+def expected_durations(arms: list, stored: dict[str, dict], factor: float = EXPECTED_FACTOR) -> dict[str, float]:
     """``factor`` x the longest stored window of each kind of arm (the arms' names key ``stored``)."""
     longest: dict[str, float] = {}
     for arm in arms:
-        window = (stored.get(arm.name) or {}).get("energy", {}).get("window") or {}
-        if window.get("duration_s"):
-            longest[arm_kind(arm)] = max(longest.get(arm_kind(arm), 0.0), float(window["duration_s"]))
+        seconds = window_s(stored.get(arm.name))
+        if seconds:
+            longest[arm_kind(arm)] = max(longest.get(arm_kind(arm), 0.0), seconds)
     return {kind: factor * seconds for kind, seconds in longest.items()}
 
 
@@ -229,6 +263,23 @@ def stored_ok(arms: list, db: Path) -> dict[str, dict]:
     with Store.open_read(db) as store:
         found = {a.name: store.finished(a) for a in arms}
     return {name: dict(p.summary) for name, p in found.items() if p is not None}
+
+
+def store_name(fit: bool, device: str) -> str:
+    """The store a plan writes: ``serving.db``, or for a resumable plan on a GPU one store per card model
+    (``serving-h200.db``, ``serving-h100-sxm.db``): its arms are compared with each other, and the device
+    tool lends an H100 or an H200 call by call (2026-12-07), so a store that mixed them would average two
+    cards' repeats into one row."""
+    if not fit or device == "cpu":
+        return "serving.db"
+    from joulebench.hardware.catalogue import detect_name, name_for_device
+
+    device_name = detect_name()
+    if device_name is None:
+        print("error: device cuda: no GPU visible (a resumable plan keeps one store per card)", file=sys.stderr)
+        raise SystemExit(2)
+    card = name_for_device(device_name) or re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")
+    return f"serving-{card}.db"
 
 
 def worst_case_s(arms: list, idle_s: float) -> float:
@@ -259,6 +310,8 @@ def main() -> int:
                         "16 output tokens each, sent at once before the first measured serve arm")
     parser.add_argument("--server-sdpa-cudnn", choices=["on", "off"], default=None,
                         help="PyTorch's cuDNN SDPA in the server (default: torch's choice); the arms' tag says it")
+    parser.add_argument("--parts", default=None, help=f"comma list of {', '.join(PARTS)}: the plan's arms of "
+                        "those kinds only, in the plan's order (default: all)")
     parser.add_argument("--gpus", default="0")
     parser.add_argument("--idle-s", type=float, default=5.0)
     parser.add_argument("--budget-s", type=float, default=570.0, help="refuse plans whose worst case is longer")
@@ -271,6 +324,11 @@ def main() -> int:
         parser.error(f"--server-warmup {args.server_warmup}: must be at least 1 request")
     if args.derive:
         return derive(Path(args.derive))
+    if args.parts is not None:
+        bad = [part for part in args.parts.split(",") if part not in PARTS]
+        if bad or not args.parts:
+            parser.error(f"--parts {args.parts}: each must be one of {', '.join(PARTS)}")
+        args.parts = args.parts.split(",")
     plan = PLANS[args.plan]
     args.model = args.model or plan.get("model", "llama-3.1-8b")
     args.device = args.device or plan.get("device", "cuda")
@@ -280,10 +338,11 @@ def main() -> int:
     arms = build_arms(args, plan)
     out = Path(os.environ.get("OUT", "out")) / "serving"
     fit = bool(plan.get("fit"))
-    stored = stored_ok(arms, out / "serving.db") if fit else {}
+    db = out / store_name(fit, args.device)
+    stored = stored_ok(arms, db) if fit else {}
     todo = [a for a in arms if a.name not in stored]
     worst = worst_case_s(todo, args.idle_s)
-    print(f"{len(arms)} arms, {len(stored)} stored, {len(todo)} to run; worst-case runtime {worst:.0f} s "
+    print(f"{db}: {len(arms)} arms, {len(stored)} stored, {len(todo)} to run; worst-case runtime {worst:.0f} s "
           f"(budget {args.budget_s:.0f} s{', runs what fits' if fit else ''})", flush=True)
     if args.dry_run:
         for arm in todo:
@@ -300,16 +359,16 @@ def main() -> int:
     engine_arms = [a for a in todo if a.engine is not None]
     try:
         if serve_arms and (not fit or observer.left_s() > CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S
-                           + observer.need_s(serve_arms[0])):
-            outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out, observer, json_dir), strict=True))
+                           + observer.need_s(serve_arms[0]) + observer.margin_s):
+            outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out, db, observer, json_dir), strict=True))
         if engine_arms:
-            done = run_arms(engine_arms, out / "serving.db", "scripts/measure_serving.py", gpus=args.gpus,
+            done = run_arms(engine_arms, db, "scripts/measure_serving.py", gpus=args.gpus,
                             idle_s=args.idle_s, json_dir=json_dir, observer=observer)
             outcomes += list(zip(engine_arms, done, strict=True))
     except BudgetSpent as stop:
-        print(f"stopped: {stop}; the same command resumes from {out / 'serving.db'}")
+        print(f"stopped: {stop}; the same command resumes from {db}")
     if fit:
-        stored = stored_ok(arms, out / "serving.db")
+        stored = stored_ok(arms, db)
         outcomes = [(a, ArmOutcome(stored[a.name])) for a in arms if a.name in stored]
         print(f"{len(outcomes)} of {len(arms)} arms stored")
     print_table(outcomes, out, args.profile, args.study)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 V = Path(__file__).resolve().parent.parent / "docs" / "validation"
 STUDY = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "seed_figures.json"
@@ -572,22 +573,26 @@ def issue18_h200() -> None:
                   f"{row['ratio_to_floor']:.2f}{flag} |")
 
 
-def issue18_run_e() -> None:
-    """The eighth session's must-show calls (run_e): each arm with the call it ran in and its place among
-    the arms that server (or engine) served in that call; then the engine profile (16 requests under burst)."""
-    import sqlite3
+def _arms_by_call(db: Path, variants: bool = False) -> None:
+    """Each arm of a must-show store with the call (the run) it ran in and its place among the arms that
+    server (or engine) served in that call; with ``variants``, the variant its tag names (`arm_variant`)."""
+    sys.path.insert(0, str(V.parent.parent / "src"))
+    from joulebench.experiments.serving_table import arm_variant
+    from joulebench.store import Store
 
-    print("| call | place in call | arm | status | requests ok / cut | Wh/request | ratio to floor | TTFT p50 s"
-          " | TPOT p50 s | output tok/s | window s | decoding at 10 s |")
-    print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    with sqlite3.connect(V / "serving" / "run_e" / "serving.db") as conn:
+    extra = (" variant |", "---|") if variants else ("", "")
+    print(f"| call | place in call | arm |{extra[0]} status | requests ok / cut | Wh/request | ratio to floor |"
+          " TTFT p50 s | TPOT p50 s | output tok/s | window s | decoding at 10 s |")
+    print(f"|---:|---:|---|{extra[1]}---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    with Store.open_read(db) as store, store.raw() as conn:
         runs = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY id")]
         points = conn.execute("SELECT id, run_id, status, error, config_json, summary_json FROM points ORDER BY id")
         place: dict[int, int] = {}
         for pid, run, status, error, config_text, summary_text in points.fetchall():
             place[run] = place.get(run, 0) + 1
-            name = json.loads(config_text)["name"]
-            head = f"| {runs.index(run) + 1} | {place[run]} | {name} | {status} |"
+            config = json.loads(config_text)
+            variant = f" {arm_variant(config.get('tag')) or 'default'} |" if variants else ""
+            head = f"| {runs.index(run) + 1} | {place[run]} | {config['name']} |{variant} {status} |"
             summary = json.loads(summary_text)
             h = summary.get("headline")
             if status != "ok" or not h:
@@ -600,6 +605,12 @@ def issue18_run_e() -> None:
             print(f"{head} {h['completed']} / {h['failed']} | {h['wh_per_request']:.3g} | "
                   f"{summary['floor']['ratio_to_floor']:.1f} | {h['ttft_p50_s']:.2f} | {h['tpot_p50_s']:.3f} | "
                   f"{h['output_tokens_per_s']:.0f} | {summary['energy']['window']['duration_s']:.0f} | {decoding} |")
+
+
+def issue18_run_e() -> None:
+    """The eighth session's must-show calls (run_e): each arm with the call it ran in and its place among
+    the arms that server (or engine) served in that call; then the engine profile (16 requests under burst)."""
+    _arms_by_call(V / "serving" / "run_e" / "serving.db")
     print()
     print("| engine preset (profile) | requests | prompt + output tokens | wall s | kernel s | GPU busy | "
           "top kernel | its ms |")
@@ -612,37 +623,68 @@ def issue18_run_e() -> None:
               f"{top['total_ms']:.0f} |")
 
 
+def issue18_run_f() -> None:
+    """The ninth session's calls (run_f, H100): the cuDNN probe (every variant serves the same 16 requests
+    first, then again, then profiled), then every arm of the must-show store by call, with its variant."""
+    doc = json.loads((V / "serving" / "run_f" / "profile" / "cb_profile.json").read_text())
+    print(f"| variant ({doc['gpu']}) | requests | prompt + output tokens | first run s | repeat s | first / repeat |"
+          " profiled s | kernel s | GPU busy | top kernel | its ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    for row in doc["variants"]:
+        top = row["top_kernels"][0]
+        print(f"| {row['variant']} | {row['served']}/{row['requests']} | {row['prompt_tokens']} + "
+              f"{row['output_tokens']} | {row['first_wall_s']:.2f} | {row['repeat_wall_s']:.2f} | "
+              f"{row['first_wall_s'] / row['repeat_wall_s']:.2f} | {row['wall_s']:.2f} | {row['kernel_s']:.2f} | "
+              f"{row['gpu_busy_share']:.0%} | {top['name'][:40]} | {top['total_ms']:.0f} |")
+    print()
+    for _card, db in must_show_stores():
+        _arms_by_call(db, variants=True)
+
+
+#: the server variant each card's must-show takes for its serve rows (`serving_table.arm_variant`); arms of
+#: another variant in the same store are evidence printed by ``issue18-run-f``, not averaged into a row
+MUST_SHOW_SERVE_VARIANT: dict[str, str | None] = {}
+
+
+def must_show_stores() -> list[tuple[str, Path]]:
+    """The must-show's stores in run_f, one per card model (``serving-<card>.db``, gzipped once large)."""
+    folder = V / "serving" / "run_f"
+    found = sorted(folder.glob("serving-*.db")) + sorted(folder.glob("serving-*.db.gz"))
+    return [(f.name.removeprefix("serving-").split(".db")[0], f) for f in found]
+
+
 def issue18_must_show() -> None:
-    """Issue 18's must-show table from the must-show store (run_f, filled call by call): each target under
-    each law, the mean of its repeats and their spread, beside the study's figures and their floors."""
+    """Issue 18's must-show tables from the must-show stores (run_f, one per card model, filled call by
+    call): each target under each law, the mean of its repeats and their spread."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import must_show_rows
     from joulebench.store import Store
 
-    folder = V / "serving" / "run_f"
-    db = next((f for f in (folder / "serving.db", folder / "serving.db.gz") if f.is_file()), None)
-    print("| target | law | arms (requests) | Wh/request | ratio to floor | J/output token | TTFT p50 / p90 s |"
-          " TPOT p50 / p90 s | E2E p50 / p99 s | repeats' Wh spread | missing |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    if db is None:
-        print("| - | - | not measured yet (no run_f store) | | | | | | | | |")
+    stores = must_show_stores()
+    head = ("| card | target | law | arms (requests) | Wh/request | ratio to floor | J/output token | TTFT p50 / p90 s |"
+            " TPOT p50 / p90 s | E2E p50 / p99 s | repeats' Wh spread | missing |")
+    print(head)
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    if not stores:
+        print("| - | - | - | not measured yet (no run_f store) | | | | | | | | |")
         return
-    with Store.open_read(db) as store:
-        rows = must_show_rows(store)
+    for card, db in stores:
+        with Store.open_read(db) as store:
+            rows = must_show_rows(store, variants={"serve": MUST_SHOW_SERVE_VARIANT.get(card)})
 
-    def cell(*names: str, digits: str = ".2f") -> str:
-        values = [row.figures[n] for n in names]
-        return " / ".join("-" if v is None else f"{v:{digits}}" for v in values)
+        for row in rows:
+            arms = ", ".join(f"{a} ({c})" for a, c in zip(row.arms, row.completed, strict=True)) or "-"
+            flag = " BELOW FLOOR" if row.below_floor else ""
+            spread = "-" if row.wh_spread is None else f"{row.wh_spread:.0%}"
+            print(f"| {card} | {row.target} | {row.law} | {arms} | {_cell(row, 'wh_per_request', digits='.3g')} | "
+                  f"{_cell(row, 'ratio_to_floor', digits='.1f')}{flag} | {_cell(row, 'j_per_output_token')} | "
+                  f"{_cell(row, 'ttft_p50_s', 'ttft_p90_s')} | {_cell(row, 'tpot_p50_s', 'tpot_p90_s', digits='.3f')} | "
+                  f"{_cell(row, 'e2e_p50_s', 'e2e_p99_s', digits='.1f')} | {spread} | {len(row.missing) or ''} |")
 
-    for row in rows:
-        arms = ", ".join(f"{a} ({c})" for a, c in zip(row.arms, row.completed, strict=True)) or "-"
-        flag = " BELOW FLOOR" if row.below_floor else ""
-        spread = "-" if row.wh_spread is None else f"{row.wh_spread:.0%}"
-        print(f"| {row.target} | {row.law} | {arms} | {cell('wh_per_request', digits='.3g')} | "
-              f"{cell('ratio_to_floor', digits='.1f')}{flag} | {cell('j_per_output_token')} | "
-              f"{cell('ttft_p50_s', 'ttft_p90_s')} | {cell('tpot_p50_s', 'tpot_p90_s', digits='.3f')} | "
-              f"{cell('e2e_p50_s', 'e2e_p99_s', digits='.1f')} | {spread} | {len(row.missing) or ''} |")
 
+def _cell(row: Any, *names: str, digits: str = ".2f") -> str:
+    """A must-show row's figures ``names`` joined by " / ", "-" where one is missing."""
+    return " / ".join("-" if row.figures[n] is None else f"{row.figures[n]:{digits}}" for n in names)
 
 SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama8b, "calibration": calibration,
             "closed-forms": closed_forms, "serving": serving, "issue10-phases": issue10_phases,
@@ -653,7 +695,7 @@ SECTIONS = {"short-window": short_window, "overhead": overhead, "llama8b": llama
             "issue12-gpu-time": issue12_gpu_time, "issue19-scaling": issue19_scaling,
             "issue19-models": issue19_models,
             "issue19-offload": issue19_offload, "issue14-ray": issue14_ray, "issue18-h200": issue18_h200,
-            "issue18-run-e": issue18_run_e, "issue18-must-show": issue18_must_show}
+            "issue18-run-e": issue18_run_e, "issue18-run-f": issue18_run_f, "issue18-must-show": issue18_must_show}
 
 VALIDATION = V.parent / "VALIDATION.md"
 #: the round-1 sections print headings and prose between their tables and are pasted by hand from this

@@ -25,7 +25,8 @@ def _arms(script):
 
     args = argparse.Namespace(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None,
                               profile=[], repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b",
-                              device="cuda", plan="must-show", sweep=None)
+                              device="cuda", plan="must-show", sweep=None, parts=None,
+                              server_sdpa_cudnn=None)
     return script.build_arms(args, script.PLANS["must-show"])
 
 
@@ -42,7 +43,77 @@ def test_stored_serve_arms_set_the_next_ones_expected_time(script) -> None:
     cb = next(a for a in arms if a.engine is not None)
     assert observer.need_s(serve) == pytest.approx(1.3 * longest)
     assert observer.need_s(serve) < serve.max_duration_s
-    assert observer.need_s(cb) == cb.max_duration_s  # nothing of its kind measured: its bound
-    observer.point_started(0, serve)  # 188 s + 55 s margin fit in 290 s
+    # nothing of its kind measured: its bound, and its model's load
+    assert observer.need_s(cb) == cb.max_duration_s + script.MODEL_LOAD_S
+    observer.point_started(0, serve)  # 188 s + 15 s margin fit in 290 s
     with pytest.raises(script.BudgetSpent, match=cb.name):
-        observer.point_started(1, cb)  # 240 s + 55 s do not
+        observer.point_started(1, cb)  # 240 + 40 s + 15 s do not
+
+
+def test_an_arm_finished_in_the_call_sets_its_kinds_expected_time(script) -> None:
+    """2026-12-07: a call stopped with 279 s left before a second fp32 segment bounded at 290 s, its first
+    having taken far less; a finished arm now sets what the next of its kind is expected to take."""
+    from joulebench.experiments.sweep_values import PointOutcome
+
+    arms = _arms(script)
+    first, second = (a for a in arms if a.name in ("seq-fp32-services-s0", "seq-fp32-services-s1"))
+    cb = next(a for a in arms if a.engine is not None and a.engine.engine == "transformers")
+    observer = script.BudgetObserver(time.perf_counter() + 400)
+    observer.sweep_started(2, None)
+    assert observer.need_s(first) == first.max_duration_s + script.MODEL_LOAD_S  # its model loads first
+    observer.point_started(0, first)
+    window = {"energy": {"window": {"duration_s": 150.0}}}
+    observer.point_finished(0, PointOutcome(first, "failed", summary=window))
+    assert observer.need_s(second) == second.max_duration_s  # loaded; a failed arm says nothing of the time
+    observer.point_finished(0, PointOutcome(first, "done", summary=window))
+    assert observer.need_s(second) == pytest.approx(script.EXPECTED_FACTOR * 150.0)
+    assert observer.need_s(cb) == cb.max_duration_s + script.MODEL_LOAD_S  # another kind: its bound and a load
+    observer.deadline_s = time.perf_counter() + 280
+    observer.point_started(1, second)  # 195 s + 15 s fit in 280 s; its 290 s bound would not
+
+
+RUN_F = ROOT / "docs" / "validation" / "serving" / "run_f" / "serving-h100-sxm.db.gz"
+
+
+def test_a_server_variant_is_part_of_the_planned_arm_so_a_resuming_call_finds_it(script) -> None:
+    """2026-12-07: call 2's cuDNN-off arm was tagged after the resume check, so no later call found it."""
+    import argparse
+
+    base = dict(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None, profile=[],
+                repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b", device="cuda",
+                plan="must-show", sweep=None, parts=["serve"])
+    off = script.build_arms(argparse.Namespace(**base, server_sdpa_cudnn="off"), script.PLANS["must-show"])
+    default = script.build_arms(argparse.Namespace(**base, server_sdpa_cudnn=None), script.PLANS["must-show"])
+    assert {a.tag for a in off} == {"server-sdpa-cudnn-off", "repeat1+server-sdpa-cudnn-off"}
+    assert all(a.engine is None for a in off + default) and len(off) == len(default) == 10  # --parts serve
+    found_off, found_default = script.stored_ok(off, RUN_F), script.stored_ok(default, RUN_F)
+    assert sorted(found_off) == ["serve-burst"] and found_off["serve-burst"]["headline"]["output_tokens_per_s"] < 150
+    assert sorted(found_default) == ["serve-burst", "serve-burst-r1", "serve-uniform-0-1s"]
+
+
+def test_parts_pick_the_plans_arms_of_their_kind(script) -> None:
+    import argparse
+
+    def names(parts, plan="must-show"):
+        args = argparse.Namespace(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None,
+                                  profile=[], repeats=None, preset=None, checkpoint="/tmp/c", model="llama-3.1-8b",
+                                  device="cuda", plan=plan, sweep=None, parts=parts, server_sdpa_cudnn=None)
+        return [a.name for a in script.build_arms(args, script.PLANS[plan])]
+
+    assert len(names(None)) == 10 + 10 + 22  # serve, CB, and per dtype 10 service segments and a check arm
+    assert all(n.startswith("cb-") for n in names(["cb"])) and len(names(["cb"])) == 10
+    assert all(n.startswith("seq-") for n in names(["seq"])) and len(names(["seq"])) == 22
+    assert names(["seq"], plan="engines") == ["seq-bf16-fixed-50ms", "seq-fp32-fixed-50ms"]  # seq targets, no services
+
+
+@pytest.mark.parametrize(("device_name", "store"), [("NVIDIA H100 80GB HBM3", "serving-h100-sxm.db"),
+                                                   ("NVIDIA H200", "serving-h200.db"),
+                                                   ("Acme Tensor X 9", "serving-acme-tensor-x-9.db")])
+def test_a_resumable_plan_keeps_one_store_per_card_model(script, monkeypatch, device_name, store) -> None:
+    """The device tool lends an H100 or an H200 call by call: their repeats must not meet in one row."""
+    import importlib
+
+    catalogue = importlib.import_module("joulebench.hardware.catalogue")  # the package exports a function of that name
+    monkeypatch.setattr(catalogue, "detect_name", lambda: device_name)  # CI has no GPU: the driver's name
+    assert script.store_name(True, "cuda") == store
+    assert script.store_name(False, "cuda") == script.store_name(True, "cpu") == "serving.db"

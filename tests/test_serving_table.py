@@ -46,3 +46,24 @@ def test_a_row_is_the_mean_of_its_repeats_and_says_how_far_they_disagree(rows) -
     assert row.wh_spread == pytest.approx(max(a, b) / min(a, b) - 1)
     assert row.wh_spread > 0.5  # run_e: a fresh server's first arm cost 1.9x (VALIDATION.md)
     assert not any(r.below_floor for r in rows.values())
+
+
+RUN_F = RUN_E.parents[1] / "run_f" / "serving-h100-sxm.db.gz"
+
+
+def test_a_row_takes_one_variant_of_its_arms_never_two_averaged() -> None:
+    """run_f (H100) holds serve-burst twice: the server at its defaults and with cuDNN's SDPA off."""
+    from joulebench.experiments.serving_table import arm_variant
+
+    assert arm_variant("repeat1+server-sdpa-cudnn-off") == arm_variant("server-sdpa-cudnn-off") == "server-sdpa-cudnn-off"
+    assert arm_variant("repeat1") is None and arm_variant(None) is None
+    with Store.open_read(RUN_F) as store:
+        default = {(r.target, r.law): r for r in must_show_rows(store)}
+        off = {(r.target, r.law): r for r in must_show_rows(store, variants={"serve": "server-sdpa-cudnn-off"})}
+    burst = default[("serve", "burst")]
+    assert burst.arms == ("serve-burst", "serve-burst-r1") and not burst.missing
+    assert 0.2 < burst.wh_spread < 0.3  # run_f: a fresh server's first arm, 23% over its second
+    assert off[("serve", "burst")].arms == ("serve-burst",) and off[("serve", "burst")].missing == ("serve-burst-r1",)
+    assert off[("serve", "burst")].figures["wh_per_request"] > 1.5 * burst.figures["wh_per_request"]
+    assert off[("cb", "burst")] == default[("cb", "burst")]  # a variant asked for one target leaves the others
+    assert default[("cb", "burst")].wh_spread < 0.01 and not default[("cb", "burst")].below_floor

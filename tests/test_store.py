@@ -171,3 +171,61 @@ def test_a_gzip_compressed_store_reads_as_the_store_and_leaves_nothing_behind(tm
     with pytest.raises(UsageError, match="text.db.gz.*SQLite"):
         Store.open_read(tmp_path / "text.db.gz")
     assert set(Path(tempfile.gettempdir()).glob("joulebench-*.db")) == before
+
+
+def _one_point_store(path: Path, names: list[str], status: str = "ok") -> None:
+    with Store(path) as store:
+        run = store.begin_run("serving", f"call {path.stem}", {"plan": path.stem}, {"gpus": [{"name": "NVIDIA H100"}]})
+        for name in names:
+            store.save_point(run, "serving", {"name": name}, {"headline": {"from": path.stem}}, [row("window")],
+                             {"requests": [{"index": 0, "from": path.stem}, {"index": 1}]}, status=status,
+                             error=None if status == "ok" else "out of memory")
+
+
+def test_merge_copies_what_the_store_lacks_with_its_run_and_rows(tmp_path: Path) -> None:
+    """Two device calls resumed from one store return two stores; merged, each point is there once."""
+    _one_point_store(tmp_path / "a.db", ["base", "serve-burst"])
+    _one_point_store(tmp_path / "b.db", ["base", "cb-burst", "cb-burst-r1"])
+    _one_point_store(tmp_path / "c.db", ["serve-burst", "cb-fixed"], status="failed")
+    with Store(tmp_path / "a.db") as into:
+        with Store.open_read(tmp_path / "b.db") as source:
+            outcome = into.merge(source)
+        assert outcome.copied == (point_key("serving", {"name": "cb-burst"}), point_key("serving", {"name": "cb-burst-r1"}))
+        assert outcome.skipped == (point_key("serving", {"name": "base"}),) and outcome.runs_added == 1
+        with Store.open_read(tmp_path / "c.db") as source:
+            failed = into.merge(source)  # a failed point never replaces an ok one; it fills a gap
+        assert [len(failed.copied), len(failed.skipped)] == [1, 1]
+    with Store.open_read(tmp_path / "a.db") as merged:
+        points = {p.config["name"]: p for p in merged.points()}
+        assert sorted(points) == ["base", "cb-burst", "cb-burst-r1", "cb-fixed", "serve-burst"]
+        assert points["base"].summary == {"headline": {"from": "a"}}  # what the store held stays
+        assert points["cb-burst"].summary == {"headline": {"from": "b"}} and points["cb-fixed"].status == "failed"
+        runs = {r.id: r for r in merged.runs()}
+        assert runs[points["cb-burst"].run_id].command == "call b" and runs[points["cb-burst"].run_id].env["gpus"]
+        assert merged.records(points["cb-burst-r1"].id, "requests") == [{"index": 0, "from": "b"}, {"index": 1}]
+        [m] = merged.measurements(points["cb-burst"].id)
+        assert (m["phase"], m["energy_j"], m["source"], m["protocol"]) == ("window", 10.0, "nvml-counter",
+                                                                           {"min_window_s": 1.2})
+
+
+def test_a_failed_point_gives_way_to_an_ok_one_from_the_source(tmp_path: Path) -> None:
+    _one_point_store(tmp_path / "a.db", ["cb-burst"], status="failed")
+    _one_point_store(tmp_path / "b.db", ["cb-burst"])
+    with Store(tmp_path / "a.db") as into, Store.open_read(tmp_path / "b.db") as source:
+        assert len(into.merge(source).copied) == 1
+    with Store.open_read(tmp_path / "a.db") as merged:
+        [point] = merged.points()
+        assert point.status == "ok" and len(merged.measurements(point.id)) == 1
+
+
+def test_results_merge_puts_two_stores_back_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from joulebench.cli import main
+
+    _one_point_store(tmp_path / "a.db", ["base", "serve-burst"])
+    _one_point_store(tmp_path / "b.db", ["base", "cb-burst"])
+    monkeypatch.chdir(tmp_path)
+    assert main(["results", "merge", "a.db", "b.db", "--db", "merged.db"]) in (None, 0)
+    assert "b.db: 1 point(s) copied, 1 already in merged.db" in capsys.readouterr().err
+    with Store.open_read(tmp_path / "merged.db") as merged:
+        assert sorted(p.config["name"] for p in merged.points()) == ["base", "cb-burst", "serve-burst"]

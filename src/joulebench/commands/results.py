@@ -1,4 +1,5 @@
-"""``joulebench results list|show|records|export``: read the results database (always read-only)."""
+"""``joulebench results list|show|records|export|merge``: read the results database (read-only), and merge
+the stores that separate runs returned into one (``merge`` writes only its ``--db``)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,29 @@ def export(out: str = typer.Argument(..., help="output file (format from its suf
     with Store.open_read(db) as store:
         n = export_points(store, out, fmt, kind)
     make_console(stderr=True).print(f"{n} point(s) written to {out}", markup=False)
+
+
+@results_app.command("merge")
+def merge(sources: list[str] = typer.Argument(..., help="stores to copy from, opened read-only (.db or .db.gz)"),
+          db: str = typer.Option(DEFAULT_DB, help="the store to copy into (created when absent)")) -> None:
+    """Copy into --db every point of SOURCES that it lacks, with its run and rows: the stores that device
+    calls resumed from one committed store return, put back together. Points it holds are kept."""
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from joulebench.errors import UsageError
+
+    target = Path(db).expanduser().resolve()
+    for source in sources:
+        if Path(source).expanduser().resolve() == target:
+            raise UsageError.bad("sources", source, "stores other than --db")
+    with ExitStack() as stack:  # every source opens (or is refused) before --db is created or written
+        opened = [stack.enter_context(Store.open_read(source, field="sources")) for source in sources]
+        into = stack.enter_context(Store(db))
+        for source, store in zip(sources, opened, strict=True):
+            outcome = into.merge(store)
+            make_console(stderr=True).print(f"{source}: {len(outcome.copied)} point(s) copied, "
+                                            f"{len(outcome.skipped)} already in {db}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

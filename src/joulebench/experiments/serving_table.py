@@ -5,10 +5,15 @@ the derived ones ``<target>-<law>-derived`` and ``-r<N>`` for the sequential tar
 Each figure is the mean of the repeats found, and ``wh_spread`` (largest over smallest Wh per request,
 less one) says how far the repeats disagree; a row lists what it lacks, so a partial store prints a
 partial table rather than a wrong one. The study's own figures go beside it through `serving.figures`.
+
+A store may hold one arm name under several variants (its tag less ``repeat<N>``: e.g. the server run
+with cuDNN's SDPA off, ``server-sdpa-cudnn-off``); a row takes the arms of the variant asked for its target,
+by default the untagged ones, so two configurations are never averaged into one row.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
@@ -46,11 +51,24 @@ def arm_names(target: str, law: str, repeats: int) -> list[str]:
     return [f"{target}-{law}{suffix}" + (f"-r{r}" if r else "") for r in range(repeats)]
 
 
-def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGETS) -> list[MustShowRow]:
+def arm_variant(tag: str | None) -> str | None:
+    """The variant an arm's tag names, less its repeat: ``repeat1+server-sdpa-cudnn-off`` -> ``server-sdpa-cudnn-off``."""
+    parts = [t for t in (tag or "").split("+") if t and not re.fullmatch(r"repeat\d+", t)]
+    return "+".join(parts) or None
+
+
+def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGETS,
+                   variants: Mapping[str, str | None] | None = None) -> list[MustShowRow]:
     """The rows of the must-show table from ``store`` (read-only): measured arms that finished, and the
-    sequential arms derived from the store's service runs."""
-    headlines: dict[str, Mapping[str, Any]] = {
-        str(p.config.get("name")): p.summary.get("headline") or {} for p in store.points(kind="serving", status="ok")}
+    sequential arms derived from the store's service runs. ``variants`` maps a target to the variant its
+    arms must carry (`arm_variant`); a target not named takes untagged arms."""
+    variants = variants or {}
+    headlines: dict[str, Mapping[str, Any]] = {}
+    for p in store.points(kind="serving", status="ok"):
+        name = str(p.config.get("name"))
+        target = next((t for t in TARGETS if name.startswith(f"{t}-")), None)
+        if arm_variant(p.config.get("tag")) == variants.get(target or ""):
+            headlines[name] = p.summary.get("headline") or {}
     if any(t in DERIVED for t in targets):
         headlines.update({doc["arm"]: doc["headline"] for doc in derive_study(store, repeats=repeats)})
     rows = []
