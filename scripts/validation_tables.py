@@ -610,7 +610,7 @@ def _arms_by_call(db: Path, variants: bool = False) -> None:
 def issue18_run_e() -> None:
     """The eighth session's must-show calls (run_e): each arm with the call it ran in and its place among
     the arms that server (or engine) served in that call; then the engine profile (16 requests under burst)."""
-    _arms_by_call(V / "serving" / "run_e" / "serving.db")
+    _arms_by_call(V / "serving" / "run_e" / "serving.db.gz")
     print()
     print("| engine preset (profile) | requests | prompt + output tokens | wall s | kernel s | GPU busy | "
           "top kernel | its ms |")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_E = ROOT / "docs" / "validation" / "serving" / "run_e" / "serving.db"
+RUN_E = ROOT / "docs" / "validation" / "serving" / "run_e" / "serving.db.gz"
 
 
 @pytest.fixture(scope="module")

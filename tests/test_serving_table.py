@@ -9,7 +9,7 @@ import pytest
 from joulebench.experiments.serving_table import must_show_rows
 from joulebench.store import Store
 
-RUN_E = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_e" / "serving.db"
+RUN_E = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_e" / "serving.db.gz"
 
 
 @pytest.fixture(scope="module")

@@ -29,3 +29,4 @@ mkdir -p $OUT/serving && cp docs/validation/serving/run_e/serving.db $OUT/servin
 # Both fixed since (engine.PRESETS["tuned"] max_memory_percent 0.5; cb_engine frees the manager after a run).
 #
 # tables: python3 scripts/validation_tables.py issue18-run-e (docs/VALIDATION.md, section issue 18, run_e)
+# (2026-12-07) the store is committed gzipped since: serving.db.gz (every tracked file travels to the GPU box)
