@@ -33,7 +33,9 @@ Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-d
                python3 scripts/measure_serving.py --plan must-show --parts PART --budget-s 575; pack_out
            Two calls resumed from one store return two stores: `joulebench results merge` joins them.
            The server is warmed with --server-warmup requests (32) at the arms' lengths first: in run_e
-           the first arm a fresh server served cost up to 1.9x the same load served later.
+           the first arm a fresh server served cost up to 1.9x the same load served later, and in run_f
+           still 1.23x after that warm-up; --server-warmup-replay also serves the first arm's own
+           requests once, unmeasured (the arms' tag says so).
            then, here (no GPU): python3 scripts/measure_serving.py --derive STORE writes each law's
            sequential arm derived from the services (serving/fifo.py) into STORE's folder/derived/
   quick    tiny-llama on CPU, every target, a few requests (checks the script, not the numbers)
@@ -141,6 +143,9 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, db: Path, observe
         warm = run_load(config, specs, schedule(parse_arrival("burst"), n))
         ok = sum(r.status == "ok" for r in warm.records)
         print(f"warm-up: {ok}/{n} ok in {time.perf_counter() - began:.0f} s", flush=True)
+        if args.server_warmup_replay:
+            replay(arms[0], ClientConfig(url, str(ckpt), length_control="transformers",
+                                         max_duration_s=arms[0].max_duration_s))
         arms = [replace(a, url=url, model=str(ckpt)) for a in arms]
         return run_arms(arms, db, f"scripts/measure_serving.py; server: {command}", gpus=args.gpus,
                         idle_s=args.idle_s, json_dir=json_dir, observer=observer)
@@ -148,6 +153,33 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, db: Path, observe
         server.stop()
         (out / "server.log").write_text(server.log_text())
         server.close()
+
+
+def replay(arm: Any, config: Any) -> None:
+    """Serve ``arm``'s own requests (its seed, lengths and count) under burst, unmeasured.
+
+    Why: after the 32-request warm-up a fresh server's first arm still cost 23% more than the same arm
+    served next (run_f, H100: serve-burst 0.118 against 0.0957 Wh per request; TTFT p50 21.7 s against
+    3.8 s), and every arm draws the same requests (seed 0). A replay puts every measured arm after a
+    server that has met the arms' shapes once, whatever its place in the call; whether that removes the
+    place-in-call spread is what the arms measured with it (variant ``server-warmup-replay``) show."""
+    from joulebench.serving.arrivals import parse_arrival, schedule
+    from joulebench.serving.client import run_load
+    from joulebench.serving.prompts import parse_lengths, parse_prompts
+
+    began = time.perf_counter()
+    specs = parse_prompts(arm.prompts).build(arm.requests, parse_lengths(arm.output_tokens, "o"), seed=arm.seed,
+                                             text_unit=arm.text_unit)
+    done = run_load(config, specs, schedule(parse_arrival("burst"), arm.requests))
+    ok = sum(r.status == "ok" for r in done.records)
+    print(f"replay of {arm.name}'s requests: {ok}/{arm.requests} ok in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def server_variant(args: argparse.Namespace) -> str | None:
+    """What a serve arm's tag adds for the server's configuration (a resuming call finds the arm by it)."""
+    parts = [f"server-sdpa-cudnn-{args.server_sdpa_cudnn}" if args.server_sdpa_cudnn else None,
+             "server-warmup-replay" if args.server_warmup_replay else None]
+    return "+".join(p for p in parts if p) or None
 
 
 def _pairs(items: list[str], kind: type) -> dict[str, Any]:
@@ -169,8 +201,8 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
     for target in targets:
         target_laws = plan.get("seq_laws", laws) if target.startswith("seq") else laws
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
-    if args.server_sdpa_cudnn:  # the server's variant is part of a serve arm's key: a resuming call finds it
-        variant = f"server-sdpa-cudnn-{args.server_sdpa_cudnn}"
+    variant = server_variant(args)
+    if variant:  # the server's variant is part of a serve arm's key: a resuming call finds it
         arms = [replace(a, tag="+".join(t for t in (a.tag, variant) if t)) if a.engine is None else a for a in arms]
     if "services" in plan and not args.targets and "seq" in parts:
         svc = plan["services"]
@@ -310,6 +342,9 @@ def main() -> int:
                         "16 output tokens each, sent at once before the first measured serve arm")
     parser.add_argument("--server-sdpa-cudnn", choices=["on", "off"], default=None,
                         help="PyTorch's cuDNN SDPA in the server (default: torch's choice); the arms' tag says it")
+    parser.add_argument("--server-warmup-replay", action="store_true",
+                        help="after the warm-up, serve the first serve arm's own requests under burst, unmeasured; "
+                        "the arms' tag says it")
     parser.add_argument("--parts", default=None, help=f"comma list of {', '.join(PARTS)}: the plan's arms of "
                         "those kinds only, in the plan's order (default: all)")
     parser.add_argument("--gpus", default="0")
@@ -341,7 +376,8 @@ def main() -> int:
     db = out / store_name(fit, args.device)
     stored = stored_ok(arms, db) if fit else {}
     todo = [a for a in arms if a.name not in stored]
-    worst = worst_case_s(todo, args.idle_s)
+    worst = worst_case_s(todo, args.idle_s) + (max((a.max_duration_s for a in todo if a.engine is None), default=0.0)
+                                                if args.server_warmup_replay else 0.0)
     print(f"{db}: {len(arms)} arms, {len(stored)} stored, {len(todo)} to run; worst-case runtime {worst:.0f} s "
           f"(budget {args.budget_s:.0f} s{', runs what fits' if fit else ''})", flush=True)
     if args.dry_run:
@@ -358,8 +394,9 @@ def main() -> int:
     serve_arms = [a for a in todo if a.engine is None]
     engine_arms = [a for a in todo if a.engine is not None]
     try:
+        first_arms = 2 if args.server_warmup_replay else 1  # a replay takes about what the first arm takes
         if serve_arms and (not fit or observer.left_s() > CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S
-                           + observer.need_s(serve_arms[0]) + observer.margin_s):
+                           + first_arms * observer.need_s(serve_arms[0]) + observer.margin_s):
             outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out, db, observer, json_dir), strict=True))
         if engine_arms:
             done = run_arms(engine_arms, db, "scripts/measure_serving.py", gpus=args.gpus,

@@ -26,7 +26,7 @@ def _arms(script):
     args = argparse.Namespace(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None,
                               profile=[], repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b",
                               device="cuda", plan="must-show", sweep=None, parts=None,
-                              server_sdpa_cudnn=None)
+                              server_sdpa_cudnn=None, server_warmup_replay=False)
     return script.build_arms(args, script.PLANS["must-show"])
 
 
@@ -82,8 +82,13 @@ def test_a_server_variant_is_part_of_the_planned_arm_so_a_resuming_call_finds_it
     base = dict(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None, profile=[],
                 repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b", device="cuda",
                 plan="must-show", sweep=None, parts=["serve"])
-    off = script.build_arms(argparse.Namespace(**base, server_sdpa_cudnn="off"), script.PLANS["must-show"])
-    default = script.build_arms(argparse.Namespace(**base, server_sdpa_cudnn=None), script.PLANS["must-show"])
+    def arms(**server):
+        return script.build_arms(argparse.Namespace(**base, **server), script.PLANS["must-show"])
+
+    off = arms(server_sdpa_cudnn="off", server_warmup_replay=False)
+    default = arms(server_sdpa_cudnn=None, server_warmup_replay=False)
+    replayed = arms(server_sdpa_cudnn=None, server_warmup_replay=True)
+    assert replayed[1].tag == "repeat1+server-warmup-replay" and not script.stored_ok(replayed, RUN_F)
     assert {a.tag for a in off} == {"server-sdpa-cudnn-off", "repeat1+server-sdpa-cudnn-off"}
     assert all(a.engine is None for a in off + default) and len(off) == len(default) == 10  # --parts serve
     found_off, found_default = script.stored_ok(off, RUN_F), script.stored_ok(default, RUN_F)
@@ -97,7 +102,8 @@ def test_parts_pick_the_plans_arms_of_their_kind(script) -> None:
     def names(parts, plan="must-show"):
         args = argparse.Namespace(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None,
                                   profile=[], repeats=None, preset=None, checkpoint="/tmp/c", model="llama-3.1-8b",
-                                  device="cuda", plan=plan, sweep=None, parts=parts, server_sdpa_cudnn=None)
+                                  device="cuda", plan=plan, sweep=None, parts=parts, server_sdpa_cudnn=None,
+                                  server_warmup_replay=False)
         return [a.name for a in script.build_arms(args, script.PLANS[plan])]
 
     assert len(names(None)) == 10 + 10 + 22  # serve, CB, and per dtype 10 service segments and a check arm
