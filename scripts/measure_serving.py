@@ -32,6 +32,8 @@ Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-d
                WHEELS=.whl-serving source scripts/device_env.sh && timeout -s INT 588 \
                python3 scripts/measure_serving.py --plan must-show --parts PART --budget-s 575; pack_out
            Two calls resumed from one store return two stores: `joulebench results merge` joins them.
+           scripts/must_show_call.sh PARTS wraps one such call, the same command every time: it keeps
+           the store in the warm machine's /tmp, so the next call can be sent as soon as one returns.
            The server is warmed with --server-warmup requests (32) at the arms' lengths first: in run_e
            the first arm a fresh server served cost up to 1.9x the same load served later, and in run_f
            still 1.23x after that warm-up; --server-warmup-replay also serves the first arm's own

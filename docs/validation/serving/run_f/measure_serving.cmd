@@ -35,8 +35,9 @@ set -o pipefail; mkdir -p $OUT/serving && cp docs/validation/serving/run_f/servi
 #   python3 -m joulebench results merge CALL3/serving-h100-sxm.db CALL4/serving-h100-sxm.db \
 #     --db docs/validation/serving/run_f/serving-h100-sxm.db && gzip -9 docs/validation/serving/run_f/serving-h100-sxm.db
 #
-# next calls (any card; the plan picks the store of the card it runs on):
-#   set -o pipefail; mkdir -p $OUT/serving && cp docs/validation/serving/run_f/serving-*.db.gz $OUT/serving/ && gunzip -f $OUT/serving/*.gz; rm -rf /tmp/site; WHEELS=.whl-serving source scripts/device_env.sh && nvidia-smi --query-gpu=name,uuid,driver_version,power.draw,temperature.gpu --format=csv | tee $OUT/card.csv && PYTHONUNBUFFERED=1 timeout -s INT 588 python3 scripts/measure_serving.py --plan must-show --parts PART --budget-s 575 2>&1 | grep -v -i warn | tee $OUT/must_show.log | tail -30; pack_out
-#   then here: gzip the returned store (or merge it: results merge) into run_f/serving-<card>.db.gz
+# next calls (any card; the plan picks the store of the card it runs on): the same command every call,
+# sent as soon as the previous one returns, so that the machine stays warm and its /tmp keeps the store:
+#   bash scripts/must_show_call.sh serve,cb,seq 575        (carry .whl-serving; timeout_s 600)
+#   then here: gzip the last returned store into run_f/serving-<card>.db.gz (or results merge several)
 #
 # tables: python3 scripts/validation_tables.py issue18-run-f issue18-must-show
