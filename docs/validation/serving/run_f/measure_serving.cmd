@@ -7,8 +7,8 @@
 #   calls 3 and 4: NVIDIA H100 80GB HBM3 GPU-2f917981-d782-7c69-0090-c739e2fbc69b, 71.0 / 70.6 W, 25 C
 # driver 580.159.04 on all; torch of the image; transformers 5.24.0 and the serve packages carried in
 # .whl-serving (python3 scripts/prepare_serving_wheels.py; from call 3 on its transformers wheel cut to
-# 6.7 MiB). Every call: carry .whl-serving. Device time: 1,531 of 1,800 s (calls 1-2 each on a fresh
-# machine, calls 3-4 on one machine kept warm).
+# 6.7 MiB). Every call: carry .whl-serving. Device time: 1,574 of 1,800 s (calls 1-2 each on a fresh
+# machine, calls 3-4 on one machine kept warm, call 5 on a fresh one).
 #
 # call 1 (wall 278 s; no store yet): the probe, then the sequential services with what was left
 set -o pipefail; rm -rf /tmp/site; WHEELS=.whl-serving source scripts/device_env.sh && nvidia-smi --query-gpu=name,uuid,driver_version,power.draw,temperature.gpu --format=csv | tee $OUT/card.csv && mkdir -p $OUT/profile && OUT=$OUT/profile PYTHONUNBUFFERED=1 timeout 220 python3 scripts/profile_cb_engine.py --variants library:sdpa_cudnn=off tuned:sdpa_cudnn=off library tuned 2>&1 | grep -v -i warn | tee $OUT/profile/profile.log; B=$((555 - SECONDS)); echo "must-show budget $B s"; PYTHONUNBUFFERED=1 timeout -s INT $((B + 12)) python3 scripts/measure_serving.py --plan must-show --parts services --budget-s $B 2>&1 | grep -v -i warn | tee $OUT/measure_serving_must_show_1.log | tail -30; pack_out
@@ -34,6 +34,11 @@ set -o pipefail; mkdir -p $OUT/serving && cp docs/validation/serving/run_f/servi
 # merged here (calls 3 and 4 each returned a store resumed from call 2's):
 #   python3 -m joulebench results merge CALL3/serving-h100-sxm.db CALL4/serving-h100-sxm.db \
 #     --db docs/validation/serving/run_f/serving-h100-sxm.db && gzip -9 docs/validation/serving/run_f/serving-h100-sxm.db
+#
+# call 5 (wall 4 s; H100 GPU-95c7bf72-9e0c-b6d1-e570-1963f52ce775, 69.9 W, 33 C): a dry run of the wrapper
+# below on the box (wheels, resume from the committed stores, the card's store, the copy back)
+bash scripts/must_show_call.sh serve,cb,seq 575 --dry-run 2>&1 | tail -15
+# result: "serving-h100-sxm.db: 42 arms, 6 stored, 36 to run", the store returned unchanged
 #
 # next calls (any card; the plan picks the store of the card it runs on): the same command every call,
 # sent as soon as the previous one returns, so that the machine stays warm and its /tmp keeps the store:
