@@ -229,3 +229,29 @@ def test_results_merge_puts_two_stores_back_together(tmp_path: Path, monkeypatch
     assert "b.db: 1 point(s) copied, 1 already in merged.db" in capsys.readouterr().err
     with Store.open_read(tmp_path / "merged.db") as merged:
         assert sorted(p.config["name"] for p in merged.points()) == ["base", "cb-burst", "serve-burst"]
+
+
+def test_merging_stores_resumed_from_one_store_keeps_their_common_run_once(tmp_path: Path) -> None:
+    """Calls 3 and 4 of run_f each resumed from call 2's store: merged, call 2's run is there once."""
+    import shutil
+
+    _one_point_store(tmp_path / "base.db", ["seq-s0"])
+    for name, added in (("a", "serve-burst"), ("b", "cb-burst")):
+        shutil.copy(tmp_path / "base.db", tmp_path / f"{name}.db")
+        with Store(tmp_path / f"{name}.db") as store:
+            run = store.begin_run("serving", f"call {name}", {}, {})
+            store.save_point(run, "serving", {"name": added}, {})
+    shutil.copy(tmp_path / "a.db", tmp_path / "lacks-base.db")
+    with Store(tmp_path / "lacks-base.db") as store, store.raw() as conn, conn:
+        conn.execute("DELETE FROM points WHERE point_key=?", (point_key("serving", {"name": "seq-s0"}),))
+    with Store(tmp_path / "b.db") as into:
+        with Store.open_read(tmp_path / "a.db") as source:
+            assert into.merge(source).runs_added == 1  # call a's own run; the inherited one is skipped with its point
+        with Store.open_read(tmp_path / "base.db") as source:
+            assert into.merge(source).copied == ()
+    with Store(tmp_path / "lacks-base.db") as into, Store.open_read(tmp_path / "b.db") as source:
+        outcome = into.merge(source)  # seq-s0 comes back into the run this store already holds
+        assert outcome.runs_added == 1 and len(outcome.copied) == 2
+    with Store.open_read(tmp_path / "lacks-base.db") as merged:
+        assert [r.command for r in merged.runs()] == ["call base", "call a", "call b"]
+        assert {p.config["name"]: p.run_id for p in merged.points()}["seq-s0"] == merged.runs()[0].id

@@ -356,11 +356,13 @@ class Store:
         Why: a sweep that resumes from a store copied to a GPU box returns a store of its own, and two calls
         made from the same committed store (or on two machines) return two, each holding what the other
         lacks (2026-12-07: the must-show's serve and CB calls). A run is copied once, with every column as
-        it was (its environment names the card it ran on); a point keeps its creation time, so the merged
-        store lists points in the order they were measured."""
+        it was (its environment names the card it ran on), unless this store holds the same run (the one
+        both inherited); a point keeps its creation time, so the merged store lists points in the order
+        they were measured."""
         copied: list[str] = []
         skipped: list[str] = []
-        runs: dict[int, int] = {}
+        runs: dict[int, int] = {}  # the source's run ids -> this store's
+        added = 0
         with self._conn:
             for row in source._conn.execute("SELECT * FROM points ORDER BY created_at, id").fetchall():
                 mine = self._conn.execute("SELECT status FROM points WHERE point_key=?", (row["point_key"],)).fetchone()
@@ -369,12 +371,17 @@ class Store:
                     continue
                 if row["run_id"] not in runs:
                     run = source._conn.execute("SELECT * FROM runs WHERE id=?", (row["run_id"],)).fetchone()
-                    cur = self._conn.execute(
-                        "INSERT INTO runs (created_at, kind, command, plan_json, env_json, baseline_json)"
-                        " VALUES (?,?,?,?,?,?)",
-                        (run["created_at"], run["kind"], run["command"], run["plan_json"], run["env_json"],
-                         run["baseline_json"]))
-                    runs[row["run_id"]] = int(cur.lastrowid or 0)
+                    same = self._conn.execute(  # the run both stores inherited from the store they resumed
+                        "SELECT id FROM runs WHERE created_at=? AND kind=? AND command=? AND env_json=?",
+                        (run["created_at"], run["kind"], run["command"], run["env_json"])).fetchone()
+                    if same is None:
+                        cur = self._conn.execute(
+                            "INSERT INTO runs (created_at, kind, command, plan_json, env_json, baseline_json)"
+                            " VALUES (?,?,?,?,?,?)",
+                            (run["created_at"], run["kind"], run["command"], run["plan_json"], run["env_json"],
+                             run["baseline_json"]))
+                        added += 1
+                    runs[row["run_id"]] = int(same["id"]) if same is not None else int(cur.lastrowid or 0)
                 self._conn.execute("DELETE FROM points WHERE point_key=?", (row["point_key"],))
                 cur = self._conn.execute(
                     "INSERT INTO points (run_id, point_key, kind, status, error, config_json, summary_json,"
@@ -393,7 +400,7 @@ class Store:
                     [(point_id, r["kind"], r["seq"], r["payload_json"]) for r in source._conn.execute(
                         "SELECT * FROM records WHERE point_id=? ORDER BY id", (row["id"],))])
                 copied.append(row["point_key"])
-        return MergeOutcome(tuple(copied), tuple(skipped), len(runs))
+        return MergeOutcome(tuple(copied), tuple(skipped), added)
 
     # -- reading ------------------------------------------------------------------------------
     def runs(self) -> list[StoredRun]:
