@@ -316,11 +316,18 @@ def store_name(fit: bool, device: str) -> str:
     return f"serving-{card}.db"
 
 
-def worst_case_s(arms: list, idle_s: float) -> float:
+def server_setup_s(first_arm_s: float, replay: bool) -> float:
+    """What a server costs before its first measured arm: checkpoint, start, warm-up, and with
+    ``--server-warmup-replay`` about one more first arm."""
+    return CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S + (first_arm_s if replay else 0.0)
+
+
+def worst_case_s(arms: list, idle_s: float, replay: bool = False) -> float:
     loads = len({(a.engine.model, a.engine.dtype) for a in arms if a.engine is not None})
     worst = sum(a.max_duration_s for a in arms) + MODEL_LOAD_S * loads + 2 * idle_s
-    if any(a.engine is None for a in arms):
-        worst += CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S
+    serve = [a for a in arms if a.engine is None]
+    if serve:
+        worst += server_setup_s(serve[0].max_duration_s, replay)
     return worst
 
 
@@ -378,8 +385,7 @@ def main() -> int:
     db = out / store_name(fit, args.device)
     stored = stored_ok(arms, db) if fit else {}
     todo = [a for a in arms if a.name not in stored]
-    worst = worst_case_s(todo, args.idle_s) + (max((a.max_duration_s for a in todo if a.engine is None), default=0.0)
-                                                if args.server_warmup_replay else 0.0)
+    worst = worst_case_s(todo, args.idle_s, args.server_warmup_replay)
     print(f"{db}: {len(arms)} arms, {len(stored)} stored, {len(todo)} to run; worst-case runtime {worst:.0f} s "
           f"(budget {args.budget_s:.0f} s{', runs what fits' if fit else ''})", flush=True)
     if args.dry_run:
@@ -396,9 +402,8 @@ def main() -> int:
     serve_arms = [a for a in todo if a.engine is None]
     engine_arms = [a for a in todo if a.engine is not None]
     try:
-        first_arms = 2 if args.server_warmup_replay else 1  # a replay takes about what the first arm takes
-        if serve_arms and (not fit or observer.left_s() > CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S
-                           + first_arms * observer.need_s(serve_arms[0]) + observer.margin_s):
+        if serve_arms and (not fit or observer.left_s() > observer.margin_s + observer.need_s(serve_arms[0])
+                           + server_setup_s(observer.need_s(serve_arms[0]), args.server_warmup_replay)):
             outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out, db, observer, json_dir), strict=True))
         if engine_arms:
             done = run_arms(engine_arms, db, "scripts/measure_serving.py", gpus=args.gpus,

@@ -641,11 +641,6 @@ def issue18_run_f() -> None:
         _arms_by_call(db, variants=True)
 
 
-#: the server variant each card's must-show takes for its serve rows (`serving_table.arm_variant`); arms of
-#: another variant in the same store are evidence printed by ``issue18-run-f``, not averaged into a row
-MUST_SHOW_SERVE_VARIANT: dict[str, str | None] = {}
-
-
 def must_show_stores() -> list[tuple[str, Path]]:
     """The must-show's stores in run_f, one per card model (``serving-<card>.db``, gzipped once large)."""
     folder = V / "serving" / "run_f"
@@ -661,16 +656,15 @@ def issue18_must_show() -> None:
     from joulebench.store import Store
 
     stores = must_show_stores()
-    head = ("| card | target | law | arms (requests) | Wh/request | ratio to floor | J/output token | TTFT p50 / p90 s |"
-            " TPOT p50 / p90 s | E2E p50 / p99 s | repeats' Wh spread | missing |")
-    print(head)
+    print("| card | target | law | arms (requests) | Wh/request | ratio to floor | J/output token | TTFT p50 / p90 s |"
+          " TPOT p50 / p90 s | E2E p50 / p99 s | repeats' Wh spread | missing |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     if not stores:
         print("| - | - | - | not measured yet (no run_f store) | | | | | | | | |")
         return
     for card, db in stores:
         with Store.open_read(db) as store:
-            rows = must_show_rows(store, variants={"serve": MUST_SHOW_SERVE_VARIANT.get(card)})
+            rows = must_show_rows(store)  # the defaults' arms; another variant's are run_f's evidence
 
         for row in rows:
             arms = ", ".join(f"{a} ({c})" for a, c in zip(row.arms, row.completed, strict=True)) or "-"

@@ -13,6 +13,7 @@ from joulebench.errors import UsageError
 from joulebench.experiments.sweep import run_sweep
 from joulebench.experiments.sweep_values import MeterSpec
 from joulebench.store import SCHEMA_VERSION, MeasurementRow, Store, point_key
+from joulebench.store_merge import merge
 from joulebench.values import Measurement
 
 
@@ -189,11 +190,11 @@ def test_merge_copies_what_the_store_lacks_with_its_run_and_rows(tmp_path: Path)
     _one_point_store(tmp_path / "c.db", ["serve-burst", "cb-fixed"], status="failed")
     with Store(tmp_path / "a.db") as into:
         with Store.open_read(tmp_path / "b.db") as source:
-            outcome = into.merge(source)
+            outcome = merge(into, source)
         assert outcome.copied == (point_key("serving", {"name": "cb-burst"}), point_key("serving", {"name": "cb-burst-r1"}))
         assert outcome.skipped == (point_key("serving", {"name": "base"}),) and outcome.runs_added == 1
         with Store.open_read(tmp_path / "c.db") as source:
-            failed = into.merge(source)  # a failed point never replaces an ok one; it fills a gap
+            failed = merge(into, source)  # a failed point never replaces an ok one; it fills a gap
         assert [len(failed.copied), len(failed.skipped)] == [1, 1]
     with Store.open_read(tmp_path / "a.db") as merged:
         points = {p.config["name"]: p for p in merged.points()}
@@ -212,7 +213,7 @@ def test_a_failed_point_gives_way_to_an_ok_one_from_the_source(tmp_path: Path) -
     _one_point_store(tmp_path / "a.db", ["cb-burst"], status="failed")
     _one_point_store(tmp_path / "b.db", ["cb-burst"])
     with Store(tmp_path / "a.db") as into, Store.open_read(tmp_path / "b.db") as source:
-        assert len(into.merge(source).copied) == 1
+        assert len(merge(into, source).copied) == 1
     with Store.open_read(tmp_path / "a.db") as merged:
         [point] = merged.points()
         assert point.status == "ok" and len(merged.measurements(point.id)) == 1
@@ -246,11 +247,11 @@ def test_merging_stores_resumed_from_one_store_keeps_their_common_run_once(tmp_p
         conn.execute("DELETE FROM points WHERE point_key=?", (point_key("serving", {"name": "seq-s0"}),))
     with Store(tmp_path / "b.db") as into:
         with Store.open_read(tmp_path / "a.db") as source:
-            assert into.merge(source).runs_added == 1  # call a's own run; the inherited one is skipped with its point
+            assert merge(into, source).runs_added == 1  # call a's own run; the inherited one is skipped with its point
         with Store.open_read(tmp_path / "base.db") as source:
-            assert into.merge(source).copied == ()
+            assert merge(into, source).copied == ()
     with Store(tmp_path / "lacks-base.db") as into, Store.open_read(tmp_path / "b.db") as source:
-        outcome = into.merge(source)  # seq-s0 comes back into the run this store already holds
+        outcome = merge(into, source)  # seq-s0 comes back into the run this store already holds
         assert outcome.runs_added == 1 and len(outcome.copied) == 2
     with Store.open_read(tmp_path / "lacks-base.db") as merged:
         assert [r.command for r in merged.runs()] == ["call base", "call a", "call b"]

@@ -29,7 +29,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -349,59 +348,6 @@ class Store:
                 )
         return point_id
 
-    def merge(self, source: Store) -> MergeOutcome:
-        """Copy into this store every point of ``source`` whose key it lacks (a failed point here gives way
-        to an ``ok`` one there), with its run, measurements and records, in one transaction.
-
-        Why: a sweep that resumes from a store copied to a GPU box returns a store of its own, and two calls
-        made from the same committed store (or on two machines) return two, each holding what the other
-        lacks (2026-12-07: the must-show's serve and CB calls). A run is copied once, with every column as
-        it was (its environment names the card it ran on), unless this store holds the same run (the one
-        both inherited); a point keeps its creation time, so the merged store lists points in the order
-        they were measured."""
-        copied: list[str] = []
-        skipped: list[str] = []
-        runs: dict[int, int] = {}  # the source's run ids -> this store's
-        added = 0
-        with self._conn:
-            for row in source._conn.execute("SELECT * FROM points ORDER BY created_at, id").fetchall():
-                mine = self._conn.execute("SELECT status FROM points WHERE point_key=?", (row["point_key"],)).fetchone()
-                if mine is not None and (mine["status"] == "ok" or row["status"] == "failed"):
-                    skipped.append(row["point_key"])
-                    continue
-                if row["run_id"] not in runs:
-                    run = source._conn.execute("SELECT * FROM runs WHERE id=?", (row["run_id"],)).fetchone()
-                    same = self._conn.execute(  # the run both stores inherited from the store they resumed
-                        "SELECT id FROM runs WHERE created_at=? AND kind=? AND command=? AND env_json=?",
-                        (run["created_at"], run["kind"], run["command"], run["env_json"])).fetchone()
-                    if same is None:
-                        cur = self._conn.execute(
-                            "INSERT INTO runs (created_at, kind, command, plan_json, env_json, baseline_json)"
-                            " VALUES (?,?,?,?,?,?)",
-                            (run["created_at"], run["kind"], run["command"], run["plan_json"], run["env_json"],
-                             run["baseline_json"]))
-                        added += 1
-                    runs[row["run_id"]] = int(same["id"]) if same is not None else int(cur.lastrowid or 0)
-                self._conn.execute("DELETE FROM points WHERE point_key=?", (row["point_key"],))
-                cur = self._conn.execute(
-                    "INSERT INTO points (run_id, point_key, kind, status, error, config_json, summary_json,"
-                    " created_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (runs[row["run_id"]], row["point_key"], row["kind"], row["status"], row["error"],
-                     row["config_json"], row["summary_json"], row["created_at"]))
-                point_id = int(cur.lastrowid or 0)
-                self._conn.executemany(
-                    "INSERT INTO measurements (point_id, phase, repetition, component, latency_s, energy_j,"
-                    " ci95_j, source, estimated, protocol_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    [(point_id, *m) for m in source._conn.execute(
-                        "SELECT phase, repetition, component, latency_s, energy_j, ci95_j, source, estimated,"
-                        " protocol_json FROM measurements WHERE point_id=? ORDER BY id", (row["id"],))])
-                self._conn.executemany(
-                    "INSERT INTO records (point_id, kind, seq, payload_json) VALUES (?,?,?,?)",
-                    [(point_id, r["kind"], r["seq"], r["payload_json"]) for r in source._conn.execute(
-                        "SELECT * FROM records WHERE point_id=? ORDER BY id", (row["id"],))])
-                copied.append(row["point_key"])
-        return MergeOutcome(tuple(copied), tuple(skipped), added)
-
     # -- reading ------------------------------------------------------------------------------
     def runs(self) -> list[StoredRun]:
         rows = self._conn.execute(
@@ -449,15 +395,6 @@ class Store:
     @contextmanager
     def raw(self) -> Iterator[sqlite3.Connection]:
         yield self._conn
-
-
-@dataclass(frozen=True)
-class MergeOutcome:
-    """What `Store.merge` did: the point keys it copied and skipped, and how many runs it added."""
-
-    copied: tuple[str, ...]
-    skipped: tuple[str, ...]
-    runs_added: int
 
 
 def _stored_point(r: sqlite3.Row) -> StoredPoint:

@@ -107,6 +107,7 @@ def merge(sources: list[str] = typer.Argument(..., help="stores to copy from, op
     from pathlib import Path
 
     from joulebench.errors import UsageError
+    from joulebench.store_merge import merge as merge_into
 
     target = Path(db).expanduser().resolve()
     for source in sources:
@@ -116,7 +117,7 @@ def merge(sources: list[str] = typer.Argument(..., help="stores to copy from, op
         opened = [stack.enter_context(Store.open_read(source, field="sources")) for source in sources]
         into = stack.enter_context(Store(db))
         for source, store in zip(sources, opened, strict=True):
-            outcome = into.merge(store)
+            outcome = merge_into(into, store)
             make_console(stderr=True).print(f"{source}: {len(outcome.copied)} point(s) copied, "
                                             f"{len(outcome.skipped)} already in {db}", markup=False)
 
