@@ -20,14 +20,14 @@ def script():
     return module
 
 
-def _arms(script):
+def _arms(script, plan: str = "must-show", **options):
+    """The arms the script plans, with its command line's defaults unless ``options`` say otherwise."""
     import argparse
 
-    args = argparse.Namespace(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None,
-                              profile=[], repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b",
-                              device="cuda", plan="must-show", sweep=None, parts=None,
-                              server_sdpa_cudnn=None, server_warmup_replay=False)
-    return script.build_arms(args, script.PLANS["must-show"])
+    args = dict(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None, profile=[],
+                repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b", device="cuda",
+                plan=plan, sweep=None, parts=None, server_sdpa_cudnn=None, server_warmup_replay=False)
+    return script.build_arms(argparse.Namespace(**{**args, **options}), script.PLANS[plan])
 
 
 def test_stored_serve_arms_set_the_next_ones_expected_time(script) -> None:
@@ -77,17 +77,9 @@ RUN_F = ROOT / "docs" / "validation" / "serving" / "run_f" / "serving-h100-sxm.d
 
 def test_a_server_variant_is_part_of_the_planned_arm_so_a_resuming_call_finds_it(script) -> None:
     """2026-12-07: call 2's cuDNN-off arm was tagged after the resume check, so no later call found it."""
-    import argparse
-
-    base = dict(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None, profile=[],
-                repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b", device="cuda",
-                plan="must-show", sweep=None, parts=["serve"])
-    def arms(**server):
-        return script.build_arms(argparse.Namespace(**base, **server), script.PLANS["must-show"])
-
-    off = arms(server_sdpa_cudnn="off", server_warmup_replay=False)
-    default = arms(server_sdpa_cudnn=None, server_warmup_replay=False)
-    replayed = arms(server_sdpa_cudnn=None, server_warmup_replay=True)
+    off = _arms(script, parts=["serve"], server_sdpa_cudnn="off")
+    default = _arms(script, parts=["serve"])
+    replayed = _arms(script, parts=["serve"], server_warmup_replay=True)
     assert replayed[1].tag == "repeat1+server-warmup-replay" and not script.stored_ok(replayed, RUN_F)
     assert {a.tag for a in off} == {"server-sdpa-cudnn-off", "repeat1+server-sdpa-cudnn-off"}
     assert all(a.engine is None for a in off + default) and len(off) == len(default) == 10  # --parts serve
@@ -97,14 +89,8 @@ def test_a_server_variant_is_part_of_the_planned_arm_so_a_resuming_call_finds_it
 
 
 def test_parts_pick_the_plans_arms_of_their_kind(script) -> None:
-    import argparse
-
     def names(parts, plan="must-show"):
-        args = argparse.Namespace(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None,
-                                  profile=[], repeats=None, preset=None, checkpoint="/tmp/c", model="llama-3.1-8b",
-                                  device="cuda", plan=plan, sweep=None, parts=parts, server_sdpa_cudnn=None,
-                                  server_warmup_replay=False)
-        return [a.name for a in script.build_arms(args, script.PLANS[plan])]
+        return [a.name for a in _arms(script, plan, parts=parts)]
 
     assert len(names(None)) == 10 + 10 + 22  # serve, CB, and per dtype 10 service segments and a check arm
     assert all(n.startswith("cb-") for n in names(["cb"])) and len(names(["cb"])) == 10
