@@ -20,14 +20,19 @@ def script():
     return module
 
 
-def _arms(script, plan: str = "must-show", **options):
-    """The arms the script plans, with its command line's defaults unless ``options`` say otherwise."""
+def _namespace(plan: str = "must-show", **options):
+    """The script's command line with its defaults unless ``options`` say otherwise."""
     import argparse
 
     args = dict(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None, profile=[],
                 repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b", device="cuda",
                 plan=plan, sweep=None, parts=None, server_sdpa_cudnn=None, server_warmup_replay=False)
-    return script.build_arms(argparse.Namespace(**{**args, **options}), script.PLANS[plan])
+    return argparse.Namespace(**{**args, **options})
+
+
+def _arms(script, plan: str = "must-show", **options):
+    """The arms the script plans, with its command line's defaults unless ``options`` say otherwise."""
+    return script.build_arms(_namespace(plan, **options), script.PLANS[plan])
 
 
 def test_stored_serve_arms_set_the_next_ones_expected_time(script) -> None:
@@ -109,3 +114,23 @@ def test_a_resumable_plan_keeps_one_store_per_card_model(script, monkeypatch, de
     monkeypatch.setattr(catalogue, "detect_name", lambda: device_name)  # CI has no GPU: the driver's name
     assert script.store_name(True, "cuda") == store
     assert script.store_name(False, "cuda") == script.store_name(True, "cpu") == "serving.db"
+
+
+def test_a_server_variant_is_expected_to_take_what_the_default_servers_arms_took(script) -> None:
+    """run_f call 6: with ``--server-warmup-replay`` no arm of that variant was stored, so each was expected
+    to take its 330 s bound, the replay as much again, and a 575 s call ran nothing. The default server's
+    stored arms now predict a variant's, and the set-up, a replay and an arm fit a call."""
+    run_f = ROOT / "docs" / "validation" / "serving" / "run_f" / "serving-h100-sxm.db.gz"
+    arms = _arms(script, server_warmup_replay=True, parts=["serve"])
+    args = _namespace(server_warmup_replay=True)
+    assert script.stored_ok(arms, run_f) == {}  # no replay arm stored
+    default = script.untagged_variant(arms, args)
+    assert [a.tag for a in default][:2] == [None, "repeat1"]
+    stored = script.stored_ok(default, run_f)
+    assert {"serve-burst", "serve-burst-r1", "serve-uniform-0-1s"} <= set(stored)
+    expected = script.expected_durations(arms, stored)
+    observer = script.BudgetObserver(time.perf_counter() + 575, expected)
+    need = observer.need_s(arms[0])
+    assert need < arms[0].max_duration_s
+    assert observer.margin_s + need + script.server_setup_s(need, True) < 575  # the script's check
+    assert script.untagged_variant(arms, _namespace()) == arms  # the default server: nothing to strip
