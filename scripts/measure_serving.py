@@ -34,10 +34,11 @@ Plans (every field can be overridden: --targets, --laws, --requests T=N, --max-d
            Two calls resumed from one store return two stores: `joulebench results merge` joins them.
            scripts/must_show_call.sh PARTS wraps one such call, the same command every time: it keeps
            the store in the warm machine's /tmp, so the next call can be sent as soon as one returns.
-           The server is warmed with --server-warmup requests (32) at the arms' lengths first: in run_e
-           the first arm a fresh server served cost up to 1.9x the same load served later, and in run_f
-           still 1.23x after that warm-up; --server-warmup-replay also serves the first arm's own
-           requests once, unmeasured (the arms' tag says so).
+           The server is warmed with --server-warmup requests (32) at the arms' lengths first. Each
+           serve arm sends its own prompts (same lengths, tokens drawn with a salt of its name; tag
+           ``fresh-prompts``): transformers serve keeps finished requests' blocks cached across arms,
+           and arms sharing seed 0 were served partly from that cache (run_f: 0.118, 0.0957 and
+           0.0669 Wh/request for a server's first, second and third arm).
            then, here (no GPU): python3 scripts/measure_serving.py --derive STORE writes each law's
            sequential arm derived from the services (serving/fifo.py) into STORE's folder/derived/
   quick    tiny-llama on CPU, every target, a few requests (checks the script, not the numbers)
@@ -57,6 +58,7 @@ import os
 import re
 import sys
 import time
+import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -71,9 +73,10 @@ from joulebench.experiments.serving_study import LAWS, service_arms, study_arms 
 PORT = 18000
 #: expected set-up times, about 1.5x the longest measured: checkpoint 34-38 s (H200, run_d) and 25-41 s
 #: (H100, run_f), server ready after 11-17 s, the 32-request warm-up 7-9 s (run_f). Twice those (90/60/60 s)
-#: left no room for a replay and an arm in a 575 s call (run_f call 6 ran nothing).
+#: left a 575 s call no room for a warm-up replay of the first arm and that arm (run_f call 6 ran nothing).
 CHECKPOINT_S, SERVER_START_S, MODEL_LOAD_S = 60.0, 25.0, 40.0
 SERVER_WARMUP_S = 15.0
+SERVER_SETUP_S = CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S  # before a server's first measured arm
 SERVER_READY_TIMEOUT_S = 180.0  # a server not ready by then is an error, not a slow start
 WARMUP_SEED = 99  # the warm-up's requests are not any arm's (the arms use seeds 0..segments-1)
 #: the must-show, over as many calls as it takes: each call runs the arms not yet stored while their time
@@ -138,8 +141,9 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, db: Path, observe
     server = ServerProcess(ServerSpec(command, url, ready_timeout_s=SERVER_READY_TIMEOUT_S))
     try:
         server.start()
-        # A real warm-up, not two short requests: in run_e (2026-12-03) the first arm a fresh server served
-        # cost up to 1.9x the same load served later (why is not proven yet: VALIDATION.md, issue 18, run_e)
+        # A real warm-up, not two short requests, on prompts no arm sends (WARMUP_SEED): in run_e and run_f a
+        # server's first arm cost up to 1.9x the same load served later, which the later arms' hits in the
+        # server's prefix cache explain at least in part (`fresh_prompts`)
         n = args.server_warmup
         print(f"server ready after {server.ready_after_s:.0f} s; warming up with {n} requests", flush=True)
         began = time.perf_counter()
@@ -148,9 +152,6 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, db: Path, observe
         warm = run_load(config, specs, schedule(parse_arrival("burst"), n))
         ok = sum(r.status == "ok" for r in warm.records)
         print(f"warm-up: {ok}/{n} ok in {time.perf_counter() - began:.0f} s", flush=True)
-        if args.server_warmup_replay:
-            replay(arms[0], ClientConfig(url, str(ckpt), length_control="transformers",
-                                         max_duration_s=arms[0].max_duration_s))
         arms = [replace(a, url=url, model=str(ckpt)) for a in arms]
         return run_arms(arms, db, f"scripts/measure_serving.py; server: {command}", gpus=args.gpus,
                         idle_s=args.idle_s, json_dir=json_dir, observer=observer)
@@ -160,42 +161,31 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, db: Path, observe
         server.close()
 
 
-def replay(arm: Any, config: Any) -> None:
-    """Serve ``arm``'s own requests (its seed, lengths and count) under burst, unmeasured.
-
-    Why: after the 32-request warm-up a fresh server's first arm still cost 23% more than the same arm
-    served next (run_f, H100: serve-burst 0.118 against 0.0957 Wh per request; TTFT p50 21.7 s against
-    3.8 s), and every arm draws the same requests (seed 0). A replay puts every measured arm after a
-    server that has met the arms' shapes once, whatever its place in the call; whether that removes the
-    place-in-call spread is what the arms measured with it (variant ``server-warmup-replay``) show."""
-    from joulebench.serving.arrivals import parse_arrival, schedule
-    from joulebench.serving.client import run_load
-    from joulebench.serving.prompts import parse_lengths, parse_prompts
-
-    began = time.perf_counter()
-    specs = parse_prompts(arm.prompts).build(arm.requests, parse_lengths(arm.output_tokens, "o"), seed=arm.seed,
-                                             text_unit=arm.text_unit)
-    done = run_load(config, specs, schedule(parse_arrival("burst"), arm.requests))
-    ok = sum(r.status == "ok" for r in done.records)
-    print(f"replay of {arm.name}'s requests: {ok}/{arm.requests} ok in {time.perf_counter() - began:.0f} s", flush=True)
+#: the tag part of a serve arm whose prompts are its own (`fresh_prompts`)
+FRESH_PROMPTS = "fresh-prompts"
 
 
 def server_variant(args: argparse.Namespace) -> str | None:
     """What a serve arm's tag adds for the server's configuration (a resuming call finds the arm by it)."""
-    parts = [f"server-sdpa-cudnn-{args.server_sdpa_cudnn}" if args.server_sdpa_cudnn else None,
-             "server-warmup-replay" if args.server_warmup_replay else None]
-    return "+".join(p for p in parts if p) or None
+    return f"server-sdpa-cudnn-{args.server_sdpa_cudnn}" if args.server_sdpa_cudnn else None
 
 
-def untagged_variant(arms: list, args: argparse.Namespace) -> list:
-    """The serve arms as the server's default configuration keys them: their stored windows predict a
-    variant's arms before any of those is stored (a replay's first call had no time from its own)."""
-    variant = server_variant(args)
-    if not variant:
-        return arms
-    cut = set(variant.split("+"))
-    return [replace(a, tag="+".join(t for t in (a.tag or "").split("+") if t and t not in cut) or None)
-            if a.engine is None else a for a in arms]
+def fresh_prompts(arm: Any) -> Any:
+    """``arm`` with prompts no other arm sends: the same lengths, tokens salted by its name (stable across
+    calls, so a resuming call finds it). One server serves every serve arm of a call and keeps finished
+    requests' blocks cached for de-duplication (transformers 5.24, ``cache.py``: evicted only under memory
+    pressure); with the same prompts, a server's first, second and third arm cost 0.118, 0.0957 and
+    0.0669 Wh/request (run_f, H100), each later one served partly from the cache."""
+    salt = zlib.crc32(arm.name.encode()) or 1
+    return replace(arm, prompt_salt=salt, tag="+".join(t for t in (arm.tag, FRESH_PROMPTS) if t))
+
+
+def untagged_variant(arms: list) -> list:
+    """The serve arms as the server's defaults with shared prompts keyed them (run_f's first arms): their
+    stored windows predict a variant's arms before any of those is stored (a variant's first call
+    otherwise expects each arm to take its whole bound, and in run_f call 6 ran nothing)."""
+    return [replace(a, prompt_salt=0, tag="+".join(t for t in (a.tag or "").split("+") if t.startswith("repeat"))
+                    or None) if a.engine is None else a for a in arms]
 
 
 def _pairs(items: list[str], kind: type) -> dict[str, Any]:
@@ -217,9 +207,9 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
     for target in targets:
         target_laws = plan.get("seq_laws", laws) if target.startswith("seq") else laws
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
-    variant = server_variant(args)
-    if variant:  # the server's variant is part of a serve arm's key: a resuming call finds it
-        arms = [replace(a, tag="+".join(t for t in (a.tag, variant) if t)) if a.engine is None else a for a in arms]
+    variant = server_variant(args)  # the server's variant is part of a serve arm's key: a resuming call finds it
+    arms = [fresh_prompts(replace(a, tag="+".join(t for t in (a.tag, variant) if t) or None))
+            if a.engine is None else a for a in arms]
     if "services" in plan and not args.targets and "seq" in parts:
         svc = plan["services"]
         arms += service_arms(args.model, args.device, svc["targets"], svc["segment"], svc["segments"],
@@ -330,18 +320,12 @@ def store_name(fit: bool, device: str) -> str:
     return f"serving-{card}.db"
 
 
-def server_setup_s(first_arm_s: float, replay: bool) -> float:
-    """What a server costs before its first measured arm: checkpoint, start, warm-up, and with
-    ``--server-warmup-replay`` about one more first arm."""
-    return CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S + (first_arm_s if replay else 0.0)
-
-
-def worst_case_s(arms: list, idle_s: float, replay: bool = False) -> float:
+def worst_case_s(arms: list, idle_s: float) -> float:
     loads = len({(a.engine.model, a.engine.dtype) for a in arms if a.engine is not None})
     worst = sum(a.max_duration_s for a in arms) + MODEL_LOAD_S * loads + 2 * idle_s
     serve = [a for a in arms if a.engine is None]
     if serve:
-        worst += server_setup_s(serve[0].max_duration_s, replay)
+        worst += SERVER_SETUP_S
     return worst
 
 
@@ -365,9 +349,6 @@ def main() -> int:
                         "16 output tokens each, sent at once before the first measured serve arm")
     parser.add_argument("--server-sdpa-cudnn", choices=["on", "off"], default=None,
                         help="PyTorch's cuDNN SDPA in the server (default: torch's choice); the arms' tag says it")
-    parser.add_argument("--server-warmup-replay", action="store_true",
-                        help="after the warm-up, serve the first serve arm's own requests under burst, unmeasured; "
-                        "the arms' tag says it")
     parser.add_argument("--parts", default=None, help=f"comma list of {', '.join(PARTS)}: the plan's arms of "
                         "those kinds only, in the plan's order (default: all)")
     parser.add_argument("--gpus", default="0")
@@ -399,7 +380,7 @@ def main() -> int:
     db = out / store_name(fit, args.device)
     stored = stored_ok(arms, db) if fit else {}
     todo = [a for a in arms if a.name not in stored]
-    worst = worst_case_s(todo, args.idle_s, args.server_warmup_replay)
+    worst = worst_case_s(todo, args.idle_s)
     print(f"{db}: {len(arms)} arms, {len(stored)} stored, {len(todo)} to run; worst-case runtime {worst:.0f} s "
           f"(budget {args.budget_s:.0f} s{', runs what fits' if fit else ''})", flush=True)
     if args.dry_run:
@@ -410,7 +391,7 @@ def main() -> int:
         print("refusing: lower --requests / --max-duration or split the plan (--targets, --laws)")
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    expected = expected_durations(arms, {**stored_ok(untagged_variant(arms, args), db), **stored}) if fit else {}
+    expected = expected_durations(arms, {**stored_ok(untagged_variant(arms), db), **stored}) if fit else {}
     observer = BudgetObserver(began + args.budget_s, expected) if fit else LineObserver()
     json_dir = None if fit else out  # few files in $OUT: a call returns at most 8 (the store has every arm)
     outcomes = []
@@ -418,7 +399,7 @@ def main() -> int:
     engine_arms = [a for a in todo if a.engine is not None]
     try:
         if serve_arms and (not fit or observer.left_s() > observer.margin_s + observer.need_s(serve_arms[0])
-                           + server_setup_s(observer.need_s(serve_arms[0]), args.server_warmup_replay)):
+                           + SERVER_SETUP_S):
             outcomes += list(zip(serve_arms, run_serve(args, serve_arms, out, db, observer, json_dir), strict=True))
         if engine_arms:
             done = run_arms(engine_arms, db, "scripts/measure_serving.py", gpus=args.gpus,

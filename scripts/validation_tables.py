@@ -664,7 +664,8 @@ def issue18_must_show() -> None:
         return
     for card, db in stores:
         with Store.open_read(db) as store:
-            rows = must_show_rows(store)  # the defaults' arms; another variant's are run_f's evidence
+            # serve arms with prompts of their own; the shared-prompt arms and other variants are run_f's evidence
+            rows = must_show_rows(store, variants={"serve": "fresh-prompts"})
 
         for row in rows:
             arms = ", ".join(f"{a} ({c})" for a, c in zip(row.arms, row.completed, strict=True)) or "-"
@@ -673,7 +674,13 @@ def issue18_must_show() -> None:
             print(f"| {card} | {row.target} | {row.law} | {arms} | {_cell(row, 'wh_per_request', digits='.3g')} | "
                   f"{_cell(row, 'ratio_to_floor', digits='.1f')}{flag} | {_cell(row, 'j_per_output_token')} | "
                   f"{_cell(row, 'ttft_p50_s', 'ttft_p90_s')} | {_cell(row, 'tpot_p50_s', 'tpot_p90_s', digits='.3f')} | "
-                  f"{_cell(row, 'e2e_p50_s', 'e2e_p99_s', digits='.1f')} | {spread} | {len(row.missing) or ''} |")
+                  f"{_cell(row, 'e2e_p50_s', 'e2e_p99_s', digits='.1f')} | {spread} | {_missing(row)} |")
+
+
+def _missing(row: Any) -> str:
+    """How many arms a must-show row lacks, and which of those were stored but failed requests."""
+    failed = f" (failed: {', '.join(row.failed)})" if row.failed else ""
+    return f"{len(row.missing)}{failed}" if row.missing else ""
 
 
 def _cell(row: Any, *names: str, digits: str = ".2f") -> str:

@@ -36,6 +36,7 @@ def _files(tmp: Path) -> None:
     data = (tmp / "valid.db").read_bytes()
     (tmp / "truncated.db").write_bytes(data[: len(data) // 3])
     (tmp / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp / "plain_prompts.jsonl").write_text('{"prompt": "thank you"}\n')
     (tmp / "bomb.yaml").write_text(BOMB + "params: {mu_compute: 0.5}\n")
     (tmp / "syntax.yaml").write_text("params:\n  mu_compute: [0.5\n")
     (tmp / "types.yaml").write_text("params:\n  mu_compute: fast\n")
@@ -150,6 +151,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("serve: zero requests", [*SERVE, "--requests", "0"], "--requests"),
     ("serve: unknown arrival", [*SERVE, "--arrival", "weibull:2"], "--arrival"),
     ("serve: binary trace", [*SERVE, "--arrival", "trace:binary.bin"], "--arrival"),
+    ("serve: negative prompt salt", [*SERVE, "--prompt-salt", "-1"], "--prompt-salt"),
+    ("serve: prompt salt on a file", [*SERVE, "--prompts", "plain_prompts.jsonl", "--prompt-salt", "3"], "--prompt-salt"),
 ]
 
 

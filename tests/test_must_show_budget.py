@@ -26,7 +26,7 @@ def _namespace(plan: str = "must-show", **options):
 
     args = dict(targets=None, laws=None, requests=[], max_duration=[], prompts=None, outputs=None, profile=[],
                 repeats=None, preset=None, checkpoint="/tmp/joulebench-ckpt", model="llama-3.1-8b", device="cuda",
-                plan=plan, sweep=None, parts=None, server_sdpa_cudnn=None, server_warmup_replay=False)
+                plan=plan, sweep=None, parts=None, server_sdpa_cudnn=None)
     return argparse.Namespace(**{**args, **options})
 
 
@@ -36,7 +36,7 @@ def _arms(script, plan: str = "must-show", **options):
 
 
 def test_stored_serve_arms_set_the_next_ones_expected_time(script) -> None:
-    arms = _arms(script)
+    arms = script.untagged_variant(_arms(script))  # run_e's serve arms shared their prompts
     stored = script.stored_ok(arms, RUN_E)
     assert len(stored) == 7 and all(name.startswith("serve-") for name in stored)
     expected = script.expected_durations(arms, stored)
@@ -80,17 +80,25 @@ def test_an_arm_finished_in_the_call_sets_its_kinds_expected_time(script) -> Non
 RUN_F = ROOT / "docs" / "validation" / "serving" / "run_f" / "serving-h100-sxm.db.gz"
 
 
-def test_a_server_variant_is_part_of_the_planned_arm_so_a_resuming_call_finds_it(script) -> None:
-    """2026-12-07: call 2's cuDNN-off arm was tagged after the resume check, so no later call found it."""
-    off = _arms(script, parts=["serve"], server_sdpa_cudnn="off")
+def test_serve_arms_send_prompts_of_their_own_and_a_server_variant_is_part_of_the_planned_arm(script) -> None:
+    """run_f: one server serves a call's arms and keeps finished requests' blocks cached, so arms sharing
+    seed 0's prompts were served partly from the arms before them (0.118, 0.0957, 0.0669 Wh/request); and on
+    2026-12-07 call 2's cuDNN-off arm was tagged after the resume check, so no later call found it."""
     default = _arms(script, parts=["serve"])
-    replayed = _arms(script, parts=["serve"], server_warmup_replay=True)
-    assert replayed[1].tag == "repeat1+server-warmup-replay" and not script.stored_ok(replayed, RUN_F)
-    assert {a.tag for a in off} == {"server-sdpa-cudnn-off", "repeat1+server-sdpa-cudnn-off"}
+    off = _arms(script, parts=["serve"], server_sdpa_cudnn="off")
     assert all(a.engine is None for a in off + default) and len(off) == len(default) == 10  # --parts serve
-    found_off, found_default = script.stored_ok(off, RUN_F), script.stored_ok(default, RUN_F)
-    assert sorted(found_off) == ["serve-burst"] and found_off["serve-burst"]["headline"]["output_tokens_per_s"] < 150
-    assert sorted(found_default) == ["serve-burst", "serve-burst-r1", "serve-uniform-0-1s"]
+    assert [a.tag for a in default][:2] == ["fresh-prompts", "repeat1+fresh-prompts"]
+    assert [a.tag for a in off][:2] == ["server-sdpa-cudnn-off+fresh-prompts",
+                                        "repeat1+server-sdpa-cudnn-off+fresh-prompts"]
+    salts = [a.prompt_salt for a in default]
+    assert 0 not in salts and len(set(salts)) == 10 and salts == [a.prompt_salt for a in _arms(script, parts=["serve"])]
+    assert script.stored_ok(default, RUN_F) == {} == script.stored_ok(off, RUN_F)  # run_f's arms shared prompts
+    # the arms stored with shared prompts keep their keys (no salt in the config) and still predict durations
+    shared = script.untagged_variant(default)
+    assert [a.tag for a in shared][:2] == [None, "repeat1"] and {a.prompt_salt for a in shared} == {0}
+    assert sorted(script.stored_ok(shared, RUN_F)) == ["serve-burst", "serve-burst-r1", "serve-uniform-0-1s"]
+    found_off = script.stored_ok(script.untagged_variant(off), RUN_F)
+    assert sorted(found_off) == ["serve-burst", "serve-burst-r1", "serve-uniform-0-1s"]
 
 
 def test_parts_pick_the_plans_arms_of_their_kind(script) -> None:
@@ -116,21 +124,15 @@ def test_a_resumable_plan_keeps_one_store_per_card_model(script, monkeypatch, de
     assert script.store_name(False, "cuda") == script.store_name(True, "cpu") == "serving.db"
 
 
-def test_a_server_variant_is_expected_to_take_what_the_default_servers_arms_took(script) -> None:
-    """run_f call 6: with ``--server-warmup-replay`` no arm of that variant was stored, so each was expected
-    to take its 330 s bound, the replay as much again, and a 575 s call ran nothing. The default server's
-    stored arms now predict a variant's, and the set-up, a replay and an arm fit a call."""
-    run_f = ROOT / "docs" / "validation" / "serving" / "run_f" / "serving-h100-sxm.db.gz"
-    arms = _arms(script, server_warmup_replay=True, parts=["serve"])
-    args = _namespace(server_warmup_replay=True)
-    assert script.stored_ok(arms, run_f) == {}  # no replay arm stored
-    default = script.untagged_variant(arms, args)
-    assert [a.tag for a in default][:2] == [None, "repeat1"]
-    stored = script.stored_ok(default, run_f)
-    assert {"serve-burst", "serve-burst-r1", "serve-uniform-0-1s"} <= set(stored)
+def test_a_variant_is_expected_to_take_what_the_shared_prompt_arms_took(script) -> None:
+    """run_f call 6: a variant with no arm stored expected each arm to take its 330 s bound, and a 575 s
+    call ran nothing. The arms stored before (shared prompts, the default server) now predict a variant's,
+    and the server's set-up and a first arm fit a call."""
+    arms = _arms(script, parts=["serve"])
+    stored = script.stored_ok(script.untagged_variant(arms), RUN_F)
     expected = script.expected_durations(arms, stored)
     observer = script.BudgetObserver(time.perf_counter() + 575, expected)
     need = observer.need_s(arms[0])
     assert need < arms[0].max_duration_s
-    assert observer.margin_s + need + script.server_setup_s(need, True) < 575  # the script's check
-    assert script.untagged_variant(arms, _namespace()) == arms  # the default server: nothing to strip
+    assert observer.margin_s + need + script.SERVER_SETUP_S < 575  # the script's check before a server starts
+    assert script.expected_durations(arms, {}) == {}  # nothing stored: each arm its bound

@@ -8,7 +8,7 @@ import pytest
 
 from joulebench.serving.arrivals import parse_arrival, schedule
 from joulebench.serving.client import ClientConfig, run_load
-from joulebench.serving.metrics import itl_per_token_s, parse_slo, summarize
+from joulebench.serving.metrics import check_failures, itl_per_token_s, parse_slo, summarize
 from joulebench.serving.prompts import parse_lengths, parse_prompts
 from joulebench.serving.stream import split_by_length
 from tests.loopback_server import ServerConfig, StreamingTestServer
@@ -83,6 +83,9 @@ def test_server_errors_are_counted_not_served() -> None:
     summary = summarize(result.records)
     assert summary["completed"] == 3 and summary["failed"] == 3
     assert summary["ttft_s"]["count"] == 3 and summary["output_tokens"] == 15
+    # figures over the half that was served are no answer: the arm fails its own check (stored, kept)
+    assert check_failures(summary) == ["3 of 6 requests failed (3 http_error, 3 ok)"]
+    assert check_failures(summarize(result.records[:1])) == []  # request 1 was served
 
 
 def test_timeouts_and_dropped_streams(server) -> None:

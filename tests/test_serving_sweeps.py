@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -40,6 +41,8 @@ def test_rate_and_knob_sweeps_make_one_arm_per_value() -> None:
     arms = rate_sweep(base, "1/s,500/min", "fixed")
     assert [a.arrival for a in arms] == ["fixed:1s", "fixed:0.12s"] and len({a.name for a in arms}) == 2
     assert [a.arrival for a in rate_sweep(base, "2/s")] == ["poisson:2/s"]
+    # one server serves the whole sweep: each arm's prompts are its own, so no arm hits the cache of another
+    assert [a.prompt_salt for a in rate_sweep(base, "1/s,2/s,3/s")] == [0, 1, 2]
     with pytest.raises(UsageError, match="sweep"):
         knob_sweep(base, "max_batch_tokens=1,2")
     engine = ArmSpec("e", "burst", 4, engine=EngineConfig("tiny-llama", knobs={"page_size": 16}))
@@ -91,10 +94,35 @@ def test_prefix_cache_is_controllable_and_recorded(tmp_path, capsys) -> None:
         assert run_cli(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["prefix_cache"] == {"shared_prefix_tokens": 12, "cached_prompt_tokens_reported": 30,
-                                   "engine_block_sharing": None}
+                                   "engine_block_sharing": None, "prompt_salt": 0}
     with pytest.raises(UsageError, match="shared_prefix_tokens"):
         ArmSpec("a", "burst", 2, prompts="synthetic:8", url="http://127.0.0.1:1", model="m",
                 shared_prefix_tokens=9).validate()
+
+
+def test_a_prompt_salt_draws_new_tokens_under_the_same_lengths(tmp_path) -> None:
+    """A server keeps earlier arms' blocks cached (transformers serve, run_f): a salted arm sends the same
+    lengths with no block in common with the unsalted one, and salt 0 is the prompts as before."""
+    from joulebench.serving.prompts import parse_lengths, parse_prompts
+    from joulebench.values import point_key
+
+    source, outs = parse_prompts("synthetic:200-4000,mean=1200"), parse_lengths("10-300", "o")
+    for unit in ("byte", "word"):
+        plain = source.build(20, outs, seed=0, text_unit=unit)
+        assert [s.text for s in source.build(20, outs, seed=0, text_unit=unit, prompt_salt=0)] == [s.text for s in plain]
+        salted = source.build(20, outs, seed=0, text_unit=unit, prompt_salt=7)
+        assert [(s.prompt_tokens, s.max_output_tokens) for s in salted] == [
+            (s.prompt_tokens, s.max_output_tokens) for s in plain]
+        assert all(a.text[:32] != b.text[:32] for a, b in zip(salted, plain, strict=True))
+    ids = source.build(5, outs, seed=0, vocab_size=1000, prompt_salt=7)
+    assert [len(s.token_ids) for s in ids] == [s.prompt_tokens for s in plain[:5]]
+    arm = ArmSpec("a", "burst", 2, url="http://127.0.0.1:1", model="m")
+    assert "prompt_salt" not in arm.point_config()  # arms stored before the salt keep their keys
+    assert point_key("serving", replace(arm, prompt_salt=3).point_config()) != point_key("serving", arm.point_config())
+    rows = tmp_path / "prompts.jsonl"
+    rows.write_text('{"prompt": "thank you"}\n')
+    with pytest.raises(UsageError, match="prompt_salt"):
+        replace(arm, prompts=str(rows), prompt_salt=1).validate()
 
 
 def test_the_tuned_preset_is_the_knob_sweeps_lowest_energy_per_request() -> None:

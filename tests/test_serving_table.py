@@ -30,6 +30,7 @@ def test_a_partial_store_gives_the_rows_it_holds_and_names_the_rest(rows) -> Non
     assert rows[("serve", "fixed-300ms")].wh_spread is None  # one repeat: no spread
     assert rows[("serve", "fixed-500ms")].arms == () and rows[("serve", "fixed-500ms")].figures["wh_per_request"] is None
     assert rows[("cb", "burst")].arms == ()  # both CB arms failed: a failed arm is no row's figure
+    assert len(rows[("cb", "burst")].failed) == 2 and rows[("cb", "burst")].missing == ("cb-burst", "cb-burst-r1")
     seq = rows[("seq-fp32", "burst")]
     assert seq.source == "derived" and seq.missing == ("seq-fp32-burst-derived", "seq-fp32-burst-derived-r1")
 
@@ -67,3 +68,21 @@ def test_a_row_takes_one_variant_of_its_arms_never_two_averaged() -> None:
     assert off[("serve", "burst")].figures["wh_per_request"] > 1.5 * burst.figures["wh_per_request"]
     assert off[("cb", "burst")] == default[("cb", "burst")]  # a variant asked for one target leaves the others
     assert default[("cb", "burst")].wh_spread < 0.01 and not default[("cb", "burst")].below_floor
+
+
+def test_an_arm_that_did_not_serve_every_request_is_no_repeat_even_if_stored_ok() -> None:
+    """run_f call 9: the CB engine ran out of memory in cb-fixed-300ms (10 of 200 served) and the arm was
+    stored ok, before requests' failures failed a point; its 0.496 Wh/request over 10 requests is no answer."""
+    run_f = RUN_E.parents[1] / "run_f" / "serving-h100-sxm.db.gz"
+    store = Store.open_read(run_f)
+    try:
+        rows = {(r.target, r.law): r for r in must_show_rows(store, variants={"serve": "fresh-prompts"})}
+        shared = {(r.target, r.law): r for r in must_show_rows(store)}  # the serve arms that shared prompts
+    finally:
+        store.close()
+    row = rows[("cb", "fixed-300ms")]
+    assert row.arms == () and row.failed == ("cb-fixed-300ms (10/200)",) and row.figures["wh_per_request"] is None
+    assert row.missing == ("cb-fixed-300ms", "cb-fixed-300ms-r1")
+    assert rows[("cb", "burst")].completed == (200, 200) and not rows[("cb", "burst")].failed
+    assert rows[("serve", "burst")].arms == ()  # no serve arm with prompts of its own yet
+    assert shared[("serve", "burst")].arms == ("serve-burst", "serve-burst-r1")

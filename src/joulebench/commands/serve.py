@@ -57,6 +57,8 @@ def serve_bench(
     output_tokens: str = typer.Option(DEFAULT_OUTPUTS, "--output-tokens", help="N | LO-HI | LO-HI,mean=M"),
     text_unit: str = typer.Option("word", "--text-unit", help="synthetic text: word (1 token/word) | byte (1/letter)"),
     shared_prefix: int = typer.Option(0, "--shared-prefix", help="same first N tokens in every prompt (prefix cache)"),
+    prompt_salt: int = typer.Option(0, "--prompt-salt", help="N > 0: prompt tokens drawn afresh, same lengths (no "
+                                    "cache hit from runs before; --rates salts each arm)"),
     max_duration: str = typer.Option("600s", "--max-duration", help=f"hard bound on the run (at most {MAX_DURATION_S:g} s)"),
     request_timeout: str = typer.Option("600s", "--request-timeout", help="per-request timeout (--url)"),
     max_concurrency: int | None = typer.Option(None, "--max-concurrency", help="cap on requests in flight"),
@@ -149,7 +151,7 @@ def _plan(opts: dict[str, Any]) -> tuple[list[ArmSpec], float, list[int] | None]
         slo=opts["slo"], prefill_weight=opts["prefill_weight"], url=url, model=opts["model"] if url else None,
         api=opts["api"], request_timeout_s=parse_duration_s(opts["request_timeout"], "request_timeout_s", False),
         length_control=opts["length_control"], continuous_usage=opts["continuous_usage"], text_unit=opts["text_unit"],
-        shared_prefix_tokens=opts["shared_prefix"],
+        shared_prefix_tokens=opts["shared_prefix"], prompt_salt=opts["prompt_salt"],
         server=server_spec, engine=engine_config, floor=floor, tag=opts["tag"],
     )
     arms = [arm]

@@ -98,6 +98,7 @@ class ArmSpec:
     continuous_usage: bool = False
     text_unit: str = "word"
     shared_prefix_tokens: int = 0  # the same first tokens in every prompt, for a prefix cache to hit
+    prompt_salt: int = 0  # other than 0: the prompts' tokens drawn afresh (same lengths), for no cache to hit
     server: ServerSpec | None = None
     engine: EngineConfig | None = None
     floor: FloorSpec = FloorSpec()
@@ -126,6 +127,7 @@ class ArmSpec:
             raise UsageError.bad("text_unit", self.text_unit, f"allowed: {', '.join(TEXT_UNITS)}")
         check_int(self.requests, "requests", 1, MAX_REQUESTS)
         check_int(self.shared_prefix_tokens, "shared_prefix_tokens", 0, 1 << 20)
+        check_int(self.prompt_salt, "prompt_salt", 0, 2**32 - 1)
         check_int(self.seed, "seed", 0, 2**63 - 1)
         check_finite(self.max_duration_s, "max_duration_s", 1e-3, MAX_DURATION_S)
         check_finite(self.request_timeout_s, "request_timeout_s", 1e-3, MAX_DURATION_S)
@@ -140,6 +142,8 @@ class ArmSpec:
         if self.shared_prefix_tokens and (prompts.lengths is None or self.shared_prefix_tokens > prompts.lengths.low):
             raise UsageError.bad("shared_prefix_tokens", self.shared_prefix_tokens,
                                  "needs synthetic prompts at least that long (LO of --prompts)")
+        if self.prompt_salt and prompts.lengths is None:
+            raise UsageError.bad("prompt_salt", self.prompt_salt, "needs synthetic prompts (a file's text is fixed)")
         schedule(law, self.requests, self.seed, self.ramp_up_s)  # trace length check
         check_memory(self.requests, prompts.max_prompt_tokens, prompts.max_output_tokens(outputs))
         self.floor.validate()
@@ -166,6 +170,8 @@ class ArmSpec:
 
     def point_config(self) -> dict[str, Any]:
         config = asdict(self)
+        if not self.prompt_salt:  # absent unless set: the arms stored before it keep their keys
+            del config["prompt_salt"]
         config["engine"] = None if self.engine is None else self.engine.to_dict()
         if self.server is not None:
             from joulebench.serving.secrets import Redactor
@@ -196,16 +202,22 @@ RATE_LAWS = ("poisson", "fixed")
 
 
 def rate_sweep(arm: ArmSpec, rates: str, law: str = "poisson") -> list[ArmSpec]:
-    """One arm per arrival rate (``"1/s,2/s,5/s"``), for the energy/latency Pareto (`serving.pareto`)."""
+    """One arm per arrival rate (``"1/s,2/s,5/s"``), for the energy/latency Pareto (`serving.pareto`).
+
+    Against a server (``url``) with synthetic prompts, each arm after the first gets its own prompt salt:
+    one server serves the whole sweep, and a prefix cache kept from the arms before would make the later
+    (faster) rates cheaper than they are."""
     if law not in RATE_LAWS:
         raise UsageError.bad("rate_law", law, f"allowed: {', '.join(RATE_LAWS)}")
     values = [parse_rate_per_s(r, "rates") for r in rates.split(",") if r.strip()]
     if not values:
         raise UsageError.bad("rates", rates, "give one rate or more, e.g. 1/s,2/s,5/s")
+    salted = arm.url is not None and arm.prompts.strip().startswith("synthetic:")
     out = []
-    for rate in values:
+    for i, rate in enumerate(values):
         spec = f"poisson:{rate:g}/s" if law == "poisson" else f"fixed:{1.0 / rate:g}s"
-        out.append(replace(arm, name=f"{arm.name}@{rate:g}per_s", arrival=spec))
+        out.append(replace(arm, name=f"{arm.name}@{rate:g}per_s", arrival=spec,
+                           prompt_salt=arm.prompt_salt + i if salted else arm.prompt_salt))
     return out
 
 

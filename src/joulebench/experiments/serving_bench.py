@@ -104,13 +104,13 @@ def execute_arm(
     if arm.engine is not None:
         engine = (engines or EngineCache()).engine(arm.engine)
         specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, vocab_size=_vocab(engine),
-                                    shared_prefix_tokens=arm.shared_prefix_tokens)
+                                    shared_prefix_tokens=arm.shared_prefix_tokens, prompt_salt=arm.prompt_salt)
         result: LoadResult = engine.run(specs, targets, arm.max_duration_s)
         knobs = engine.knobs()
     else:
         assert arm.url is not None and arm.model is not None
         specs = valid.prompts.build(arm.requests, valid.outputs, arm.seed, text_unit=arm.text_unit,
-                                    shared_prefix_tokens=arm.shared_prefix_tokens)
+                                    shared_prefix_tokens=arm.shared_prefix_tokens, prompt_salt=arm.prompt_salt)
         config = ClientConfig(
             arm.url, arm.model, arm.api, arm.request_timeout_s, arm.max_concurrency, arm.max_duration_s,
             arm.length_control, arm.continuous_usage,
@@ -190,6 +190,7 @@ def build_result(
         "engine_knobs": dict(knobs),
         "prefix_cache": {
             "shared_prefix_tokens": arm.shared_prefix_tokens,
+            "prompt_salt": arm.prompt_salt,
             "cached_prompt_tokens_reported": metrics["cached_prompt_tokens"],
             "engine_block_sharing": (knobs.get("cache") or {}).get("use_prefix_sharing"),
         },

@@ -4,7 +4,9 @@ A row is one (target, law): the measured arms ``<target>-<law>`` and ``-r<N>`` f
 the derived ones ``<target>-<law>-derived`` and ``-r<N>`` for the sequential targets (`serving_derive`).
 Each figure is the mean of the repeats found, and ``wh_spread`` (largest over smallest Wh per request,
 less one) says how far the repeats disagree; a row lists what it lacks, so a partial store prints a
-partial table rather than a wrong one. The study's own figures go beside it through `serving.figures`.
+partial table rather than a wrong one. An arm that did not serve every request it sent (a failed point, or
+one stored before requests' failures failed the point: run_f's cb-fixed-300ms, 10 of 200) is no repeat: the
+row lists it under ``failed`` and still misses it. The study's own figures go beside it through `serving.figures`.
 
 A store may hold one arm name under several variants (its tag less ``repeat<N>``: e.g. the server run
 with cuDNN's SDPA off, ``server-sdpa-cudnn-off``); a row takes the arms of the variant asked for its target,
@@ -38,7 +40,8 @@ class MustShowRow:
     completed: tuple[int, ...]  # requests each served
     figures: Mapping[str, float | None]  # each FIGURES entry: the mean over ``arms``
     wh_spread: float | None  # max / min - 1 of the repeats' Wh per request; None with fewer than two
-    missing: tuple[str, ...]  # the arms of this row the store lacks
+    missing: tuple[str, ...]  # the arms of this row the store lacks (those failed included)
+    failed: tuple[str, ...] = ()  # "name (served/sent)" of the arms stored that did not serve every request
 
     @property
     def below_floor(self) -> bool:
@@ -64,11 +67,18 @@ def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGET
     arms must carry (`arm_variant`); a target not named takes untagged arms."""
     variants = variants or {}
     headlines: dict[str, Mapping[str, Any]] = {}
-    for p in store.points(kind="serving", status="ok"):
+    failed: dict[str, str] = {}
+    for p in store.points(kind="serving"):
         name = str(p.config.get("name"))
         target = next((t for t in TARGETS if name.startswith(f"{t}-")), None)
-        if arm_variant(p.config.get("tag")) == variants.get(target or ""):
-            headlines[name] = p.summary.get("headline") or {}
+        if arm_variant(p.config.get("tag")) != variants.get(target or ""):
+            continue
+        head = p.summary.get("headline") or {}
+        served, sent = int(head.get("completed") or 0), int(p.config.get("requests") or 0)
+        if p.status == "ok" and served >= sent:
+            headlines[name] = head
+        else:
+            failed[name] = f"{name} ({served}/{sent})"
     if any(t in DERIVED for t in targets):
         headlines.update({doc["arm"]: doc["headline"] for doc in derive_study(store, repeats=repeats)})
     rows = []
@@ -83,7 +93,8 @@ def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGET
                 target=target, law=law, source="derived" if target in DERIVED else "measured", arms=tuple(found),
                 completed=tuple(int(h.get("completed") or 0) for h in heads), figures=figures,
                 wh_spread=max(wh) / min(wh) - 1.0 if len(wh) >= 2 else None,
-                missing=tuple(n for n in names if n not in headlines)))
+                missing=tuple(n for n in names if n not in headlines),
+                failed=tuple(failed[n] for n in names if n in failed and n not in headlines)))
     return rows
 
 

@@ -121,13 +121,19 @@ class PromptSource:
 
     def build(
         self, count: int, outputs: LengthLaw, seed: int, vocab_size: int | None = None, text_unit: str = "word",
-        shared_prefix_tokens: int = 0,
+        shared_prefix_tokens: int = 0, prompt_salt: int = 0,
     ) -> list[RequestSpec]:
         """``count`` request specs. With ``vocab_size`` the prompts are token ids (in-process engines).
 
         ``shared_prefix_tokens``: the first tokens of every synthetic prompt are the same (a system prompt),
         so that a server's prefix cache has something to hit; 0 (default) draws every token afresh, so that
-        prompts share no prefix and a cache cannot make a request cheaper than its floor."""
+        prompts share no prefix and a cache cannot make a request cheaper than its floor.
+
+        ``prompt_salt``: other than 0, the prompts' own tokens are drawn afresh under the same lengths, so that
+        arms with the same ``seed`` but different salts send the same lengths with no block in common. Why: a
+        server serves every arm from one life and may keep the blocks of finished requests for de-duplication
+        (transformers serve's continuous batching does, until memory runs short); with the same seed an arm
+        would be served partly from the cache of the arms before it (issue 18, run_f)."""
         rng = np.random.default_rng([seed, 1])
         out_lengths = outputs.sample(count, np.random.default_rng([seed, 2]))
         specs: list[RequestSpec] = []
@@ -135,6 +141,7 @@ class PromptSource:
             lengths = self.lengths.sample(count, rng)
             prefix_rng = np.random.default_rng([seed, 3])
             high = max(4, vocab_size or 4)
+            tokens = rng if not prompt_salt else np.random.default_rng([seed, 4, prompt_salt])
             prefix = {"ids": prefix_rng.integers(3, high, size=shared_prefix_tokens),
                       "byte": prefix_rng.choice(len(_LETTERS), size=shared_prefix_tokens),
                       "word": prefix_rng.choice(len(_WORDS), size=shared_prefix_tokens)}
@@ -142,13 +149,13 @@ class PromptSource:
                 n = int(lengths[i])
                 fresh = max(0, n - shared_prefix_tokens)
                 if vocab_size is not None:
-                    ids = np.concatenate([prefix["ids"][:n], rng.integers(3, high, size=fresh)]).tolist()
+                    ids = np.concatenate([prefix["ids"][:n], tokens.integers(3, high, size=fresh)]).tolist()
                     specs.append(RequestSpec(i, n, int(out_lengths[i]), token_ids=[int(t) for t in ids]))
                 elif text_unit == "byte":
-                    letters = np.concatenate([prefix["byte"][:n], rng.choice(len(_LETTERS), size=fresh)])
+                    letters = np.concatenate([prefix["byte"][:n], tokens.choice(len(_LETTERS), size=fresh)])
                     specs.append(RequestSpec(i, n, int(out_lengths[i]), text="".join(_LETTERS[c] for c in letters)))
                 else:
-                    words = np.concatenate([prefix["word"][:n], rng.choice(len(_WORDS), size=fresh)])
+                    words = np.concatenate([prefix["word"][:n], tokens.choice(len(_WORDS), size=fresh)])
                     specs.append(
                         RequestSpec(i, n, int(out_lengths[i]), text=" ".join(_WORDS[w] for w in words))
                     )
