@@ -170,6 +170,17 @@ def server_variant(args: argparse.Namespace) -> str | None:
     return f"server-sdpa-cudnn-{args.server_sdpa_cudnn}" if args.server_sdpa_cudnn else None
 
 
+def engine_variant(args: argparse.Namespace, plan: dict[str, Any]) -> str | None:
+    """What an in-process CB arm's tag adds when ``--preset`` is not the plan's: a preset's name alone is
+    not in the tag, so without it a probe of another preset would land in the plan's rows."""
+    default = plan.get("preset", "tuned")
+    return f"preset-{args.preset}" if args.preset and args.preset != default else None
+
+
+def _tagged(arm: Any, variant: str | None) -> Any:
+    return replace(arm, tag="+".join(t for t in (arm.tag, variant) if t) or None) if variant else arm
+
+
 def fresh_prompts(arm: Any) -> Any:
     """``arm`` with prompts no other arm sends: the same lengths, tokens salted by its name (stable across
     calls, so a resuming call finds it). One server serves every serve arm of a call and keeps finished
@@ -177,15 +188,15 @@ def fresh_prompts(arm: Any) -> Any:
     pressure); with the same prompts, a server's first, second and third arm cost 0.118, 0.0957 and
     0.0669 Wh/request (run_f, H100), each later one served partly from the cache."""
     salt = zlib.crc32(arm.name.encode()) or 1
-    return replace(arm, prompt_salt=salt, tag="+".join(t for t in (arm.tag, FRESH_PROMPTS) if t))
+    return replace(_tagged(arm, FRESH_PROMPTS), prompt_salt=salt)
 
 
 def untagged_variant(arms: list) -> list:
-    """The serve arms as the server's defaults with shared prompts keyed them (run_f's first arms): their
+    """The arms as the defaults keyed them (the serve arms with shared prompts: run_f's first ones): their
     stored windows predict a variant's arms before any of those is stored (a variant's first call
     otherwise expects each arm to take its whole bound, and in run_f call 6 ran nothing)."""
     return [replace(a, prompt_salt=0, tag="+".join(t for t in (a.tag or "").split("+") if t.startswith("repeat"))
-                    or None) if a.engine is None else a for a in arms]
+                    or None) for a in arms]
 
 
 def _pairs(items: list[str], kind: type) -> dict[str, Any]:
@@ -207,9 +218,9 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
     for target in targets:
         target_laws = plan.get("seq_laws", laws) if target.startswith("seq") else laws
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
-    variant = server_variant(args)  # the server's variant is part of a serve arm's key: a resuming call finds it
-    arms = [fresh_prompts(replace(a, tag="+".join(t for t in (a.tag, variant) if t) or None))
-            if a.engine is None else a for a in arms]
+    # a variant is part of an arm's tag: a resuming call finds it, and the must-show table never averages two
+    variant, preset = server_variant(args), engine_variant(args, plan)
+    arms = [fresh_prompts(_tagged(a, variant)) if a.engine is None else _tagged(a, preset) for a in arms]
     if "services" in plan and not args.targets and "seq" in parts:
         svc = plan["services"]
         arms += service_arms(args.model, args.device, svc["targets"], svc["segment"], svc["segments"],

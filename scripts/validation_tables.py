@@ -581,7 +581,7 @@ def _arms_by_call(db: Path, variants: bool = False) -> None:
     from joulebench.store import Store
 
     extra = (" variant |", "---|") if variants else ("", "")
-    print(f"| call | place in call | arm |{extra[0]} status | requests ok / cut | Wh/request | ratio to floor |"
+    print(f"| run | place in run | arm |{extra[0]} status | requests ok / cut | Wh/request | ratio to floor |"
           " TTFT p50 s | TPOT p50 s | output tok/s | window s | decoding at 10 s |")
     print(f"|---:|---:|---|{extra[1]}---|---:|---:|---:|---:|---:|---:|---:|---:|")
     with Store.open_read(db) as store, store.raw() as conn:

@@ -136,3 +136,14 @@ def test_a_variant_is_expected_to_take_what_the_shared_prompt_arms_took(script) 
     assert need < arms[0].max_duration_s
     assert observer.margin_s + need + script.SERVER_SETUP_S < 575  # the script's check before a server starts
     assert script.expected_durations(arms, {}) == {}  # nothing stored: each arm its bound
+
+
+def test_another_preset_is_a_variant_of_the_cb_arms(script) -> None:
+    """A probe of another knob preset (run_f: ``tuned`` ran out of memory on an H100 at fixed 300 ms) must
+    not land in the plan's CB rows: the preset's name is in the engine config, not in the arm's tag."""
+    probe = _arms(script, parts=["cb"], preset="tuned-kv-4096")
+    assert [a.tag for a in probe][:2] == ["preset-tuned-kv-4096", "repeat1+preset-tuned-kv-4096"]
+    assert {a.engine.preset for a in probe} == {"tuned-kv-4096"} and script.stored_ok(probe, RUN_F) == {}
+    plan = _arms(script, parts=["cb"], preset="tuned")  # the plan's own preset: no variant
+    assert [a.tag for a in plan][:2] == [None, "repeat1"] == [a.tag for a in _arms(script, parts=["cb"])][:2]
+    assert "cb-burst" in script.stored_ok(plan, RUN_F)

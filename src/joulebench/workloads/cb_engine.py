@@ -63,7 +63,7 @@ from typing import Any
 from joulebench.serving.client import START_LEAD_S, LoadResult
 from joulebench.serving.prompts import RequestSpec
 from joulebench.serving.records import STATUS_ERROR, STATUS_OK, RequestRecord
-from joulebench.workloads.device import free_device_memory
+from joulebench.workloads.device import free_device_memory, memory_use, reset_memory_peak
 from joulebench.workloads.engine import (
     CB_KNOBS,
     STOP_TIMEOUT_S,
@@ -150,7 +150,11 @@ class ContinuousBatchingEngine:
                     bound = WARMUP_TIMEOUT_S if max_duration_s is None else min(WARMUP_TIMEOUT_S, max_duration_s)
                     self._collect_one(manager, time.perf_counter() + bound)
                 self._record_resolved(manager)
-                return self._run_timed(manager, specs, targets_s, max_duration_s, timestamps)
+                reset_memory_peak()
+                try:
+                    return self._run_timed(manager, specs, targets_s, max_duration_s, timestamps)
+                finally:
+                    self._resolved["memory"] = memory_use()  # before the manager's graphs and cache go
             finally:
                 _close(manager)
                 # The next arm's cache is sized from the memory left (on the H200, 2026-12-03, an OOM'd arm

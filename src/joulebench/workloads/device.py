@@ -57,6 +57,33 @@ def free_device_memory() -> None:
         pass
 
 
+def reset_memory_peak() -> None:
+    """Start a new peak for `memory_use` (no-op off CUDA)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def memory_use() -> dict[str, float]:
+    """The CUDA caching allocator's memory now, in GiB: reserved, its peak since `reset_memory_peak`, and
+    the part held by private pools (CUDA graphs), {} off CUDA.
+
+    Why: in run_f (H100) the CB engine's graphs' private pool reached 34 GiB and a capture ran out of
+    memory mid-arm; recorded with every arm, the pool's size says how near the next arm is to that."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    gib = float(1 << 30)
+    out = {"reserved_gib": torch.cuda.memory_reserved() / gib, "reserved_peak_gib": torch.cuda.max_memory_reserved() / gib}
+    segments = torch.cuda.memory_snapshot()
+    if segments and all("segment_pool_id" in seg for seg in segments):  # a private pool's id is not (0, 0)
+        out["private_pools_gib"] = sum(seg["total_size"] for seg in segments
+                                       if tuple(seg["segment_pool_id"]) != (0, 0)) / gib
+    return out
+
+
 def launch_probe_us(device: str, launches: int = 200, rounds: int = 5) -> float | None:
     """Host cost of one eager CUDA launch right now, in microseconds (median over ``rounds``).
 

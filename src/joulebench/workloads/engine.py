@@ -83,6 +83,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small-batch-tokens": {"max_batch_tokens": 1024},
     "graphs-no-kv-padding": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64},
     "prefill-first": {"scheduler": "prefill_first"},
+    # not measured yet: ``tuned`` ran out of memory on an H100 under fixed 300 ms arrivals (run_f, 2026-12-07:
+    # 34 GiB of graphs' private pool, 10 of 200 requests served). With a 256-key KV padding every step whose
+    # keys grew by 256 captures a new graph, ~780 of them up to the cache's 198,912 keys; 4,096 keys cut that
+    # 16-fold for at most 4,095 padded keys a step (~4% at the ~100k keys a busy step reads)
+    "tuned-kv-4096": {"use_cuda_graph": True, "kv_padding": 4096, "q_padding": 64, "max_memory_percent": 0.5},
     "eager-attention": {"attn_implementation": "eager"},
 }
 

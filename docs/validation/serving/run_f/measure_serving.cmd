@@ -40,9 +40,45 @@ set -o pipefail; mkdir -p $OUT/serving && cp docs/validation/serving/run_f/servi
 bash scripts/must_show_call.sh serve,cb,seq 575 --dry-run 2>&1 | tail -15
 # result: "serving-h100-sxm.db: 42 arms, 6 stored, 36 to run", the store returned unchanged
 #
+# --- session 10 (2026-12-07), H100 80GB HBM3 again (status listed nvidia-h100-x1 and nvidia-h200; the default
+# kind was asked). Calls 6-10 each ran `bash scripts/must_show_call.sh ...` (carry .whl-serving); the store
+# stayed in the warm machine's /tmp/must-show between calls 7-10 (one machine, GPU-db108294), and call 10's
+# returned store (a superset of the committed one and of calls 7-9's) is the committed serving-h100-sxm.db.gz
+# (VACUUM, journal_mode=DELETE, gzip -9). In the store, runs 5-8 are calls 7-10 (calls 5 and 6 stored nothing).
+#
+# call 6 (wall 3 s; GPU-2d2157c4-361b-613f-861f-e4058e53d921, 72.6 W, 32 C):
+bash scripts/must_show_call.sh serve 575 --server-warmup-replay
+# result: nothing ran: no arm of the replay variant was stored, so the first was expected to take its 330 s
+# bound, its replay as much again, plus 210 s of set-up constants (fixed since: a variant's arms are expected to
+# take what the default's stored arms took, and the set-up constants are ~1.5x the measured times)
+#
+# call 7 (wall 420 s; GPU-db108294-be66-3050-837a-d898a30993b7, 72.0 W, 41 C), from commit 3712828:
+bash scripts/must_show_call.sh serve 575 --server-warmup-replay
+# result: checkpoint saved in 29 s, server ready after 15 s, warm-up 32/32 in 7 s, the replay of serve-burst's
+# 200 requests in 141 s (unmeasured), then serve-burst 0.0965 and serve-burst-r1 0.0653 Wh/request (variant
+# server-warmup-replay); call7/server.log. The server's third pass over the same prompts cost 0.68x its second:
+# transformers serve keeps finished requests' blocks cached for de-duplication, so the arms were served partly
+# from the cache (the option was removed since, and serve arms send prompts of their own: tag fresh-prompts)
+#
+# call 8 (wall 398 s; same machine, kept warm):
+bash scripts/must_show_call.sh cb 560
+# result: cb-uniform-0-1s, cb-uniform-0-1s-r1, cb-fixed-50ms stored (tuned)
+#
+# call 9 (wall 399 s; same machine):
+bash scripts/must_show_call.sh cb 560
+# result: cb-fixed-50ms-r1 stored; cb-fixed-300ms ran out of memory in the engine's CUDA graphs 30 s in (34.14 GiB
+# in private pools, a 918 MiB allocation in repeat_kv; 10 served, 92 failed, 98 stranded). It was stored ok
+# (before requests' failures failed a point's check); the must-show table lists it as failed
+#
+# call 10 (wall 331 s; same machine; timeout_s 430):
+bash scripts/must_show_call.sh seq 390
+# result: seq-fp32-services-s1 and -s2 stored (40 requests each); the device time was then spent
+#
 # next calls (any card; the plan picks the store of the card it runs on): the same command every call,
 # sent as soon as the previous one returns, so that the machine stays warm and its /tmp keeps the store:
 #   bash scripts/must_show_call.sh serve,cb,seq 575        (carry .whl-serving; timeout_s 600)
 #   then here: gzip the last returned store into run_f/serving-<card>.db.gz (or results merge several)
+# the OOM probe first (another preset is its own variant: tag preset-tuned-kv-4096):
+#   bash scripts/must_show_call.sh cb 560 --preset tuned-kv-4096 --laws fixed-300ms,burst
 #
 # tables: python3 scripts/validation_tables.py issue18-run-f issue18-must-show
