@@ -96,6 +96,24 @@ def test_a_failed_generation_loop_frees_its_manager(loaded, monkeypatch) -> None
     assert [r.status for r in again.records] == ["ok", "ok"]
 
 
+def test_a_dead_generation_loop_ends_the_run_and_fails_what_it_stranded(loaded, monkeypatch) -> None:
+    """run_f (H100): a CUDA-graph capture ran out of memory 30 s into an arm of requests every 300 ms; the
+    manager's thread died, and the run waited out its bound for results that could not come, the requests
+    still to arrive counted as cut by time. Now the run ends when the thread dies (a forward that raises
+    stands in for the OOM, which CI cannot have), and every request it stranded is an error of the engine."""
+    knobs = {"max_batch_tokens": 128, "num_blocks": 32, "page_size": 16}
+    eng = open_engine(EngineConfig("tiny-llama", "transformers", device="cpu", knobs=knobs, warmup=False), loaded)
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (injected)")
+
+    monkeypatch.setattr(loaded.model, "forward", out_of_memory)
+    result = eng.run(_specs(3), [0.0, 30.0, 30.0], max_duration_s=60)
+    assert [r.status for r in result.records] == ["error"] * 3 and not result.stopped_by_max_duration
+    assert [r.send_s is None for r in result.records] == [False, True, True]  # never sent to a dead engine
+    assert all("engine stopped" in r.error and "out of memory" in r.error for r in result.records[1:])
+
+
 def test_the_sdpa_cudnn_knob_is_set_for_the_run_and_restored() -> None:
     from joulebench.workloads.cb_engine import _sdpa_cudnn
 

@@ -62,7 +62,7 @@ from typing import Any
 
 from joulebench.serving.client import START_LEAD_S, LoadResult
 from joulebench.serving.prompts import RequestSpec
-from joulebench.serving.records import STATUS_ERROR, STATUS_OK, RequestRecord
+from joulebench.serving.records import STATUS_ERROR, STATUS_INCOMPLETE, STATUS_OK, RequestRecord
 from joulebench.workloads.device import free_device_memory, memory_use, reset_memory_peak
 from joulebench.workloads.engine import (
     CB_KNOBS,
@@ -208,6 +208,8 @@ class ContinuousBatchingEngine:
                 raise dispatcher.error
             result = manager.get_result(timeout=0.05)
             if result is None:
+                if _died(manager):  # nothing more will come: run_f's OOM'd arm otherwise waited out its bound
+                    break
                 continue
             record = by_id.get(str(result.request_id))
             if record is None:
@@ -223,6 +225,10 @@ class ContinuousBatchingEngine:
         if stopped:
             manager.stop(block=True, timeout=STOP_TIMEOUT_S, **_hard_stop_kwargs(manager))
         finish_unfinished(records, stopped)
+        if _died(manager):
+            for record in records:
+                if record.status == STATUS_INCOMPLETE:
+                    record.status, record.error = STATUS_ERROR, f"engine stopped: {_fatal_error(manager)}"[:300]
         return LoadResult(records, t0, time.perf_counter(), stopped)
 
 
@@ -246,6 +252,15 @@ def _fill(record: RequestRecord, result: Any, timestamps: bool) -> None:
         record.status = STATUS_OK
 
 
+def _fatal_error(manager: Any) -> BaseException | None:
+    return getattr(getattr(manager, "background_thread_status", None), "fatal_error", None)
+
+
+def _died(manager: Any) -> bool:
+    """The manager's generation thread ended on a fatal error (an out-of-memory, say): no result will come."""
+    return isinstance(_fatal_error(manager), BaseException)
+
+
 def _close(manager: Any) -> None:
     """Stop and destroy the manager, and clear the frames of a fatal error's traceback: they hold the
     batch processor and so the whole KV cache, and whoever keeps the error (a log record of it, say) would
@@ -254,7 +269,7 @@ def _close(manager: Any) -> None:
     destroy = getattr(manager, "destroy", None)
     if callable(destroy):
         destroy()
-    error = getattr(getattr(manager, "background_thread_status", None), "fatal_error", None)
+    error = _fatal_error(manager)
     if isinstance(error, BaseException) and error.__traceback__ is not None:
         traceback.clear_frames(error.__traceback__)
 
