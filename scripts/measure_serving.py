@@ -68,13 +68,20 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from joulebench.experiments.progress import LineObserver  # noqa: E402
 from joulebench.experiments.serving_bench import ArmOutcome, run_arms  # noqa: E402
+from joulebench.experiments.serving_budget import (  # noqa: E402
+    MODEL_LOAD_S,
+    BudgetObserver,
+    BudgetSpent,
+    expected_durations,
+    stored_ok,
+)
 from joulebench.experiments.serving_study import LAWS, service_arms, study_arms  # noqa: E402
 
 PORT = 18000
 #: expected set-up times, about 1.5x the longest measured: checkpoint 34-38 s (H200, run_d) and 25-41 s
 #: (H100, run_f), server ready after 11-17 s, the 32-request warm-up 7-9 s (run_f). Twice those (90/60/60 s)
 #: left a 575 s call no room for a warm-up replay of the first arm and that arm (run_f call 6 ran nothing).
-CHECKPOINT_S, SERVER_START_S, MODEL_LOAD_S = 60.0, 25.0, 40.0
+CHECKPOINT_S, SERVER_START_S = 60.0, 25.0
 SERVER_WARMUP_S = 15.0
 SERVER_SETUP_S = CHECKPOINT_S + SERVER_START_S + SERVER_WARMUP_S  # before a server's first measured arm
 SERVER_READY_TIMEOUT_S = 180.0  # a server not ready by then is an error, not a slow start
@@ -234,84 +241,6 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
         arms += [replace(a, name=f"{a.name}@{p}", engine=replace(a.engine, preset=p))
                  for p in plan.get("presets", []) for a in base]
     return arms
-
-
-class BudgetSpent(Exception):
-    """The next arm's time bound no longer fits the call; the finished arms are stored."""
-
-
-class BudgetObserver(LineObserver):
-    """Stops the sweep before an arm whose expected time (plus a margin) is past the deadline.
-
-    An arm is expected to take its ``max_duration_s``, or, once an arm of its kind is stored (before this
-    call or by it), `EXPECTED_FACTOR` x the longest of their windows (capped by the bound): in run_e the
-    serve arms' 330 s bound fitted one arm a call, where each took 92-145 s, and on 2026-12-07 a call
-    stopped with 279 s left before a second 40-request fp32 segment bounded at 290 s, the first having
-    taken well under that. An arm that overruns is still cut by its own bound, and the documented command
-    stops the call with SIGINT before the device's limit (the arm in flight is lost, the rest kept)."""
-
-    def __init__(self, deadline_s: float, expected_s: dict[str, float] | None = None, margin_s: float = 15.0) -> None:
-        self.deadline_s, self.expected_s, self.margin_s = deadline_s, dict(expected_s or {}), margin_s
-        self.loaded: tuple[str, str] | None = None  # the (model, dtype) the last engine arm loaded
-
-    def need_s(self, point: Any) -> float:
-        """The arm's expected time, and `MODEL_LOAD_S` more when its engine must load another model first."""
-        load = point.engine is not None and (point.engine.model, point.engine.dtype) != self.loaded
-        return min(point.max_duration_s, self.expected_s.get(arm_kind(point), point.max_duration_s)) + (
-            MODEL_LOAD_S if load else 0.0)
-
-    def left_s(self) -> float:
-        return self.deadline_s - time.perf_counter()
-
-    def point_started(self, index: int, point: Any) -> None:
-        left, need = self.left_s(), self.need_s(point)
-        if need + self.margin_s > left:
-            raise BudgetSpent(f"{point.name} may take {need:.0f} s and {left:.0f} s are left")
-        if point.engine is not None:
-            self.loaded = (point.engine.model, point.engine.dtype)
-
-    def point_finished(self, index: int, outcome: Any) -> None:
-        super().point_finished(index, outcome)
-        seconds = window_s(outcome.summary) if outcome.status == "done" else None
-        if seconds:
-            kind = arm_kind(outcome.point)
-            self.expected_s[kind] = max(self.expected_s.get(kind, 0.0), EXPECTED_FACTOR * seconds)
-
-
-def arm_kind(arm: Any) -> str:
-    """Arms whose durations predict each other: the server, or one engine and dtype."""
-    return "serve" if arm.engine is None else f"{arm.engine.engine}-{arm.engine.dtype}"
-
-
-#: an arm is expected to take this many times the longest stored window of its kind
-EXPECTED_FACTOR = 1.3
-
-
-def window_s(summary: Any) -> float | None:
-    """The energy window's length of a stored arm's summary, None when it has none."""
-    seconds = ((summary or {}).get("energy") or {}).get("window", {}).get("duration_s")
-    return float(seconds) if seconds else None
-
-
-def expected_durations(arms: list, stored: dict[str, dict], factor: float = EXPECTED_FACTOR) -> dict[str, float]:
-    """``factor`` x the longest stored window of each kind of arm (the arms' names key ``stored``)."""
-    longest: dict[str, float] = {}
-    for arm in arms:
-        seconds = window_s(stored.get(arm.name))
-        if seconds:
-            longest[arm_kind(arm)] = max(longest.get(arm_kind(arm), 0.0), seconds)
-    return {kind: factor * seconds for kind, seconds in longest.items()}
-
-
-def stored_ok(arms: list, db: Path) -> dict[str, dict]:
-    """Summaries of the ``arms`` the store at ``db`` holds as finished (by point key, as the sweep resumes)."""
-    if not db.is_file():
-        return {}
-    from joulebench.store import Store
-
-    with Store.open_read(db) as store:
-        found = {a.name: store.finished(a) for a in arms}
-    return {name: dict(p.summary) for name, p in found.items() if p is not None}
 
 
 def store_name(fit: bool, device: str) -> str:

@@ -1,4 +1,5 @@
-"""The must-show's budget: an arm is expected to take what arms of its kind took (the committed H200 store)."""
+"""The must-show's budget (`experiments.serving_budget`) and its plan (scripts/measure_serving.py): an arm is
+expected to take what arms of its kind took (the committed H200 and H100 stores)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from joulebench.experiments import serving_budget as budget
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_E = ROOT / "docs" / "validation" / "serving" / "run_e" / "serving.db.gz"
@@ -37,21 +40,21 @@ def _arms(script, plan: str = "must-show", **options):
 
 def test_stored_serve_arms_set_the_next_ones_expected_time(script) -> None:
     arms = script.untagged_variant(_arms(script))  # run_e's serve arms shared their prompts
-    stored = script.stored_ok(arms, RUN_E)
+    stored = budget.stored_ok(arms, RUN_E)
     assert len(stored) == 7 and all(name.startswith("serve-") for name in stored)
-    expected = script.expected_durations(arms, stored)
+    expected = budget.expected_durations(arms, stored)
     longest = max(s["energy"]["window"]["duration_s"] for s in stored.values())
     assert expected == {"serve": pytest.approx(1.3 * longest)}  # no CB or sequential arm stored yet
     assert 140 < longest < 150  # run_e: 92-145 s an arm, against the 330 s bound
-    observer = script.BudgetObserver(time.perf_counter() + 290, expected)
+    observer = budget.BudgetObserver(time.perf_counter() + 290, expected)
     serve = next(a for a in arms if a.engine is None and a.name not in stored)
     cb = next(a for a in arms if a.engine is not None)
     assert observer.need_s(serve) == pytest.approx(1.3 * longest)
     assert observer.need_s(serve) < serve.max_duration_s
     # nothing of its kind measured: its bound, and its model's load
-    assert observer.need_s(cb) == cb.max_duration_s + script.MODEL_LOAD_S
+    assert observer.need_s(cb) == cb.max_duration_s + budget.MODEL_LOAD_S
     observer.point_started(0, serve)  # 188 s + 15 s margin fit in 290 s
-    with pytest.raises(script.BudgetSpent, match=cb.name):
+    with pytest.raises(budget.BudgetSpent, match=cb.name):
         observer.point_started(1, cb)  # 240 + 40 s + 15 s do not
 
 
@@ -63,16 +66,16 @@ def test_an_arm_finished_in_the_call_sets_its_kinds_expected_time(script) -> Non
     arms = _arms(script)
     first, second = (a for a in arms if a.name in ("seq-fp32-services-s0", "seq-fp32-services-s1"))
     cb = next(a for a in arms if a.engine is not None and a.engine.engine == "transformers")
-    observer = script.BudgetObserver(time.perf_counter() + 400)
+    observer = budget.BudgetObserver(time.perf_counter() + 400)
     observer.sweep_started(2, None)
-    assert observer.need_s(first) == first.max_duration_s + script.MODEL_LOAD_S  # its model loads first
+    assert observer.need_s(first) == first.max_duration_s + budget.MODEL_LOAD_S  # its model loads first
     observer.point_started(0, first)
     window = {"energy": {"window": {"duration_s": 150.0}}}
     observer.point_finished(0, PointOutcome(first, "failed", summary=window))
     assert observer.need_s(second) == second.max_duration_s  # loaded; a failed arm says nothing of the time
     observer.point_finished(0, PointOutcome(first, "done", summary=window))
-    assert observer.need_s(second) == pytest.approx(script.EXPECTED_FACTOR * 150.0)
-    assert observer.need_s(cb) == cb.max_duration_s + script.MODEL_LOAD_S  # another kind: its bound and a load
+    assert observer.need_s(second) == pytest.approx(budget.EXPECTED_FACTOR * 150.0)
+    assert observer.need_s(cb) == cb.max_duration_s + budget.MODEL_LOAD_S  # another kind: its bound and a load
     observer.deadline_s = time.perf_counter() + 280
     observer.point_started(1, second)  # 195 s + 15 s fit in 280 s; its 290 s bound would not
 
@@ -92,12 +95,12 @@ def test_serve_arms_send_prompts_of_their_own_and_a_server_variant_is_part_of_th
                                         "repeat1+server-sdpa-cudnn-off+fresh-prompts"]
     salts = [a.prompt_salt for a in default]
     assert 0 not in salts and len(set(salts)) == 10 and salts == [a.prompt_salt for a in _arms(script, parts=["serve"])]
-    assert script.stored_ok(default, RUN_F) == {} == script.stored_ok(off, RUN_F)  # run_f's arms shared prompts
+    assert budget.stored_ok(default, RUN_F) == {} == budget.stored_ok(off, RUN_F)  # run_f's arms shared prompts
     # the arms stored with shared prompts keep their keys (no salt in the config) and still predict durations
     shared = script.untagged_variant(default)
     assert [a.tag for a in shared][:2] == [None, "repeat1"] and {a.prompt_salt for a in shared} == {0}
-    assert sorted(script.stored_ok(shared, RUN_F)) == ["serve-burst", "serve-burst-r1", "serve-uniform-0-1s"]
-    found_off = script.stored_ok(script.untagged_variant(off), RUN_F)
+    assert sorted(budget.stored_ok(shared, RUN_F)) == ["serve-burst", "serve-burst-r1", "serve-uniform-0-1s"]
+    found_off = budget.stored_ok(script.untagged_variant(off), RUN_F)
     assert sorted(found_off) == ["serve-burst", "serve-burst-r1", "serve-uniform-0-1s"]
 
 
@@ -129,13 +132,13 @@ def test_a_variant_is_expected_to_take_what_the_shared_prompt_arms_took(script) 
     call ran nothing. The arms stored before (shared prompts, the default server) now predict a variant's,
     and the server's set-up and a first arm fit a call."""
     arms = _arms(script, parts=["serve"])
-    stored = script.stored_ok(script.untagged_variant(arms), RUN_F)
-    expected = script.expected_durations(arms, stored)
-    observer = script.BudgetObserver(time.perf_counter() + 575, expected)
+    stored = budget.stored_ok(script.untagged_variant(arms), RUN_F)
+    expected = budget.expected_durations(arms, stored)
+    observer = budget.BudgetObserver(time.perf_counter() + 575, expected)
     need = observer.need_s(arms[0])
     assert need < arms[0].max_duration_s
     assert observer.margin_s + need + script.SERVER_SETUP_S < 575  # the script's check before a server starts
-    assert script.expected_durations(arms, {}) == {}  # nothing stored: each arm its bound
+    assert budget.expected_durations(arms, {}) == {}  # nothing stored: each arm its bound
 
 
 def test_another_preset_is_a_variant_of_the_cb_arms(script) -> None:
@@ -143,7 +146,7 @@ def test_another_preset_is_a_variant_of_the_cb_arms(script) -> None:
     not land in the plan's CB rows: the preset's name is in the engine config, not in the arm's tag."""
     probe = _arms(script, parts=["cb"], preset="tuned-kv-4096")
     assert [a.tag for a in probe][:2] == ["preset-tuned-kv-4096", "repeat1+preset-tuned-kv-4096"]
-    assert {a.engine.preset for a in probe} == {"tuned-kv-4096"} and script.stored_ok(probe, RUN_F) == {}
+    assert {a.engine.preset for a in probe} == {"tuned-kv-4096"} and budget.stored_ok(probe, RUN_F) == {}
     plan = _arms(script, parts=["cb"], preset="tuned")  # the plan's own preset: no variant
     assert [a.tag for a in plan][:2] == [None, "repeat1"] == [a.tag for a in _arms(script, parts=["cb"])][:2]
-    assert "cb-burst" in script.stored_ok(plan, RUN_F)
+    assert "cb-burst" in budget.stored_ok(plan, RUN_F)
