@@ -125,6 +125,30 @@ def test_a_prompt_salt_draws_new_tokens_under_the_same_lengths(tmp_path) -> None
         replace(arm, prompts=str(rows), prompt_salt=1).validate()
 
 
+def test_an_arm_sending_a_live_server_an_earlier_arms_prompts_is_warned(tmp_path, capsys) -> None:
+    """A file's prompts cannot be salted: a rate sweep over them sends one server the same prompts twice,
+    and the second arm says a prefix cache may serve it. Salted or self-launched arms are not warned."""
+    from joulebench.experiments.serving_arms import prompt_reuse
+    from joulebench.serving.launcher import ServerSpec
+
+    rows = tmp_path / "prompts.jsonl"
+    rows.write_text("".join(f'{{"prompt": "thank you number {i}", "max_tokens": 2}}\n' for i in range(3)))
+    base = ArmSpec("a", "burst", 3, prompts=str(rows), url="http://127.0.0.1:1", model="m")
+    assert prompt_reuse(rate_sweep(base, "1/s,2/s,3/s")) == {"a@2per_s": "a@1per_s", "a@3per_s": "a@1per_s"}
+    synthetic = replace(base, prompts="synthetic:8")
+    assert prompt_reuse(rate_sweep(synthetic, "1/s,2/s")) == {}  # each arm salted
+    assert prompt_reuse([synthetic, replace(synthetic, name="b", tag="repeat1")]) == {"b": "a"}
+    own = replace(synthetic, server=ServerSpec("python -m srv", "http://127.0.0.1:1"))
+    assert prompt_reuse([own, replace(own, name="b")]) == {}  # a server of its own each time: no cache kept
+    with StreamingTestServer(ServerConfig()) as srv:
+        argv = ["serve-bench", "--url", srv.url, "--model", "m", "--requests", "3", "--rates", "50/s,100/s",
+                "--rate-law", "fixed", "--prompts", str(rows), "--db", str(tmp_path / "r.db"), "--json"]
+        assert run_cli(argv) == 0
+    first, second = json.loads(capsys.readouterr().out)["arms"]
+    assert not any("prefix cache" in w for w in first["warnings"])
+    assert any("prompts arm arm@50per_s sent it" in w for w in second["warnings"])
+
+
 def test_the_tuned_preset_is_the_knob_sweeps_lowest_energy_per_request() -> None:
     """``tuned`` is picked from the committed H200 knob sweep (docs/validation/serving/run_d/knobs): the
     knobs of its arm with the lowest Wh per request among those that served every request, and a memory cap."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from joulebench.experiments.serving_arms import ArmSpec, ValidArm, check_arms
+from joulebench.experiments.serving_arms import ArmSpec, ValidArm, check_arms, prompt_reuse
 from joulebench.experiments.sweep import run_sweep
 from joulebench.experiments.sweep_values import MeterSpec, PointOutcome, SweepContext, SweepObserver
 from joulebench.serving.arrivals import schedule
@@ -257,9 +257,16 @@ def run_arms(
     by_name = {a.name: (a, v) for a, v in zip(arms, valid, strict=True)}
     engines = EngineCache()
 
+    reused = prompt_reuse(arms)
+
     def execute(arm: ArmSpec, context: SweepContext) -> Measurement:
         checked = by_name[arm.name][1]
-        return execute_arm(arm, context.monitor, engines, arm_environment(context.monitor, dcgm_url), checked)
+        measured = execute_arm(arm, context.monitor, engines, arm_environment(context.monitor, dcgm_url), checked)
+        if arm.name in reused:
+            measured.summary.setdefault("warnings", []).append(
+                f"sends {arm.url} the prompts arm {reused[arm.name]} sent it: a prefix cache kept from that arm may "
+                "serve these (give each arm its own --prompt-salt)")
+        return measured
 
     plan = {"arms": [a.point_config() for a in arms], "gpus": list(gpus) if gpus is not None else None,
             "dcgm_url": dcgm_url}
