@@ -58,7 +58,6 @@ import os
 import re
 import sys
 import time
-import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from joulebench.experiments.progress import LineObserver  # noqa: E402
+from joulebench.experiments.serving_arms import own_prompts  # noqa: E402
 from joulebench.experiments.serving_bench import ArmOutcome, run_arms  # noqa: E402
 from joulebench.experiments.serving_budget import (  # noqa: E402
     MODEL_LOAD_S,
@@ -76,6 +76,7 @@ from joulebench.experiments.serving_budget import (  # noqa: E402
     stored_ok,
 )
 from joulebench.experiments.serving_study import LAWS, service_arms, study_arms  # noqa: E402
+from joulebench.experiments.serving_table import with_variant, without_variant  # noqa: E402
 
 PORT = 18000
 #: expected set-up times, about 1.5x the longest measured: checkpoint 34-38 s (H200, run_d) and 25-41 s
@@ -184,26 +185,20 @@ def engine_variant(args: argparse.Namespace, plan: dict[str, Any]) -> str | None
     return f"preset-{args.preset}" if args.preset and args.preset != default else None
 
 
-def _tagged(arm: Any, variant: str | None) -> Any:
-    return replace(arm, tag="+".join(t for t in (arm.tag, variant) if t) or None) if variant else arm
-
-
 def fresh_prompts(arm: Any) -> Any:
-    """``arm`` with prompts no other arm sends: the same lengths, tokens salted by its name (stable across
-    calls, so a resuming call finds it). One server serves every serve arm of a call and keeps finished
-    requests' blocks cached for de-duplication (transformers 5.24, ``cache.py``: evicted only under memory
-    pressure); with the same prompts, a server's first, second and third arm cost 0.118, 0.0957 and
-    0.0669 Wh/request (run_f, H100), each later one served partly from the cache."""
-    salt = zlib.crc32(arm.name.encode()) or 1
-    return replace(_tagged(arm, FRESH_PROMPTS), prompt_salt=salt)
+    """``arm`` with prompts no other arm sends (`own_prompts`), tagged ``fresh-prompts``. One server serves
+    every serve arm of a call and keeps finished requests' blocks cached for de-duplication (transformers
+    5.24, ``cache.py``: evicted only under memory pressure); with the same prompts, a server's first, second
+    and third arm cost 0.118, 0.0957 and 0.0669 Wh/request (run_f, H100), each later one served partly from
+    the cache."""
+    return own_prompts(replace(arm, tag=with_variant(arm.tag, FRESH_PROMPTS)))
 
 
 def untagged_variant(arms: list) -> list:
     """The arms as the defaults keyed them (the serve arms with shared prompts: run_f's first ones): their
     stored windows predict a variant's arms before any of those is stored (a variant's first call
     otherwise expects each arm to take its whole bound, and in run_f call 6 ran nothing)."""
-    return [replace(a, prompt_salt=0, tag="+".join(t for t in (a.tag or "").split("+") if t.startswith("repeat"))
-                    or None) for a in arms]
+    return [replace(a, prompt_salt=0, tag=without_variant(a.tag)) for a in arms]
 
 
 def _pairs(items: list[str], kind: type) -> dict[str, Any]:
@@ -227,7 +222,8 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
     # a variant is part of an arm's tag: a resuming call finds it, and the must-show table never averages two
     variant, preset = server_variant(args), engine_variant(args, plan)
-    arms = [fresh_prompts(_tagged(a, variant)) if a.engine is None else _tagged(a, preset) for a in arms]
+    arms = [fresh_prompts(replace(a, tag=with_variant(a.tag, variant))) if a.engine is None
+            else replace(a, tag=with_variant(a.tag, preset)) for a in arms]
     if "services" in plan and not args.targets and "seq" in parts:
         svc = plan["services"]
         arms += service_arms(args.model, args.device, svc["targets"], svc["segment"], svc["segments"],
@@ -263,8 +259,7 @@ def store_name(fit: bool, device: str) -> str:
 def worst_case_s(arms: list, idle_s: float) -> float:
     loads = len({(a.engine.model, a.engine.dtype) for a in arms if a.engine is not None})
     worst = sum(a.max_duration_s for a in arms) + MODEL_LOAD_S * loads + 2 * idle_s
-    serve = [a for a in arms if a.engine is None]
-    if serve:
+    if any(a.engine is None for a in arms):
         worst += SERVER_SETUP_S
     return worst
 

@@ -42,7 +42,10 @@ def test_rate_and_knob_sweeps_make_one_arm_per_value() -> None:
     assert [a.arrival for a in arms] == ["fixed:1s", "fixed:0.12s"] and len({a.name for a in arms}) == 2
     assert [a.arrival for a in rate_sweep(base, "2/s")] == ["poisson:2/s"]
     # one server serves the whole sweep: each arm's prompts are its own, so no arm hits the cache of another
-    assert [a.prompt_salt for a in rate_sweep(base, "1/s,2/s,3/s")] == [0, 1, 2]
+    salts = [a.prompt_salt for a in rate_sweep(base, "1/s,2/s,3/s")]
+    assert len(set(salts)) == 3 and 0 not in salts  # every arm's prompts its own
+    assert salts == [a.prompt_salt for a in rate_sweep(base, "1/s,2/s,3/s")]  # the same when planned again
+    assert not set(salts) & {a.prompt_salt for a in rate_sweep(replace(base, prompt_salt=5), "1/s,2/s,3/s")}
     with pytest.raises(UsageError, match="sweep"):
         knob_sweep(base, "max_batch_tokens=1,2")
     engine = ArmSpec("e", "burst", 4, engine=EngineConfig("tiny-llama", knobs={"page_size": 16}))

@@ -10,6 +10,7 @@ known to be valid. Sweeps (`rate_sweep`, `knob_sweep`) derive arms from one; the
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
@@ -198,6 +199,12 @@ def check_arms(arms: list[ArmSpec]) -> list[ValidArm]:
     return [arm.validate() for arm in arms]
 
 
+def own_prompts(arm: ArmSpec) -> ArmSpec:
+    """``arm`` with a prompt salt of its own, from its name and the salt it had: the same lengths, tokens no
+    arm of another name sends, and the same ones each time the arm is planned (a resume finds it)."""
+    return replace(arm, prompt_salt=zlib.crc32(f"{arm.name}#{arm.prompt_salt}".encode()) or 1)
+
+
 def prompt_reuse(arms: Sequence[ArmSpec]) -> dict[str, str]:
     """Arms that send a live server the prompts an earlier arm of the plan sent it: name -> that arm's.
 
@@ -226,7 +233,7 @@ RATE_LAWS = ("poisson", "fixed")
 def rate_sweep(arm: ArmSpec, rates: str, law: str = "poisson") -> list[ArmSpec]:
     """One arm per arrival rate (``"1/s,2/s,5/s"``), for the energy/latency Pareto (`serving.pareto`).
 
-    Against a server (``url``) with synthetic prompts, each arm after the first gets its own prompt salt:
+    Against a server (``url``) with synthetic prompts, each arm gets prompts of its own (`own_prompts`):
     one server serves the whole sweep, and a prefix cache kept from the arms before would make the later
     (faster) rates cheaper than they are."""
     if law not in RATE_LAWS:
@@ -236,10 +243,10 @@ def rate_sweep(arm: ArmSpec, rates: str, law: str = "poisson") -> list[ArmSpec]:
         raise UsageError.bad("rates", rates, "give one rate or more, e.g. 1/s,2/s,5/s")
     salted = arm.url is not None and arm.prompts.strip().startswith("synthetic:")
     out = []
-    for i, rate in enumerate(values):
+    for rate in values:
         spec = f"poisson:{rate:g}/s" if law == "poisson" else f"fixed:{1.0 / rate:g}s"
-        out.append(replace(arm, name=f"{arm.name}@{rate:g}per_s", arrival=spec,
-                           prompt_salt=arm.prompt_salt + i if salted else arm.prompt_salt))
+        rated = replace(arm, name=f"{arm.name}@{rate:g}per_s", arrival=spec)
+        out.append(own_prompts(rated) if salted else rated)
     return out
 
 

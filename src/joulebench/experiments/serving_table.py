@@ -54,10 +54,26 @@ def arm_names(target: str, law: str, repeats: int) -> list[str]:
     return [f"{target}-{law}{suffix}" + (f"-r{r}" if r else "") for r in range(repeats)]
 
 
+def _tag_parts(tag: str | None) -> tuple[list[str], list[str]]:
+    """An arm's tag as its repeat part (``repeat<N>``, `serving_study`) and its variant parts."""
+    parts = [t for t in (tag or "").split("+") if t]
+    repeat = [t for t in parts if re.fullmatch(r"repeat\d+", t)]
+    return repeat, [t for t in parts if t not in repeat]
+
+
 def arm_variant(tag: str | None) -> str | None:
     """The variant an arm's tag names, less its repeat: ``repeat1+server-sdpa-cudnn-off`` -> ``server-sdpa-cudnn-off``."""
-    parts = [t for t in (tag or "").split("+") if t and not re.fullmatch(r"repeat\d+", t)]
-    return "+".join(parts) or None
+    return "+".join(_tag_parts(tag)[1]) or None
+
+
+def with_variant(tag: str | None, variant: str | None) -> str | None:
+    """``tag`` with ``variant`` added: ``repeat1`` + ``fresh-prompts`` -> ``repeat1+fresh-prompts``."""
+    return "+".join(t for t in (tag, variant) if t) or None
+
+
+def without_variant(tag: str | None) -> str | None:
+    """``tag`` less its variant (the repeat part only): the tag the same arm has at the defaults."""
+    return "+".join(_tag_parts(tag)[0]) or None
 
 
 def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGETS,
