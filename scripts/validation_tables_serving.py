@@ -58,17 +58,19 @@ def issue18_h200() -> None:
                   f"{row['ratio_to_floor']:.2f}{flag} |")
 
 
-def _arms_by_call(db: Path, variants: bool = False) -> None:
+def _arms_by_call(db: Path, variants: bool = False, card: str | None = None) -> None:
     """Each arm of a must-show store with the call (the run) it ran in and its place among the arms that
-    server (or engine) served in that call; with ``variants``, the variant its tag names (`arm_variant`)."""
+    server (or engine) served in that call; with ``variants``, the variant its tag names (`arm_variant`);
+    with ``card``, a first column naming the store's card model (one table per store, printed in a row)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import arm_variant
     from joulebench.store import Store
 
     extra = (" variant |", "---|") if variants else ("", "")
-    print(f"| run | place in run | arm |{extra[0]} status | requests ok / cut | Wh/request | ratio to floor |"
+    first = ("| card ", "|---") if card else ("", "")
+    print(f"{first[0]}| run | place in run | arm |{extra[0]} status | requests ok / cut | Wh/request | ratio to floor |"
           " TTFT p50 s | TPOT p50 s | output tok/s | window s | decoding at 10 s |")
-    print(f"|---:|---:|---|{extra[1]}---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"{first[1]}|---:|---:|---|{extra[1]}---|---:|---:|---:|---:|---:|---:|---:|---:|")
     with Store.open_read(db) as store, store.raw() as conn:
         runs = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY id")]
         points = conn.execute("SELECT id, run_id, status, error, config_json, summary_json FROM points ORDER BY id")
@@ -77,7 +79,8 @@ def _arms_by_call(db: Path, variants: bool = False) -> None:
             place[run] = place.get(run, 0) + 1
             config = json.loads(config_text)
             variant = f" {arm_variant(config.get('tag')) or 'default'} |" if variants else ""
-            head = f"| {runs.index(run) + 1} | {place[run]} | {config['name']} |{variant} {status} |"
+            head = (f"{f'| {card} ' if card else ''}| {runs.index(run) + 1} | {place[run]} | {config['name']} |"
+                    f"{variant} {status} |")
             summary = json.loads(summary_text)
             h = summary.get("headline")
             if status != "ok" or not h:
@@ -121,9 +124,9 @@ def issue18_run_f() -> None:
               f"{row['output_tokens']} | {row['first_wall_s']:.2f} | {row['repeat_wall_s']:.2f} | "
               f"{row['first_wall_s'] / row['repeat_wall_s']:.2f} | {row['wall_s']:.2f} | {row['kernel_s']:.2f} | "
               f"{row['gpu_busy_share']:.0%} | {top['name'][:40]} | {top['total_ms']:.0f} |")
-    print()
-    for _card, db in must_show_stores():
-        _arms_by_call(db, variants=True)
+    for card, db in must_show_stores():
+        print()
+        _arms_by_call(db, variants=True, card=card)
 
 
 def must_show_stores() -> list[tuple[str, Path]]:

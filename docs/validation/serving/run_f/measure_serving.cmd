@@ -82,3 +82,18 @@ bash scripts/must_show_call.sh seq 390
 #   bash scripts/must_show_call.sh cb 560 --preset tuned-kv-4096 --laws fixed-300ms,burst
 #
 # tables: python3 scripts/validation_tables.py issue18-run-f issue18-must-show
+#
+# --- session 11 (2026-12-07; calls 11 and 12 ran from commit d8057a8) ---
+# six starts refused before any command ran (646 s of device time): a plain run (H100, then H200 only), naming
+# nvidia-h100-x1, a plain run, naming nvidia-h100-x1 (none asked for: 15 s), naming nvidia-h100-x1
+#
+# call 11 (wall 502 s; plain run, an H200 came: GPU-7548bd17-4a00-b913-655a-708a00c68182, 77.1 W, 31 C; timeout_s 600):
+s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-kv-4096 --laws fixed-300ms,burst --repeats 1; fi
+# result (the H200 branch): a new store serving-h200.db; checkpoint saved in 39 s, server ready after 18 s, warm-up
+# 32/32 in 8 s; serve-burst 0.116, serve-burst-r1 0.112, serve-uniform-0-1s 0.0955 Wh/request (fresh-prompts)
+#
+# call 12 (wall 474 s; same machine, kept warm, 77.6 W, 34 C; timeout_s 590):
+bash scripts/must_show_call.sh serve 550
+# result: server ready after 18 s, warm-up 32/32 in 6 s; serve-uniform-0-1s-r1 0.094, serve-fixed-50ms 0.117,
+# serve-fixed-50ms-r1 0.115 Wh/request; 140 s of device time were left, and the machine was given back
+# committed: call 12's serving-h200.db (VACUUM, gzip -9) as serving-h200.db.gz; call11/, call12/ (logs, card, server log)
