@@ -13,3 +13,7 @@ source scripts/device_env.sh && nvidia-smi --query-gpu=name,power.draw,temperatu
 # offload.json's request_predicted repeats every measured step 50 times (410.3 s +- 658 s), the code of that
 # call; the first step under model offload moves the DiT in once, and scripts/validation_tables.py derives the
 # prediction again from the stored steps with it counted once (section issue19-offload of docs/VALIDATION.md).
+#
+# (session 11, 2026-12-07) the store is committed gzipped since, video_pipelines.db.gz (5.8 -> 1.2 MB), to keep the
+# tree that travels to the GPU box small; to resume from it, replace the copy above by
+#   gunzip -c docs/validation/video/pipelines/video_pipelines.db.gz > $OUT/video_pipelines.db

@@ -11,3 +11,7 @@ source scripts/device_env.sh && cp docs/validation/video/pipelines/video_pipelin
 # initialisation of the offloaded pipeline, which runs on the CPU; nothing was stored (offload_interrupted.log):
 source scripts/device_env.sh && cp docs/validation/video/pipelines/video_pipelines.db $OUT/ && \
   timeout -s INT 190 python3 scripts/measure_video_pipelines.py --parts offload > $OUT/offload_call.log 2>&1
+#
+# (session 11, 2026-12-07) the store is committed gzipped since, video_pipelines.db.gz (5.8 -> 1.2 MB), to keep the
+# tree that travels to the GPU box small; to resume from it, replace the copy above by
+#   gunzip -c docs/validation/video/pipelines/video_pipelines.db.gz > $OUT/video_pipelines.db
