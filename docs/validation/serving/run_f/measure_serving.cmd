@@ -97,3 +97,8 @@ bash scripts/must_show_call.sh serve 550
 # result: server ready after 18 s, warm-up 32/32 in 6 s; serve-uniform-0-1s-r1 0.094, serve-fixed-50ms 0.117,
 # serve-fixed-50ms-r1 0.115 Wh/request; 140 s of device time were left, and the machine was given back
 # committed: call 12's serving-h200.db (VACUUM, gzip -9) as serving-h200.db.gz; call11/, call12/ (logs, card, server log)
+#
+# next calls (the card decides; one command for both, carry .whl-serving, timeout_s 600):
+#   s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-kv-4096 --laws fixed-300ms,burst --repeats 1; fi
+#   left on the H200: serve at 300 and 500 ms (4 arms), CB tuned (10), sequential (20 segments + 2 check arms);
+#   on the H100: serve (10), CB at 300 and 500 ms (4, or 10 under another preset), sequential (17 segments + 2)
