@@ -113,7 +113,8 @@ def issue18_run_e() -> None:
 
 def issue18_run_f() -> None:
     """The ninth session's calls (run_f, H100): the cuDNN probe (every variant serves the same 16 requests
-    first, then again, then profiled), then every arm of the must-show store by call, with its variant."""
+    first, then again, then profiled), then the arms of each must-show store (one per card model) by call,
+    with their variant."""
     doc = json.loads((V / "serving" / "run_f" / "profile" / "cb_profile.json").read_text())
     print(f"| variant ({doc['gpu']}) | requests | prompt + output tokens | first run s | repeat s | first / repeat |"
           " profiled s | kernel s | GPU busy | top kernel | its ms |")
