@@ -150,3 +150,12 @@ def test_another_preset_is_a_variant_of_the_cb_arms(script) -> None:
     plan = _arms(script, parts=["cb"], preset="tuned")  # the plan's own preset: no variant
     assert [a.tag for a in plan][:2] == [None, "repeat1"] == [a.tag for a in _arms(script, parts=["cb"])][:2]
     assert "cb-burst" in budget.stored_ok(plan, RUN_F)
+
+
+def test_a_saved_checkpoint_is_not_charged_to_the_servers_set_up(script, tmp_path) -> None:
+    """A warm machine keeps the checkpoint in /tmp between calls: the next call's server set-up is expected
+    without its save, and a fresh machine's with it."""
+    assert script.server_setup_s(tmp_path) == script.SERVER_SETUP_S
+    (tmp_path / "config.json").write_text("{}")
+    assert script.checkpoint_saved(tmp_path)
+    assert script.server_setup_s(tmp_path) == script.SERVER_SETUP_S - script.CHECKPOINT_S
