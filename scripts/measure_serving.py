@@ -118,7 +118,8 @@ def checkpoint_saved(ckpt: Path) -> bool:
 
 def server_setup_s(ckpt: Path) -> float:
     """The expected set-up before a server's first measured arm, less the checkpoint's save when one is
-    already there (run_f call 12 found it and started its server 18 s in, yet was charged 60 s for a save)."""
+    already there (run_f call 12 found one and had its server ready in 18 s, yet its set-up was expected to
+    include a 60 s save)."""
     return SERVER_SETUP_S - (CHECKPOINT_S if checkpoint_saved(ckpt) else 0.0)
 
 
