@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from joulebench.meters.samples import bracket_offset_s
+
 DATA = Path(__file__).parent / "data"
 FORMAT = "joulebench-nvml-recording/1"
 UUID = "GPU-replay-0"
@@ -188,17 +190,29 @@ class LiveMap:
 
     shift_s: float
     ts_shift_us: int  # served timestamp = recorded timestamp + this (lands on this machine's realtime)
+    perf_minus_real_s: float = 0.0  # the realtime-to-perf offset the stamps were put on, bracketed
+    bracket_s: float = 0.0  # that offset's uncertainty
 
     @classmethod
     def start_at(cls, stream: Stream, rec_t0_s: float) -> LiveMap:
-        perf0, real0 = time.perf_counter(), time.time()
+        perf0 = time.perf_counter()
+        offset, half = bracket_offset_s(time.time_ns, tries=20)  # perf - realtime, as the monitor measures it
         shift = rec_t0_s - perf0
         # a sample recorded at rec perf r is served stamped with the realtime at which test perf = r - shift
-        ts_shift = round((stream.perf_minus_ts_s - shift + (real0 - perf0)) * 1e6)
-        return cls(shift, ts_shift)
+        ts_shift = round((stream.perf_minus_ts_s - shift - offset) * 1e6)
+        return cls(shift, ts_shift, offset, half)
 
     def to_test_s(self, rec_s: np.ndarray) -> np.ndarray:
         return np.asarray(rec_s) - self.shift_s
+
+    def clock_slip_s(self) -> float:
+        """How far this machine's realtime has moved against perf_counter since the replay began, plus the
+        two measurements' uncertainties and the stamps' 1 us rounding. The replay's stamps stay on the
+        realtime of its start, while the monitor maps them with the offset it measures at each read (as it
+        must on a real GPU), so the two disagree by this much: a CI run under load once saw ~3 us, 2.8e-5
+        of a 0.45 s cumulative energy."""
+        offset, half = bracket_offset_s(time.time_ns, tries=20)
+        return abs(offset - self.perf_minus_real_s) + half + self.bracket_s + 1e-6
 
 
 def live_replay(stream: Stream, rec_t0_s: float) -> tuple[ReplayNvml, LiveMap]:
