@@ -102,3 +102,7 @@ bash scripts/must_show_call.sh serve 550
 #   s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-kv-4096 --laws fixed-300ms,burst --repeats 1; fi
 #   left on the H200: serve at 300 and 500 ms (4 arms), CB tuned (10), sequential (20 segments + 2 check arms);
 #   on the H100: serve (10), CB at 300 and 500 ms (4, or 10 under another preset), sequential (17 segments + 2)
+#
+# --- session 12 (2026-12-07; from commit 0d7dd3e, then c41d70b) ---
+# refused starts before any command ran: 14:36 a plain run (91 s); 14:47 a plain run (90 s); 14:59 a plain
+# run (90 s); 15:14 a plain run while status named nvidia-h100-x1 (H100 then H200 tried: 180 s)
