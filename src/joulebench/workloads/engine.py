@@ -83,11 +83,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small-batch-tokens": {"max_batch_tokens": 1024},
     "graphs-no-kv-padding": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64},
     "prefill-first": {"scheduler": "prefill_first"},
-    # not measured yet: ``tuned`` ran out of memory on an H100 under fixed 300 ms arrivals (run_f, 2026-12-07:
-    # 34 GiB of graphs' private pool, 10 of 200 requests served). With a 256-key KV padding every step whose
-    # keys grew by 256 captures a new graph, ~780 of them up to the cache's 198,912 keys; 4,096 keys cut that
-    # 16-fold for at most 4,095 padded keys a step (~4% at the ~100k keys a busy step reads)
+    # ``tuned`` ran out of memory on an H100 under fixed 300 ms arrivals (run_f, 2026-12-07: 34 GiB of graphs'
+    # private pool, 10 of 200 requests served). With a 256-key KV padding every step whose keys grew by 256
+    # captures a new graph, ~780 of them up to the cache's 198,912 keys; 4,096 keys cut that 16-fold for at
+    # most 4,095 padded keys a step. Measured on an H100 (run_f call 13): it does not help. Under fixed
+    # 300 ms the pool still reached 34.5 GiB of 77.1 reserved and 10 of 200 requests were served; under
+    # burst it served all 200 at 0.111 Wh/request, as ``tuned`` did. So KV padding is not what fills the pool
     "tuned-kv-4096": {"use_cuda_graph": True, "kv_padding": 4096, "q_padding": 64, "max_memory_percent": 0.5},
+    # not measured yet: the next candidate for 80 GB cards. A smaller KV cache (0.3 of the memory free after
+    # the weights, ~19 GiB on an H100, not ~31) leaves ~12 GiB more to the graphs' pool; whether the pool
+    # stops growing within that is what an arm under fixed 300 ms would show
+    "tuned-mem-30": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.3},
     "eager-attention": {"attn_implementation": "eager"},
 }
 

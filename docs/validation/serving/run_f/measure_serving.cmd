@@ -106,3 +106,26 @@ bash scripts/must_show_call.sh serve 550
 # --- session 12 (2026-12-07; from commit 0d7dd3e, then c41d70b) ---
 # refused starts before any command ran: 14:36 a plain run (91 s); 14:47 a plain run (90 s); 14:59 a plain
 # run (90 s); 15:14 a plain run while status named nvidia-h100-x1 (H100 then H200 tried: 180 s)
+# 15:52 naming nvidia-h100-x1: an H100 came (GPU-ba4f408c-d80f-9ff9-5612-546aa9eb6d7e, driver 580.159.04)
+#
+# call 13 (wall 421 s; nvidia-h100-x1, 70.9 W, 38 C; timeout_s 600; the card-aware command's H100 branch):
+s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-kv-4096 --laws fixed-300ms,burst --repeats 1; fi
+# result: serve part: checkpoint saved in 34 s, server ready after 18 s, warm-up 32/32 in 8 s; serve-burst 0.121
+# Wh/request (fresh-prompts), then stopped (serve-burst-r1 may take 196 s, 112 s left). probe part (tag
+# preset-tuned-kv-4096): cb-fixed-300ms failed (CUDA out of memory allocating 1.22 GiB; 34.5 GiB private pools of
+# 77.1 reserved; 190 of 200 requests failed, 10 ok), cb-burst 0.111 Wh/request (200/0)
+#
+# call 14 (wall 482 s; same machine, warm, 71.4 W, 39 C; timeout_s 590):
+bash scripts/must_show_call.sh serve 550
+# result: server ready after 17 s, warm-up 32/32 in 6 s; serve-burst-r1 0.121, serve-uniform-0-1s 0.0955,
+# serve-uniform-0-1s-r1 0.0965 Wh/request; stopped (serve-fixed-50ms may take 196 s, 77 s left)
+#
+# call 15 (wall 5 s; same machine, warm, 71.0 W, 37 C; timeout_s 250, the device time left):
+bash scripts/must_show_call.sh serve 225
+# result: no arm fits 225 s beside the server's set-up; nothing stored. The machine was then given back with 244 s left.
+# landed: bash scripts/ingest_must_show_call.sh 13 FILES_AT (then 14, 15): serving-h100-sxm.db 16 -> 19 -> 22 points
+#
+# next calls: the same card-aware command (it now probes nothing new on an H100; for the next 80 GB candidate):
+#   s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-mem-30 --laws fixed-300ms,burst --repeats 1; fi
+#   left on the H200: serve at 300 and 500 ms (4 arms), CB tuned (10), sequential (20 segments + 2 check arms);
+#   on the H100: serve at 50/300/500 ms (6), CB at 300 and 500 ms (4, or 10 under another preset), sequential (17 + 2)
