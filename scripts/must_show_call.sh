@@ -9,7 +9,7 @@
 # committed stores (docs/validation/serving/run_f/serving-*.db.gz); the first line printed says which.
 # Each call returns the card's store (gzipped by pack_out once over 8 MiB) and the logs in $OUT; commit
 # the last one returned, or `joulebench results merge` several (a store is a superset of the ones before
-# it on the same machine): scripts/ingest_must_show_call.sh N FILES_AT lands one call's files and store.
+# it on the same machine): python3 scripts/ingest_must_show_call.py N FILES_AT lands one call's files and store.
 #
 # Usage, as the device command (carry .whl-serving):
 #   bash scripts/must_show_call.sh PARTS [BUDGET_S] [measure_serving.py options...]

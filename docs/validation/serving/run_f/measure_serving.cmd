@@ -123,7 +123,7 @@ bash scripts/must_show_call.sh serve 550
 # call 15 (wall 5 s; same machine, warm, 71.0 W, 37 C; timeout_s 250, the device time left):
 bash scripts/must_show_call.sh serve 225
 # result: no arm fits 225 s beside the server's set-up; nothing stored. The machine was then given back with 244 s left.
-# landed: bash scripts/ingest_must_show_call.sh 13 FILES_AT (then 14, 15): serving-h100-sxm.db 16 -> 19 -> 22 points
+# landed: python3 scripts/ingest_must_show_call.py 13 FILES_AT (then 14, 15): serving-h100-sxm.db 16 -> 19 -> 22 points
 #
 # next calls: the same card-aware command (it now probes nothing new on an H100; for the next 80 GB candidate):
 #   s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-mem-30 --laws fixed-300ms,burst --repeats 1; fi

@@ -1,0 +1,131 @@
+"""Land one returned must-show device call (scripts/must_show_call.sh) in docs/validation/serving/run_f/.
+
+Why a script: every call returns the same files (card.csv, must_show.log, server.log, the cards' stores),
+flat in $OUT or in OUT=$OUT/serve and OUT=$OUT/probe sub-folders (the card-aware command's H100 branch).
+Landing them by hand, call after call, is where a store with fewer points could overwrite a fuller one;
+this script refuses that (merge such stores with `joulebench results merge`).
+
+    python3 scripts/ingest_must_show_call.py CALL_N FILES_AT [--run-dir docs/validation/serving/run_f]
+
+Per card store (serving-<card>.db), the one kept is the last returned in the order FILES_AT,
+FILES_AT/serve, FILES_AT/probe: a later part of one call ran on the same machine, so its store is a
+superset of the earlier one's. A store whose rows equal the committed one's is left alone; a changed one
+is vacuumed and gzipped without a name or time stamp, so the same store gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+RUN_F = Path("docs/validation/serving/run_f")
+PARTS = ("", "serve", "probe")
+#: returned file -> its name under callN/ ({n}: the call number)
+LOGS = {"card.csv": "card_{n}.csv", "must_show.log": "measure_serving_must_show_{n}.log", "server.log": "server.log"}
+
+
+def _read_db(path: Path, into: Path) -> Path:
+    """A plain, vacuumed copy of a returned or committed store (gzipped or not) under ``into``."""
+    out = into / path.name.removesuffix(".gz")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    with sqlite3.connect(out) as con:
+        con.execute("PRAGMA journal_mode=DELETE")
+    con = sqlite3.connect(out)
+    con.execute("VACUUM")
+    con.close()
+    return out
+
+
+def _rows(db: Path) -> list[str]:
+    con = sqlite3.connect(db)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def _points(db: Path) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT count(*) FROM points").fetchone()[0]
+    finally:
+        con.close()
+
+
+def returned_stores(files_at: Path) -> dict[str, Path]:
+    """Each card's store returned by the call: the last one in ``PARTS`` order."""
+    stores: dict[str, Path] = {}
+    for part in PARTS:
+        folder = files_at / part
+        for path in sorted(folder.glob("serving-*.db")) + sorted(folder.glob("serving-*.db.gz")):
+            stores[path.name.removesuffix(".gz")] = path
+    return stores
+
+
+def ingest(call_n: int, files_at: Path, run_dir: Path = RUN_F) -> tuple[list[str], bool]:
+    """Copy the call's logs into ``run_dir/callN/`` and land its stores; (messages, every store landed)."""
+    dest = run_dir / f"call{call_n}"
+    if dest.exists():
+        raise FileExistsError(f"call {call_n}: {dest} already exists")
+    for part in PARTS:
+        folder = files_at / part
+        if not folder.is_dir():
+            continue
+        for name, target in LOGS.items():
+            if (folder / name).is_file():
+                (dest / part).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / name, dest / part / target.format(n=call_n))
+    messages, landed = [], True
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, path in returned_stores(files_at).items():
+            new = _read_db(path, Path(tmp))
+            committed = run_dir / f"{name}.gz"
+            if committed.exists():
+                (Path(tmp) / "committed").mkdir(exist_ok=True)
+                old = _read_db(committed, Path(tmp) / "committed")
+                if _rows(old) == _rows(new):
+                    messages.append(f"call {call_n}: {name} unchanged")
+                    continue
+                if _points(new) < _points(old):
+                    messages.append(f"call {call_n}: the returned {name} holds {_points(new)} points, the "
+                                    f"committed one {_points(old)}; not replaced (merge them)")
+                    landed = False
+                    continue
+                messages.append(f"call {call_n}: {name} {_points(old)} -> {_points(new)} points")
+            else:
+                messages.append(f"call {call_n}: new store {name}, {_points(new)} points")
+            with open(new, "rb") as src, open(committed, "wb") as raw:
+                with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as dst:
+                    shutil.copyfileobj(src, dst)
+    return messages, landed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("call_n", type=int)
+    parser.add_argument("files_at", type=Path)
+    parser.add_argument("--run-dir", type=Path, default=RUN_F)
+    args = parser.parse_args(argv)
+    if not args.files_at.is_dir():
+        print(f"error: files_at {args.files_at}: not a folder", file=sys.stderr)
+        return 2
+    try:
+        messages, landed = ingest(args.call_n, args.files_at, args.run_dir)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(messages) or f"call {args.call_n}: no store returned")
+    print(f"next: the call's command and result in {args.run_dir}/measure_serving.cmd, then "
+          "python3 scripts/validation_tables.py --write")
+    return 0 if landed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
