@@ -84,5 +84,7 @@ def test_an_arm_that_did_not_serve_every_request_is_no_repeat_even_if_stored_ok(
     assert row.arms == () and row.failed == ("cb-fixed-300ms (10/200)",) and row.figures["wh_per_request"] is None
     assert row.missing == ("cb-fixed-300ms", "cb-fixed-300ms-r1")
     assert rows[("cb", "burst")].completed == (200, 200) and not rows[("cb", "burst")].failed
-    assert rows[("serve", "burst")].arms == ()  # no serve arm with prompts of its own yet
+    # the serve rows take the arms with prompts of their own (run_f calls 13-14), never those that shared them
+    assert rows[("serve", "burst")].arms == ("serve-burst", "serve-burst-r1")
+    assert rows[("serve", "burst")].figures != shared[("serve", "burst")].figures
     assert shared[("serve", "burst")].arms == ("serve-burst", "serve-burst-r1")
