@@ -4,12 +4,13 @@ more points replaces the committed one, an equal one leaves it alone, one with f
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+
+from .scripts_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 H200 = ROOT / "docs" / "validation" / "serving" / "run_f" / "serving-h200.db.gz"
@@ -17,10 +18,7 @@ H200 = ROOT / "docs" / "validation" / "serving" / "run_f" / "serving-h200.db.gz"
 
 @pytest.fixture(scope="module")
 def ingest():
-    spec = importlib.util.spec_from_file_location("ingest_must_show_call", ROOT / "scripts" / "ingest_must_show_call.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ingest_must_show_call")
 
 
 def _points(db: Path) -> list[str]:

@@ -3,7 +3,6 @@ expected to take what arms of its kind took (the committed H200 and H100 stores)
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -11,16 +10,15 @@ import pytest
 
 from joulebench.experiments import serving_budget as budget
 
+from .scripts_loader import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_E = ROOT / "docs" / "validation" / "serving" / "run_e" / "serving.db.gz"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("measure_serving", ROOT / "scripts" / "measure_serving.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("measure_serving")
 
 
 def _namespace(plan: str = "must-show", **options):

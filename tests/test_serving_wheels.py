@@ -6,7 +6,6 @@ family's ``__init__`` and configuration, and whole only the families something i
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import zipfile
@@ -14,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from .scripts_loader import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def script():
     sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location("prepare_serving_wheels", ROOT / "scripts" / "prepare_serving_wheels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("prepare_serving_wheels")
 
 
 def _wheel(path: Path) -> Path:
