@@ -9,7 +9,7 @@ this script refuses that (merge such stores with `joulebench results merge`).
 
 Per card store (serving-<card>.db), the one kept is the last returned in the order FILES_AT,
 FILES_AT/serve, FILES_AT/probe: a later part of one call ran on the same machine, so its store is a
-superset of the earlier one's. A store whose rows equal the committed one's is left alone; a changed one
+superset of the earlier one's. A store whose points equal the committed one's is left alone; a changed one
 is vacuumed and gzipped without a name or time stamp, so the same store gives the same bytes.
 """
 
@@ -23,40 +23,32 @@ import sys
 import tempfile
 from pathlib import Path
 
+from joulebench.store import Store
+
 RUN_F = Path("docs/validation/serving/run_f")
 PARTS = ("", "serve", "probe")
 #: returned file -> its name under callN/ ({n}: the call number)
 LOGS = {"card.csv": "card_{n}.csv", "must_show.log": "measure_serving_must_show_{n}.log", "server.log": "server.log"}
 
 
-def _read_db(path: Path, into: Path) -> Path:
-    """A plain, vacuumed copy of a returned or committed store (gzipped or not) under ``into``."""
+def _unpacked(path: Path, into: Path) -> Path:
+    """A plain, vacuumed copy of a returned store (gzipped or not) under ``into``: what gets committed."""
     out = into / path.name.removesuffix(".gz")
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as src, open(out, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    with sqlite3.connect(out) as con:
-        con.execute("PRAGMA journal_mode=DELETE")
     con = sqlite3.connect(out)
+    con.execute("PRAGMA journal_mode=DELETE")
     con.execute("VACUUM")
     con.close()
     return out
 
 
-def _rows(db: Path) -> list[str]:
-    con = sqlite3.connect(db)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
-
-
-def _points(db: Path) -> int:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT count(*) FROM points").fetchone()[0]
-    finally:
-        con.close()
+def _points(db: Path) -> list[tuple[str, str, float]]:
+    """Each stored point's key, status and time (the store reads ``.db.gz`` itself): a call that measured
+    something added a point or re-ran a failed one, so equal lists mean an unchanged store."""
+    with Store.open_read(db) as store:
+        return [(p.key, p.status, p.created_at) for p in store.points()]
 
 
 def returned_stores(files_at: Path) -> dict[str, Path]:
@@ -85,23 +77,22 @@ def ingest(call_n: int, files_at: Path, run_dir: Path = RUN_F) -> tuple[list[str
     messages, landed = [], True
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in returned_stores(files_at).items():
-            new = _read_db(path, Path(tmp))
+            new = _points(path)
             committed = run_dir / f"{name}.gz"
             if committed.exists():
-                (Path(tmp) / "committed").mkdir(exist_ok=True)
-                old = _read_db(committed, Path(tmp) / "committed")
-                if _rows(old) == _rows(new):
+                old = _points(committed)
+                if old == new:
                     messages.append(f"call {call_n}: {name} unchanged")
                     continue
-                if _points(new) < _points(old):
-                    messages.append(f"call {call_n}: the returned {name} holds {_points(new)} points, the "
-                                    f"committed one {_points(old)}; not replaced (merge them)")
+                if len(new) < len(old):
+                    messages.append(f"call {call_n}: the returned {name} holds {len(new)} points, the "
+                                    f"committed one {len(old)}; not replaced (merge them)")
                     landed = False
                     continue
-                messages.append(f"call {call_n}: {name} {_points(old)} -> {_points(new)} points")
+                messages.append(f"call {call_n}: {name} {len(old)} -> {len(new)} points")
             else:
-                messages.append(f"call {call_n}: new store {name}, {_points(new)} points")
-            with open(new, "rb") as src, open(committed, "wb") as raw:
+                messages.append(f"call {call_n}: new store {name}, {len(new)} points")
+            with open(_unpacked(path, Path(tmp)), "rb") as src, open(committed, "wb") as raw:
                 with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as dst:
                     shutil.copyfileobj(src, dst)
     return messages, landed
