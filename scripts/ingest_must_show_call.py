@@ -1,14 +1,15 @@
 """Land one returned must-show device call (scripts/must_show_call.sh) in docs/validation/serving/run_f/.
 
 Why a script: every call returns the same files (card.csv, must_show.log, server.log, the cards' stores),
-flat in $OUT or in OUT=$OUT/serve and OUT=$OUT/probe sub-folders (the card-aware command's H100 branch).
+flat in $OUT or in the sub-folders serve, probe and probe2 (OUT=$OUT/serve ...), which a command that runs
+several parts names in the order it runs them.
 Landing them by hand, call after call, is where a store with fewer points could overwrite a fuller one;
 this script refuses that (merge such stores with `joulebench results merge`).
 
     python3 scripts/ingest_must_show_call.py CALL_N FILES_AT [--run-dir docs/validation/serving/run_f]
 
 Per card store (serving-<card>.db), the one kept is the last returned in the order FILES_AT,
-FILES_AT/serve, FILES_AT/probe: a later part of one call ran on the same machine, so its store is a
+FILES_AT/serve, FILES_AT/probe, FILES_AT/probe2: a later part of one call ran on the same machine, so its store is a
 superset of the earlier one's. A store whose points equal the committed one's is left alone; a changed one
 is vacuumed and gzipped without a name or time stamp, so the same store gives the same bytes.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 from joulebench.store import Store
 
 RUN_F = Path("docs/validation/serving/run_f")
-PARTS = ("", "serve", "probe")
+PARTS = ("", "serve", "probe", "probe2")
 #: returned file -> its name under callN/ ({n}: the call number)
 LOGS = {"card.csv": "card_{n}.csv", "must_show.log": "measure_serving_must_show_{n}.log", "server.log": "server.log"}
 

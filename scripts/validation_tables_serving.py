@@ -177,5 +177,41 @@ def _cell(row: Any, *names: str, digits: str = ".2f") -> str:
     return " / ".join("-" if row.figures[n] is None else f"{row.figures[n]:{digits}}" for n in names)
 
 
+def issue18_cb_memory() -> None:
+    """Each CB arm of the must-show stores with its KV cache, the memory its graphs' private pool held at
+    the arm's end, and how many padded (query, KV) shapes its knobs allow (``cb_graphs.shape_buckets``, from
+    the stored resolved sizes); the graphs it captured where the arm recorded them (from session 13 on)."""
+    sys.path.insert(0, str(V.parent.parent / "src"))
+    from joulebench.store import Store
+    from joulebench.workloads.cb_graphs import census_of
+
+    print("| card | arm | preset | status | requests ok / sent | KV blocks | KV keys | graphs' pool GiB | "
+          "reserved GiB | shapes allowed (q x KV) | graphs captured | Wh/request |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for card, db in must_show_stores():
+        with Store.open_read(db) as store:
+            points = [p for p in store.points() if p.config.get("name", "").startswith("cb-")]
+        for point in points:
+            knobs = point.summary.get("engine_knobs", {})
+            cache, memory = knobs.get("cache", {}), knobs.get("memory", {})
+            graphs = knobs.get("cuda_graphs") or census_of(None, knobs)
+            bound, census = graphs["bound"], graphs["census"]
+            h = point.summary.get("headline") or {}
+            sent = point.config.get("requests", "")
+            served = h.get("completed") if point.status == "ok" else (point.error or "").split(", ")[-1].rstrip(")")
+            whole = point.status == "ok" and h and h.get("completed") == sent  # a part-served arm is no figure
+            wh = f"{h['wh_per_request']:.3g}" if whole else "-"
+            shapes = "-" if bound is None else f"{bound['pairs']:,} ({bound['q_buckets']} x {bound['kv_buckets']})"
+            print(f"| {card} | {point.config['name']} | {knobs.get('preset') or '-'} | {point.status} | "
+                  f"{served} / {sent} | {cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
+                  f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | "
+                  f"{shapes} | "
+                  f"{'-' if census is None else census['captured']} | {wh} |")
+
+
+def _gib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 SECTIONS = {"issue18-h200": issue18_h200, "issue18-run-e": issue18_run_e, "issue18-run-f": issue18_run_f,
-            "issue18-must-show": issue18_must_show}
+            "issue18-must-show": issue18_must_show, "issue18-cb-memory": issue18_cb_memory}

@@ -8,6 +8,7 @@ from joulebench.errors import UsageError
 from joulebench.serving.arrivals import parse_arrival, schedule
 from joulebench.serving.metrics import summarize
 from joulebench.serving.prompts import parse_lengths, parse_prompts
+from joulebench.workloads.cb_graphs import graph_census
 from joulebench.workloads.engine import ENGINES, EngineConfig, load_for_engine
 from joulebench.workloads.serving_engines import ENGINE_CLASSES, open_engine
 
@@ -44,6 +45,9 @@ def test_engine_serves_exact_lengths_with_token_times(loaded, engine: str) -> No
     if engine == "transformers":
         assert knobs["requested"]["max_batch_tokens"] == 128
         assert knobs["continuous_batching_config"]["num_blocks"] == 32
+        # the census read the real manager's graph store (None would mean this transformers moved it);
+        # no graph backend on CPU, so nothing was captured and there is no bound to give
+        assert knobs["cuda_graphs"] == {"census": graph_census([]), "bound": None}
 
 
 def test_sequential_serves_in_arrival_order(loaded) -> None:

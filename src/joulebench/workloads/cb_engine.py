@@ -63,6 +63,7 @@ from typing import Any
 from joulebench.serving.client import START_LEAD_S, LoadResult
 from joulebench.serving.prompts import RequestSpec
 from joulebench.serving.records import STATUS_ERROR, STATUS_INCOMPLETE, STATUS_OK, RequestRecord
+from joulebench.workloads.cb_graphs import census_of
 from joulebench.workloads.device import free_device_memory, memory_use, reset_memory_peak
 from joulebench.workloads.engine import (
     CB_KNOBS,
@@ -153,8 +154,9 @@ class ContinuousBatchingEngine:
                 reset_memory_peak()
                 try:
                     return self._run_timed(manager, specs, targets_s, max_duration_s, timestamps)
-                finally:
-                    self._resolved["memory"] = memory_use()  # before the manager's graphs and cache go
+                finally:  # before the manager's graphs and cache go
+                    self._resolved["memory"] = memory_use()
+                    self._resolved["cuda_graphs"] = census_of(manager, self._resolved)
             finally:
                 _close(manager)
                 # The next arm's cache is sized from the memory left (on the H200, 2026-12-03, an OOM'd arm

@@ -90,10 +90,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 300 ms the pool still reached 34.5 GiB of 77.1 reserved and 10 of 200 requests were served; under
     # burst it served all 200 at 0.111 Wh/request, as ``tuned`` did. So KV padding is not what fills the pool
     "tuned-kv-4096": {"use_cuda_graph": True, "kv_padding": 4096, "q_padding": 64, "max_memory_percent": 0.5},
-    # not measured yet: the next candidate for 80 GB cards. A smaller KV cache (0.3 of the memory free after
-    # the weights, ~19 GiB on an H100, not ~31) leaves ~12 GiB more to the graphs' pool; whether the pool
-    # stops growing within that is what an arm under fixed 300 ms would show
+    # A smaller KV cache (0.3 of the memory free after the weights: 456 blocks, 116,736 keys on an H100, not
+    # 777) leaves more to the graphs' pool. Measured on an H100 (run_f calls 16, 19, 20; one arm each): it
+    # served all 200 under burst at 0.0976 Wh/request and under fixed 300 ms at 0.0982 (12% below
+    # ``tuned``'s burst, 0.111), but under fixed 500 ms a capture ran out of memory with 46.3 GiB in the
+    # pool (44 of 200 served). The pool grew with the arrival spacing, 14.0 -> 32.4 -> 46.3 GiB, on the
+    # same cache: it is the graphs, one per padded (query, KV) shape, never freed (workloads/cb_graphs.py)
     "tuned-mem-30": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.3},
+    # not measured yet, the next two candidates; their arms record the graphs captured (cb_graphs.py).
+    # ``bounded-graphs`` pads to far fewer shapes: 8 query sizes (2,048 tokens a step in steps of 256) x
+    # ~30 KV sizes (4,096 keys) on an H100 at 0.3, where ``tuned-mem-30`` could meet 128 x 457. A decode
+    # step of under 256 requests padded to 256 queries stays below the ridge of an 8B model's matmuls
+    # (~295 tokens from an H100's datasheet peaks, 989 TFLOP/s over 3.35 TB/s), so the padding should cost
+    # little there; a 2,048-token step admits one or two of the
+    # study's prompts. ``mem-30-no-graphs`` is the control: the same cache, no graphs, no pool to fill
+    "bounded-graphs": {"use_cuda_graph": True, "max_batch_tokens": 2048, "q_padding": 256, "kv_padding": 4096,
+                       "max_memory_percent": 0.3},
+    "mem-30-no-graphs": {"use_cuda_graph": False, "max_memory_percent": 0.3},
     "eager-attention": {"attn_implementation": "eager"},
 }
 

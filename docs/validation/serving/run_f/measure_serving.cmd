@@ -129,3 +129,42 @@ bash scripts/must_show_call.sh serve 225
 #   s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-mem-30 --laws fixed-300ms,burst --repeats 1; fi
 #   left on the H200: serve at 300 and 500 ms (4 arms), CB tuned (10), sequential (20 segments + 2 check arms);
 #   on the H100: serve at 50/300/500 ms (6), CB at 300 and 500 ms (4, or 10 under another preset), sequential (17 + 2)
+#
+# --- session 13 (2026-12-07; from commit 12e42ac) ---
+# 17:08 a plain run (status named nvidia-h200): refused at once ("no device machine could be started right now")
+# 17:09 naming nvidia-h100-x1: an H100 came (GPU-49109dde-bac8-9f51-03aa-3c38b1da9599, driver 580.159.04)
+#
+# call 16 (wall 397 s; nvidia-h100-x1, 70.2 W, 33 C; timeout_s 600; the card-aware command's H100 branch):
+s=$SECONDS; if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575; else OUT=$OUT/serve bash scripts/must_show_call.sh serve 330; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((545 - SECONDS + s)) --preset tuned-mem-30 --laws fixed-300ms,burst --repeats 1; fi
+# result: serve part: checkpoint saved in 40 s, server ready after 19 s, warm-up 32/32 in 8 s; serve-fixed-50ms
+# 0.121 Wh/request, then stopped (serve-fixed-50ms-r1 may take 196 s, 104 s left). probe part (tag
+# preset-tuned-mem-30): cb-fixed-300ms 0.0982 Wh/request (200/0; 32.4 GiB graphs' pool), then stopped (cb-burst
+# may take 170 s, 157 s left)
+#
+# call 17 (wall 356 s; same machine, warm, 70.9 W, 35 C; timeout_s 580):
+bash scripts/must_show_call.sh serve 550
+# result: server ready after 20 s, warm-up 32/32 in 6 s; serve-fixed-50ms-r1 0.123, serve-fixed-300ms 0.118
+# Wh/request; stopped (serve-fixed-300ms-r1 may take 203 s, 203 s left)
+#
+# call 18 (wall 362 s; same machine, warm, 71.3 W, 36 C; timeout_s 595):
+bash scripts/must_show_call.sh serve 570
+# result: server ready after 18 s, warm-up 32/32 in 6 s; serve-fixed-300ms-r1 0.118, serve-fixed-500ms 0.105
+# Wh/request; stopped (serve-fixed-500ms-r1 may take 207 s, 216 s left: the plan keeps a margin)
+#
+# call 19 (wall 168 s; same machine, warm, 70.8 W, 34 C; timeout_s 530):
+s=$SECONDS; OUT=$OUT/serve bash scripts/must_show_call.sh serve 262; OUT=$OUT/probe bash scripts/must_show_call.sh cb $((510 - SECONDS + s)) --preset tuned-mem-30 --laws fixed-300ms,burst --repeats 1
+# result: serve part ran nothing (the last serve arm's worst case with the server's set-up is 440 s, budget 262);
+# probe part: cb-burst 0.0976 Wh/request (200/0; 14.0 GiB graphs' pool)
+#
+# call 20 (wall 106 s; same machine, warm, 70.9 W, 35 C; timeout_s 345):
+bash scripts/must_show_call.sh cb 325 --preset tuned-mem-30 --laws fixed-500ms --repeats 1
+# result: cb-fixed-500ms failed: CUDA out of memory allocating 2 MiB, 77.45 GiB allocated of which 46.24 GiB in
+# private pools (CUDA graphs); 156 of 200 requests failed, 44 ok; stored failed-but-kept. Given back with 245 s left.
+# landed: python3 scripts/ingest_must_show_call.py 16 FILES_AT (then 17-20): serving-h100-sxm.db 22 -> 24 -> 26
+# -> 28 -> 29 -> 30 points; the H200 store unchanged
+#
+# next calls: first the two CB candidates under the law that broke tuned-mem-30 (they record the graphs captured),
+# on whichever card comes (carry .whl-serving, timeout_s 600):
+#   s=$SECONDS; OUT=$OUT/probe bash scripts/must_show_call.sh cb 300 --preset bounded-graphs --laws fixed-500ms --repeats 1; OUT=$OUT/probe2 bash scripts/must_show_call.sh cb $((575 - SECONDS + s)) --preset mem-30-no-graphs --laws fixed-500ms --repeats 1
+#   then the card-aware command (serve first): on the H200 serve at 300/500 ms (4 arms); on the H100 serve-fixed-500ms-r1
+#   left: the CB rows under the preset the probes pick (10 per card), sequential (H200 20 segments + 2, H100 17 + 2)

@@ -1,0 +1,88 @@
+"""How many CUDA graphs transformers' continuous batching captured in an arm, and how many it could.
+
+Why: on an H100 (run_f, 2026-12-07) the graphs' private memory pool, not the KV cache, decided whether an
+arm finished. With one preset and one KV cache (``tuned-mem-30``, 456 blocks) the pool held 14.0 GiB
+after 200 requests under burst, 32.4 GiB under fixed 300 ms and 46.3 GiB under fixed 500 ms, where a
+capture ran out of memory. The manager keeps one graph per padded batch shape for the whole run
+(transformers 5.24: ``CudaGraphBuffer`` is a plain dict, its ``max_cached_graphs`` bound deprecated since
+5.13). Our reading, not yet measured: sparse arrivals mix decodes and prompt chunks of every size into
+far more padded shapes than a burst, whose steps are mostly full. The count of captured graphs, recorded
+with the pool's size, tests that reading and says whether a preset's padding bounds the shapes before an
+arm runs out of memory; ``shape_buckets`` gives the bound from the knobs alone.
+
+Only attributes are read, never called: the census runs on a manager whose thread may have died.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+
+def captured_graph_keys(manager: Any) -> list[tuple[int, ...]] | None:
+    """The shape keys of every graph the manager's batch processor holds; None when this transformers keeps
+    them elsewhere (the census is then unknown, not zero).
+
+    Keys are ``(q_tokens, kv_read, *max_length_k)`` on the varlen path and ``(q_tokens,)`` on the decode
+    fast path (transformers 5.24, ``input_outputs.py`` ``_get_graph_key``). With async batching each of the
+    two IO pairs captures its own graphs."""
+    io = getattr(getattr(manager, "batch_processor", None), "inputs_and_outputs", None)
+    if io is None:
+        return None
+    pairs = getattr(io, "io_pairs", None)
+    holders = [getattr(pair, "device_io", None) for pair in pairs] if pairs else [io]
+    keys: list[tuple[int, ...]] = []
+    for holder in holders:
+        storage = getattr(getattr(holder, "graphs", None), "_storage", None)
+        if not isinstance(storage, dict):
+            return None
+        keys.extend(tuple(int(part) for part in key) for key in storage)
+    return keys
+
+
+def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, int]:
+    """How many graphs, on which path, and over how many distinct query and KV sizes."""
+    keys = list(keys)
+    varlen = [key for key in keys if len(key) > 1]
+    return {
+        "captured": len(keys),
+        "varlen": len(varlen),
+        "decode": len(keys) - len(varlen),
+        "distinct_q_tokens": len({key[0] for key in keys}),
+        "distinct_kv_read": len({key[1] for key in varlen}),
+        "max_q_tokens": max((key[0] for key in keys), default=0),
+        "max_kv_read": max((key[1] for key in varlen), default=0),
+    }
+
+
+def shape_buckets(max_batch_tokens: int, q_padding: int, max_tokens_read: int, kv_padding: int) -> dict[str, int]:
+    """The padded (query, KV) sizes the varlen path can meet: every pair may become a graph.
+
+    Queries pad up to multiples of ``q_padding`` (at most ``max_batch_tokens``), KV reads to multiples of
+    ``kv_padding`` (at most ``max_tokens_read``, and 0 for a batch with nothing cached), as in
+    transformers 5.24's ``pad_to_interval``. The powers of two of ``max_length_k`` in the key follow the
+    KV read and do not multiply the count much; they are left out, so this is a floor of the true bound."""
+    for name, value in (("max_batch_tokens", max_batch_tokens), ("q_padding", q_padding),
+                        ("max_tokens_read", max_tokens_read), ("kv_padding", kv_padding)):
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    q_buckets = math.ceil(max_batch_tokens / q_padding)
+    kv_buckets = math.ceil(max_tokens_read / kv_padding) + 1
+    return {"q_buckets": q_buckets, "kv_buckets": kv_buckets, "pairs": q_buckets * kv_buckets}
+
+
+def census_of(manager: Any, resolved: dict[str, Any]) -> dict[str, Any]:
+    """The arm's record: the census of captured graphs (``None`` when unreadable) beside the bound from
+    the resolved knobs (``None`` when graphs are off or a size is unknown)."""
+    keys = captured_graph_keys(manager)
+    out: dict[str, Any] = {"census": None if keys is None else graph_census(keys), "bound": None}
+    cb = resolved.get("continuous_batching_config", {})
+    cache = resolved.get("cache", {})
+    sizes = (cache.get("max_batch_tokens"), cb.get("q_padding_interval_size"), cache.get("max_tokens_read"),
+             cb.get("kv_padding_interval_size"))
+    graphs_on = cb.get("use_cuda_graph")
+    if any(graphs_on if isinstance(graphs_on, (tuple, list)) else [graphs_on]) and all(
+            isinstance(size, int) and size > 0 for size in sizes):
+        out["bound"] = shape_buckets(*sizes)
+    return out

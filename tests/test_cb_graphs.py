@@ -1,0 +1,65 @@
+"""The CUDA-graph census of the CB engine (issue 18, run_f: the graphs' pool decided whether an arm finished)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from joulebench.workloads.cb_graphs import captured_graph_keys, census_of, graph_census, shape_buckets
+
+pytest.importorskip("torch")
+from transformers.generation.continuous_batching.utils import CudaGraphBuffer  # noqa: E402
+
+
+class _Graph:
+    """Stands in for a torch.cuda.CUDAGraph, which a CPU machine cannot capture: the buffer resets it."""
+
+    def reset(self) -> None:
+        pass
+
+
+def _buffer(*keys: tuple[int, ...]) -> CudaGraphBuffer:
+    buffer = CudaGraphBuffer()
+    for key in keys:
+        buffer.set_graph(key, _Graph())
+    return buffer
+
+
+def test_census_counts_paths_and_distinct_sizes() -> None:
+    keys = [(64, 256, 1024), (128, 256, 1024), (128, 512, 1024), (16,), (32,)]
+    assert graph_census(keys) == {"captured": 5, "varlen": 3, "decode": 2, "distinct_q_tokens": 4,
+                                  "distinct_kv_read": 2, "max_q_tokens": 128, "max_kv_read": 512}
+    assert graph_census([])["captured"] == 0
+
+
+def test_keys_are_read_from_both_io_pairs_of_async_batching() -> None:
+    pairs = [SimpleNamespace(device_io=SimpleNamespace(graphs=_buffer((64, 0, 1024)))),
+             SimpleNamespace(device_io=SimpleNamespace(graphs=_buffer((64, 0, 1024), (128, 256, 1024))))]
+    manager = SimpleNamespace(batch_processor=SimpleNamespace(inputs_and_outputs=SimpleNamespace(io_pairs=pairs)))
+    assert sorted(captured_graph_keys(manager)) == [(64, 0, 1024), (64, 0, 1024), (128, 256, 1024)]
+
+
+def test_an_unreadable_store_is_unknown_not_zero() -> None:
+    assert captured_graph_keys(SimpleNamespace(batch_processor=None)) is None
+    no_buffer = SimpleNamespace(batch_processor=SimpleNamespace(inputs_and_outputs=SimpleNamespace(graphs={})))
+    assert captured_graph_keys(no_buffer) is None
+    assert census_of(no_buffer, {})["census"] is None
+
+
+def test_bound_of_the_presets_that_ran_out_of_memory() -> None:
+    """run_f's H100 arms (resolved sizes as stored): `tuned-mem-30` and `tuned-kv-4096`, which both ran out
+    of memory under fixed-rate arrivals, could each meet thousands to tens of thousands of padded shapes."""
+    assert shape_buckets(8192, 64, 116736, 256) == {"q_buckets": 128, "kv_buckets": 457, "pairs": 58496}
+    assert shape_buckets(8192, 64, 198912, 4096)["pairs"] == 128 * 50
+    with pytest.raises(ValueError, match="kv_padding must be positive, got 0"):
+        shape_buckets(8192, 64, 1000, 0)
+
+
+def test_bound_only_when_graphs_are_on() -> None:
+    resolved = {"continuous_batching_config": {"use_cuda_graph": (True, False), "q_padding_interval_size": 256,
+                                               "kv_padding_interval_size": 4096},
+                "cache": {"max_batch_tokens": 2048, "max_tokens_read": 116736}}
+    assert census_of(None, resolved)["bound"] == {"q_buckets": 8, "kv_buckets": 30, "pairs": 240}
+    resolved["continuous_batching_config"]["use_cuda_graph"] = (False, False)
+    assert census_of(None, resolved)["bound"] is None
