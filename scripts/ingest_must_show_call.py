@@ -9,8 +9,8 @@ this script refuses that (merge such stores with `joulebench results merge`).
     python3 scripts/ingest_must_show_call.py CALL_N FILES_AT [--run-dir docs/validation/serving/run_f]
 
 Per card store (serving-<card>.db), the one kept is the last returned in the order FILES_AT,
-FILES_AT/serve, FILES_AT/probe, FILES_AT/probe2: a later part of one call ran on the same machine, so its store is a
-superset of the earlier one's. A store whose points equal the committed one's is left alone; a changed one
+FILES_AT/serve, FILES_AT/probe, FILES_AT/probe2: a later part of one call ran on the same machine, so its
+store is a superset of the earlier one's. A store whose points equal the committed one's is left alone; a changed one
 is vacuumed and gzipped without a name or time stamp, so the same store gives the same bytes.
 """
 

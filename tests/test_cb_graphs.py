@@ -45,6 +45,9 @@ def test_an_unreadable_store_is_unknown_not_zero() -> None:
     no_buffer = SimpleNamespace(batch_processor=SimpleNamespace(inputs_and_outputs=SimpleNamespace(graphs={})))
     assert captured_graph_keys(no_buffer) is None
     assert census_of(no_buffer, {})["census"] is None
+    odd = SimpleNamespace(batch_processor=SimpleNamespace(inputs_and_outputs=SimpleNamespace(graphs=_buffer(("q",)))))
+    assert census_of(odd, {}) == {"census": None, "bound": None,
+                                  "census_error": "ValueError: invalid literal for int() with base 10: 'q'"}
 
 
 def test_bound_of_the_presets_that_ran_out_of_memory() -> None:

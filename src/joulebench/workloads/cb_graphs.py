@@ -74,8 +74,14 @@ def shape_buckets(max_batch_tokens: int, q_padding: int, max_tokens_read: int, k
 
 def census_of(manager: Any, resolved: dict[str, Any]) -> dict[str, Any]:
     """The arm's record: the census of captured graphs (``None`` when unreadable) beside the bound from
-    the resolved knobs (``None`` when graphs are off or a size is unknown)."""
-    keys = captured_graph_keys(manager)
+    the resolved knobs (``None`` when graphs are off or a size is unknown).
+
+    A diagnostic must not cost the arm it describes: it runs in the arm's ``finally``, where an exception
+    would replace the arm's own outcome, so a store laid out as no version we read gives ``census_error``."""
+    try:
+        keys = captured_graph_keys(manager)
+    except (TypeError, ValueError) as error:
+        return {"census": None, "bound": None, "census_error": f"{type(error).__name__}: {error}"[:200]}
     out: dict[str, Any] = {"census": None if keys is None else graph_census(keys), "bound": None}
     cb = resolved.get("continuous_batching_config", {})
     cache = resolved.get("cache", {})

@@ -94,16 +94,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 777) leaves more to the graphs' pool. Measured on an H100 (run_f calls 16, 19, 20; one arm each): it
     # served all 200 under burst at 0.0976 Wh/request and under fixed 300 ms at 0.0982 (12% below
     # ``tuned``'s burst, 0.111), but under fixed 500 ms a capture ran out of memory with 46.3 GiB in the
-    # pool (44 of 200 served). The pool grew with the arrival spacing, 14.0 -> 32.4 -> 46.3 GiB, on the
-    # same cache: it is the graphs, one per padded (query, KV) shape, never freed (workloads/cb_graphs.py)
+    # pool (44 of 200 served). On the same cache the pool grew with the arrival spacing, 14.0 -> 32.4 ->
+    # 46.3 GiB; our reading (the census in workloads/cb_graphs.py will test it): more padded (query, KV)
+    # shapes, one graph each, kept for the whole run
     "tuned-mem-30": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.3},
     # not measured yet, the next two candidates; their arms record the graphs captured (cb_graphs.py).
     # ``bounded-graphs`` pads to far fewer shapes: 8 query sizes (2,048 tokens a step in steps of 256) x
     # ~30 KV sizes (4,096 keys) on an H100 at 0.3, where ``tuned-mem-30`` could meet 128 x 457. A decode
     # step of under 256 requests padded to 256 queries stays below the ridge of an 8B model's matmuls
     # (~295 tokens from an H100's datasheet peaks, 989 TFLOP/s over 3.35 TB/s), so the padding should cost
-    # little there; a 2,048-token step admits one or two of the
-    # study's prompts. ``mem-30-no-graphs`` is the control: the same cache, no graphs, no pool to fill
+    # little there; a 2,048-token step admits one or two of the study's prompts. ``mem-30-no-graphs`` is
+    # the control: the same cache, no graphs, no pool to fill
     "bounded-graphs": {"use_cuda_graph": True, "max_batch_tokens": 2048, "q_padding": 256, "kv_padding": 4096,
                        "max_memory_percent": 0.3},
     "mem-30-no-graphs": {"use_cuda_graph": False, "max_memory_percent": 0.3},
