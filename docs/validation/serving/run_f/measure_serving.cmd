@@ -165,6 +165,6 @@ bash scripts/must_show_call.sh cb 325 --preset tuned-mem-30 --laws fixed-500ms -
 #
 # next calls: first the two CB candidates under the law that broke tuned-mem-30 (they record the graphs captured),
 # on whichever card comes (carry .whl-serving, timeout_s 600):
-#   s=$SECONDS; OUT=$OUT/probe bash scripts/must_show_call.sh cb 300 --preset bounded-graphs --laws fixed-500ms --repeats 1; OUT=$OUT/probe2 bash scripts/must_show_call.sh cb $((575 - SECONDS + s)) --preset mem-30-no-graphs --laws fixed-500ms --repeats 1
+#   s=$SECONDS; OUT=$OUT/probe bash scripts/must_show_call.sh cb 320 --preset bounded-graphs --laws fixed-500ms --repeats 1; OUT=$OUT/probe2 bash scripts/must_show_call.sh cb $((575 - SECONDS + s)) --preset mem-30-no-graphs --laws fixed-500ms --repeats 1
 #   then the card-aware command (serve first): on the H200 serve at 300/500 ms (4 arms); on the H100 serve-fixed-500ms-r1
 #   left: the CB rows under the preset the probes pick (10 per card), sequential (H200 20 segments + 2, H100 17 + 2)
