@@ -1,17 +1,17 @@
 """Land one returned must-show device call (scripts/must_show_call.sh) in docs/validation/serving/run_f/.
 
 Why a script: every call returns the same files (card.csv, must_show.log, server.log, the cards' stores),
-flat in $OUT or in the sub-folders serve, probe and probe2 (OUT=$OUT/serve ...), which a command that runs
-several parts names in the order it runs them.
-Landing them by hand, call after call, is where a store with fewer points could overwrite a fuller one;
-this script refuses that (merge such stores with `joulebench results merge`).
+flat in $OUT or in one sub-folder per part of the call (OUT=$OUT/serve, OUT=$OUT/probe, ...). Landing
+them by hand, call after call, is where a store with fewer points could overwrite a fuller one; this
+script refuses that (merge such stores with `joulebench results merge`).
 
     python3 scripts/ingest_must_show_call.py CALL_N FILES_AT [--run-dir docs/validation/serving/run_f]
 
-Per card store (serving-<card>.db), the one kept is the last returned in the order FILES_AT,
-FILES_AT/serve, FILES_AT/probe, FILES_AT/probe2: a later part of one call ran on the same machine, so its
-store is a superset of the earlier one's. A store whose points equal the committed one's is left alone; a changed one
-is vacuumed and gzipped without a name or time stamp, so the same store gives the same bytes.
+Per card store (serving-<card>.db), the one kept is the one with the most points among FILES_AT and its
+sub-folders: the parts of one call ran on one machine, each resuming from the store the one before left,
+so the last part's store is a superset of the others whatever its folder is called. A store whose points
+equal the committed one's is left alone; a changed one is vacuumed and gzipped without a name or time
+stamp, so the same store gives the same bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 from joulebench.store import Store
 
 RUN_F = Path("docs/validation/serving/run_f")
-PARTS = ("", "serve", "probe", "probe2")
 #: returned file -> its name under callN/ ({n}: the call number)
 LOGS = {"card.csv": "card_{n}.csv", "must_show.log": "measure_serving_must_show_{n}.log", "server.log": "server.log"}
 
@@ -52,14 +51,21 @@ def _points(db: Path) -> list[tuple[str, str, float]]:
         return [(p.key, p.status, p.created_at) for p in store.points()]
 
 
+def parts(files_at: Path) -> list[str]:
+    """The call's parts: its flat files ("") and each sub-folder."""
+    return ["", *sorted(p.name for p in files_at.iterdir() if p.is_dir())]
+
+
 def returned_stores(files_at: Path) -> dict[str, Path]:
-    """Each card's store returned by the call: the last one in ``PARTS`` order."""
-    stores: dict[str, Path] = {}
-    for part in PARTS:
+    """Each card's store returned by the call: the one with the most points (the last part's)."""
+    stores: dict[str, tuple[int, Path]] = {}
+    for part in parts(files_at):
         folder = files_at / part
         for path in sorted(folder.glob("serving-*.db")) + sorted(folder.glob("serving-*.db.gz")):
-            stores[path.name.removesuffix(".gz")] = path
-    return stores
+            name, count = path.name.removesuffix(".gz"), len(_points(path))
+            if name not in stores or count > stores[name][0]:
+                stores[name] = (count, path)
+    return {name: path for name, (_, path) in stores.items()}
 
 
 def ingest(call_n: int, files_at: Path, run_dir: Path = RUN_F) -> tuple[list[str], bool]:
@@ -67,10 +73,8 @@ def ingest(call_n: int, files_at: Path, run_dir: Path = RUN_F) -> tuple[list[str
     dest = run_dir / f"call{call_n}"
     if dest.exists():
         raise FileExistsError(f"call {call_n}: {dest} already exists")
-    for part in PARTS:
+    for part in parts(files_at):
         folder = files_at / part
-        if not folder.is_dir():
-            continue
         for name, target in LOGS.items():
             if (folder / name).is_file():
                 (dest / part).mkdir(parents=True, exist_ok=True)

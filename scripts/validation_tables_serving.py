@@ -183,7 +183,7 @@ def issue18_cb_memory() -> None:
     the stored resolved sizes); the graphs it captured where the arm recorded them (from session 13 on)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.store import Store
-    from joulebench.workloads.cb_graphs import census_of
+    from joulebench.workloads.cb_graphs import shape_bound
 
     print("| card | arm | preset | status | requests ok / sent | KV blocks | KV keys | graphs' pool GiB | "
           "reserved GiB | shapes allowed (q x KV) | graphs captured | Wh/request |")
@@ -194,8 +194,8 @@ def issue18_cb_memory() -> None:
         for point in points:
             knobs = point.summary.get("engine_knobs", {})
             cache, memory = knobs.get("cache", {}), knobs.get("memory", {})
-            graphs = knobs.get("cuda_graphs") or census_of(None, knobs)
-            bound, census = graphs["bound"], graphs["census"]
+            census = (knobs.get("cuda_graphs") or {}).get("census")
+            bound = shape_bound(knobs)
             h = point.summary.get("headline") or {}
             sent = point.config.get("requests", "")
             served = h.get("completed") if point.status == "ok" else (point.error or "").split(", ")[-1].rstrip(")")

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from joulebench.workloads.cb_graphs import captured_graph_keys, census_of, graph_census, shape_buckets
+from joulebench.workloads.cb_graphs import captured_graph_keys, census_of, graph_census, shape_bound, shape_buckets
 
 pytest.importorskip("torch")
 from transformers.generation.continuous_batching.utils import CudaGraphBuffer  # noqa: E402
@@ -63,6 +63,7 @@ def test_bound_only_when_graphs_are_on() -> None:
     resolved = {"continuous_batching_config": {"use_cuda_graph": (True, False), "q_padding_interval_size": 256,
                                                "kv_padding_interval_size": 4096},
                 "cache": {"max_batch_tokens": 2048, "max_tokens_read": 116736}}
-    assert census_of(None, resolved)["bound"] == {"q_buckets": 8, "kv_buckets": 30, "pairs": 240}
+    assert shape_bound(resolved) == {"q_buckets": 8, "kv_buckets": 30, "pairs": 240}
+    assert census_of(None, resolved) == {"census": None, "bound": shape_bound(resolved)}
     resolved["continuous_batching_config"]["use_cuda_graph"] = (False, False)
-    assert census_of(None, resolved)["bound"] is None
+    assert shape_bound(resolved) is None

@@ -91,7 +91,9 @@ def test_a_store_with_fewer_points_is_refused(ingest, run_dir, tmp_path):
 
 
 def test_the_later_part_of_a_call_gives_the_store(ingest, tmp_path):
-    for part in ("probe2", "serve", "probe"):
-        (tmp_path / part).mkdir()
-        (tmp_path / part / "serving-h100-sxm.db").write_bytes(b"")
-    assert ingest.returned_stores(tmp_path) == {"serving-h100-sxm.db": tmp_path / "probe2" / "serving-h100-sxm.db"}
+    """The last part's store holds every point the earlier parts stored, whatever its folder's name: here
+    "probe" ran after "serve" and sorts before it."""
+    files = _returned(tmp_path, "same", part="serve")
+    _returned(tmp_path, "more", part="probe")
+    assert ingest.parts(files) == ["", "probe", "serve"]
+    assert ingest.returned_stores(files) == {"serving-h200.db": files / "probe" / "serving-h200.db"}

@@ -204,7 +204,7 @@ def lateness_tolerance_s(targets_s: Sequence[float], ttft_p50_s: float | None) -
     return max(LATENESS_WARN_P99_S, LATE_SHARE_OF_GAP * gap_s, LATE_SHARE_OF_TTFT * (ttft_p50_s or 0.0))
 
 
-def lateness_warnings(lateness: dict[str, Any], unsent: int, tolerance_s: float = LATENESS_WARN_P99_S) -> list[str]:
+def lateness_warnings(lateness: dict[str, Any], unsent: int, tolerance_s: float) -> list[str]:
     warnings: list[str] = []
     p99 = lateness.get("p99")
     if p99 is not None and p99 > tolerance_s:

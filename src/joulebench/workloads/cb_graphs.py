@@ -72,9 +72,23 @@ def shape_buckets(max_batch_tokens: int, q_padding: int, max_tokens_read: int, k
     return {"q_buckets": q_buckets, "kv_buckets": kv_buckets, "pairs": q_buckets * kv_buckets}
 
 
+def shape_bound(resolved: dict[str, Any]) -> dict[str, int] | None:
+    """`shape_buckets` from an arm's resolved knobs (as recorded, or as stored), None when graphs are off
+    or a size is unknown: the arms stored before the census have their bound too."""
+    cb = resolved.get("continuous_batching_config", {})
+    cache = resolved.get("cache", {})
+    sizes = (cache.get("max_batch_tokens"), cb.get("q_padding_interval_size"), cache.get("max_tokens_read"),
+             cb.get("kv_padding_interval_size"))
+    graphs_on = cb.get("use_cuda_graph")
+    if not any(graphs_on if isinstance(graphs_on, (tuple, list)) else [graphs_on]):
+        return None
+    if not all(isinstance(size, int) and size > 0 for size in sizes):
+        return None
+    return shape_buckets(*sizes)
+
+
 def census_of(manager: Any, resolved: dict[str, Any]) -> dict[str, Any]:
-    """The arm's record: the census of captured graphs (``None`` when unreadable) beside the bound from
-    the resolved knobs (``None`` when graphs are off or a size is unknown).
+    """The arm's record: the census of captured graphs (``None`` when unreadable) beside `shape_bound`.
 
     A diagnostic must not cost the arm it describes: it runs in the arm's ``finally``, where an exception
     would replace the arm's own outcome, so a store laid out as no version we read gives ``census_error``."""
@@ -82,13 +96,4 @@ def census_of(manager: Any, resolved: dict[str, Any]) -> dict[str, Any]:
         keys = captured_graph_keys(manager)
     except (TypeError, ValueError) as error:
         return {"census": None, "bound": None, "census_error": f"{type(error).__name__}: {error}"[:200]}
-    out: dict[str, Any] = {"census": None if keys is None else graph_census(keys), "bound": None}
-    cb = resolved.get("continuous_batching_config", {})
-    cache = resolved.get("cache", {})
-    sizes = (cache.get("max_batch_tokens"), cb.get("q_padding_interval_size"), cache.get("max_tokens_read"),
-             cb.get("kv_padding_interval_size"))
-    graphs_on = cb.get("use_cuda_graph")
-    if any(graphs_on if isinstance(graphs_on, (tuple, list)) else [graphs_on]) and all(
-            isinstance(size, int) and size > 0 for size in sizes):
-        out["bound"] = shape_buckets(*sizes)
-    return out
+    return {"census": None if keys is None else graph_census(keys), "bound": shape_bound(resolved)}
