@@ -153,8 +153,10 @@ def issue18_must_show() -> None:
         return
     for card, db in stores:
         with Store.open_read(db) as store:
-            # serve arms with prompts of their own; the shared-prompt arms and other variants are run_f's evidence
-            rows = must_show_rows(store, variants={"serve": "fresh-prompts"})
+            # serve arms with prompts of their own, CB arms of the preset that survived every law on an 80 GB
+            # card (run_f calls 21-22); the other variants (shared prompts, `tuned` and its probes) are run_f's
+            # evidence, in the tables above
+            rows = must_show_rows(store, variants={"serve": "fresh-prompts", "cb": "preset-bounded-graphs"})
 
         for row in rows:
             arms = ", ".join(f"{a} ({c})" for a, c in zip(row.arms, row.completed, strict=True)) or "-"
@@ -180,14 +182,15 @@ def _cell(row: Any, *names: str, digits: str = ".2f") -> str:
 def issue18_cb_memory() -> None:
     """Each CB arm of the must-show stores with its KV cache, the memory its graphs' private pool held at
     the arm's end, and how many padded (query, KV) shapes its knobs allow (``cb_graphs.shape_buckets``, from
-    the stored resolved sizes); the graphs it captured where the arm recorded them (from session 13 on)."""
+    the stored resolved sizes); the graphs it captured and the most keys one of them reads, where the arm
+    recorded them (from session 14 on: the pool follows that largest read more than the count)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.store import Store
     from joulebench.workloads.cb_graphs import shape_bound
 
     print("| card | arm | preset | status | requests ok / sent | KV blocks | KV keys | graphs' pool GiB | "
-          "reserved GiB | shapes allowed (q x KV) | graphs captured | Wh/request |")
-    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "reserved GiB | shapes allowed (q x KV) | graphs captured | largest KV read | Wh/request |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for card, db in must_show_stores():
         with Store.open_read(db) as store:
             points = [p for p in store.points() if p.config.get("name", "").startswith("cb-")]
@@ -206,7 +209,8 @@ def issue18_cb_memory() -> None:
                   f"{served} / {sent} | {cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
                   f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | "
                   f"{shapes} | "
-                  f"{'-' if census is None else census['captured']} | {wh} |")
+                  f"{'-' if census is None else census['captured']} | "
+                  f"{'-' if census is None else format(census['max_kv_read'], ',')} | {wh} |")
 
 
 def _gib(value: float | None) -> str:

@@ -88,3 +88,24 @@ def test_an_arm_that_did_not_serve_every_request_is_no_repeat_even_if_stored_ok(
     assert rows[("serve", "burst")].arms == ("serve-burst", "serve-burst-r1")
     assert rows[("serve", "burst")].figures != shared[("serve", "burst")].figures
     assert shared[("serve", "burst")].arms == ("serve-burst", "serve-burst-r1")
+
+
+def test_the_cb_rows_take_one_presets_arms_and_never_average_it_with_tuned() -> None:
+    """run_f calls 21-22 (H100): ``bounded-graphs`` served all 200 under burst (twice), U(0, 1 s) and fixed
+    500 ms, beside ``tuned``'s untagged arms of the same names; a row holds one preset's arms or none."""
+    run_f = RUN_E.parents[1] / "run_f" / "serving-h100-sxm.db.gz"
+    store = Store.open_read(run_f)
+    try:
+        bounded = {(r.target, r.law): r for r in must_show_rows(store, variants={"cb": "preset-bounded-graphs"})}
+        tuned = {(r.target, r.law): r for r in must_show_rows(store)}
+        probe = {(r.target, r.law): r for r in must_show_rows(store, variants={"cb": "preset-mem-30-no-graphs"})}
+    finally:
+        store.close()
+    assert bounded[("cb", "burst")].arms == tuned[("cb", "burst")].arms == ("cb-burst", "cb-burst-r1")
+    assert bounded[("cb", "burst")].figures["wh_per_request"] < tuned[("cb", "burst")].figures["wh_per_request"]
+    # fixed 500 ms: bounded-graphs served all 200; tuned never ran it; the control's one arm is its own row
+    assert "cb-fixed-500ms" in bounded[("cb", "fixed-500ms")].arms and not bounded[("cb", "fixed-500ms")].failed
+    assert tuned[("cb", "fixed-500ms")].arms == ()
+    assert probe[("cb", "fixed-500ms")].arms == ("cb-fixed-500ms",) and probe[("cb", "burst")].arms == ()
+    assert (probe[("cb", "fixed-500ms")].figures["wh_per_request"]
+            != bounded[("cb", "fixed-500ms")].figures["wh_per_request"])

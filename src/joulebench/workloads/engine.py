@@ -18,8 +18,9 @@ intervals, tokens), ``max_blocks_per_request`` (0 disables the flash decode fast
 ``eager``, ``flash_attention_2``, ``flash_attention_3``) and ``auto_switch_to_flash`` (False here, unlike
 the library: the attention path run is the one asked for and recorded).
 
-Presets (`PRESETS`) name knob sets; ``tuned`` is where the defaults picked from measurements go
-(scripts/measure_serving.py sweeps the knobs on the GPU; see `PRESETS` for what is measured so far).
+Presets (`PRESETS`) name knob sets; ``tuned`` is the pick of the knob sweep (scripts/measure_serving.py
+sweeps the knobs on the GPU), ``bounded-graphs`` the one that survived every arrival law on an 80 GB card
+and that issue 18's must-show runs; `PRESETS` says what each measured.
 Why the paged path is prefill-bound with ``sdpa`` is written down in `cb_engine`'s docstring.
 """
 
@@ -95,16 +96,22 @@ PRESETS: dict[str, dict[str, Any]] = {
     # served all 200 under burst at 0.0976 Wh/request and under fixed 300 ms at 0.0982 (12% below
     # ``tuned``'s burst, 0.111), but under fixed 500 ms a capture ran out of memory with 46.3 GiB in the
     # pool (44 of 200 served). On the same cache the pool grew with the arrival spacing, 14.0 -> 32.4 ->
-    # 46.3 GiB; our reading (the census in workloads/cb_graphs.py will test it): more padded (query, KV)
-    # shapes, one graph each, kept for the whole run
+    # 46.3 GiB; our reading then: more padded (query, KV) shapes, one graph each, kept for the whole run.
+    # Its arms predate the census (workloads/cb_graphs.py); the census of ``bounded-graphs`` below finds
+    # the pool following the largest KV read more than the count: 52 graphs reading up to 102,400 keys
+    # held 17.2 GiB under burst, 71 reading up to 45,056 held 3.8 GiB under U(0, 1 s)
     "tuned-mem-30": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.3},
-    # not measured yet, the next two candidates; their arms record the graphs captured (cb_graphs.py).
     # ``bounded-graphs`` pads to far fewer shapes: 8 query sizes (2,048 tokens a step in steps of 256) x
     # ~30 KV sizes (4,096 keys) on an H100 at 0.3, where ``tuned-mem-30`` could meet 128 x 457. A decode
     # step of under 256 requests padded to 256 queries stays below the ridge of an 8B model's matmuls
     # (~295 tokens from an H100's datasheet peaks, 989 TFLOP/s over 3.35 TB/s), so the padding should cost
     # little there; a 2,048-token step admits one or two of the study's prompts. ``mem-30-no-graphs`` is
-    # the control: the same cache, no graphs, no pool to fill
+    # the control: the same cache, no graphs, no pool to fill. Measured on an H100 (run_f calls 21-22, one
+    # arm each unless said): under fixed 500 ms, the law that broke ``tuned-mem-30``, ``bounded-graphs``
+    # served all 200 at 0.0885 Wh/request (79 graphs of 264 allowed, 6.5 GiB of pool, 267 output tok/s)
+    # and the control at 0.098 (190 tok/s); under burst 0.0981 and 0.0985 (two repeats, 17.2-17.3 GiB of
+    # pool), under U(0, 1 s) 0.0899. It is the only preset that has survived every law it met on an 80 GB
+    # card, so the must-show's CB rows are its arms (scripts/validation_tables_serving.py)
     "bounded-graphs": {"use_cuda_graph": True, "max_batch_tokens": 2048, "q_padding": 256, "kv_padding": 4096,
                        "max_memory_percent": 0.3},
     "mem-30-no-graphs": {"use_cuda_graph": False, "max_memory_percent": 0.3},

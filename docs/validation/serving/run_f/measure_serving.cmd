@@ -168,3 +168,29 @@ bash scripts/must_show_call.sh cb 325 --preset tuned-mem-30 --laws fixed-500ms -
 #   s=$SECONDS; OUT=$OUT/probe bash scripts/must_show_call.sh cb 320 --preset bounded-graphs --laws fixed-500ms --repeats 1; OUT=$OUT/probe2 bash scripts/must_show_call.sh cb $((575 - SECONDS + s)) --preset mem-30-no-graphs --laws fixed-500ms --repeats 1
 #   then the card-aware command (serve first): on the H200 serve at 300/500 ms (4 arms); on the H100 serve-fixed-500ms-r1
 #   left: the CB rows under the preset the probes pick (10 per card), sequential (H200 20 segments + 2, H100 17 + 2)
+#
+# --- session 14 (2026-12-07; from commit b3338d6) ---
+# 18:56-19:53 nine calls got no machine (plain, nvidia-h100-x1 and nvidia-h200 by turns, each after the wait the
+# refusal named): 826 s of device time spent on refusals, 974 s left
+# 20:03 naming nvidia-h100-x1: an H100 came (GPU-e099d8f3-65f2-f7e1-8875-2df1058c8c2f, driver 580.159.04)
+#
+# call 21 (wall 328 s; nvidia-h100-x1, fresh machine, 72.1 W, 34 C; timeout_s 600; from the committed stores):
+s=$SECONDS; OUT=$OUT/probe bash scripts/must_show_call.sh cb 320 --preset bounded-graphs --laws fixed-500ms --repeats 1; OUT=$OUT/probe2 bash scripts/must_show_call.sh cb $((575 - SECONDS + s)) --preset mem-30-no-graphs --laws fixed-500ms --repeats 1
+# result: probe (tag preset-bounded-graphs): cb-fixed-500ms 0.0885 Wh/request (200/0; 79 graphs captured of 264
+# allowed, 6.5 GiB graphs' pool, 267 output tok/s), done in 133 s; probe2 (tag preset-mem-30-no-graphs):
+# cb-fixed-500ms 0.098 Wh/request (200/0; no graphs, 190 output tok/s), done in 177 s
+#
+# call 22 (wall 367 s; same machine, warm, 71.9 W, 33 C; timeout_s 530; 554 s of device time left):
+bash scripts/must_show_call.sh cb 500 --preset bounded-graphs
+# result: cb-burst 0.0981, cb-burst-r1 0.0985, cb-uniform-0-1s 0.0899 Wh/request (200/0 each; 17.2, 17.3 and
+# 3.8 GiB graphs' pool); stopped (cb-uniform-0-1s-r1 may take 148 s, 144 s left). Given back with 176 s left.
+# landed: python3 scripts/ingest_must_show_call.py 21 FILES_AT (then 22): serving-h100-sxm.db 30 -> 32 -> 35
+# points; the H200 store unchanged
+#
+# next calls: the must-show's CB rows are now bounded-graphs' arms (the one preset that served every law it met
+# on an 80 GB card); carry .whl-serving, timeout_s 600, on whichever card comes:
+#   on an H100: bash scripts/must_show_call.sh cb 575 --preset bounded-graphs   (6 arms left: uniform-r1,
+#     fixed-50ms x2, fixed-300ms x2, fixed-500ms-r1), then bash scripts/must_show_call.sh serve 575 (fixed-500ms-r1)
+#   on an H200: bash scripts/must_show_call.sh serve 575 (300/500 ms, 4 arms), then
+#     bash scripts/must_show_call.sh cb 575 --preset bounded-graphs (10 arms)
+#   left after those: sequential (H200 20 segments + 2, H100 17 + 2)
