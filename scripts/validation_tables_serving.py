@@ -153,9 +153,9 @@ def issue18_must_show() -> None:
         return
     for card, db in stores:
         with Store.open_read(db) as store:
-            # serve arms with prompts of their own, CB arms of the preset that survived every law on an 80 GB
-            # card (run_f calls 21-22); the other variants (shared prompts, `tuned` and its probes) are run_f's
-            # evidence, in the tables above
+            # serve arms with prompts of their own, CB arms of the preset that served every law it met on an
+            # 80 GB card, below the graph-free control at 500 ms (run_f calls 21-22); the other variants
+            # (shared prompts, `tuned` and its probes) are run_f's evidence, in the tables above
             rows = must_show_rows(store, variants={"serve": "fresh-prompts", "cb": "preset-bounded-graphs"})
 
         for row in rows:

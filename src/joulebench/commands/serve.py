@@ -73,7 +73,9 @@ def serve_bench(
     server: str | None = typer.Option(None, "--server", help="launch this server command for the run (needs --url)"),
     server_timeout: str = typer.Option("600s", "--server-timeout", help="how long --server may take to be ready"),
     engine_knob: list[str] = typer.Option([], "--engine-knob", help="continuous batching knob NAME=VALUE (repeat)"),
-    engine_preset: str | None = typer.Option(None, "--engine-preset", help="named knob set: library, tuned, ..."),
+    engine_preset: str | None = typer.Option(
+        None, "--engine-preset", help="named knob set: library, tuned, bounded-graphs (the GPU pick, issue 18), ..."
+    ),
     sweep: str | None = typer.Option(None, "--sweep", help="one arm per knob value, e.g. max_batch_tokens=256,1024"),
     rates: str | None = typer.Option(None, "--rates", help="one arm per rate, e.g. 1/s,2/s,5/s (energy/latency Pareto)"),
     rate_law: str = typer.Option("poisson", "--rate-law", help="poisson | fixed (--rates)"),
