@@ -170,9 +170,10 @@ bash scripts/must_show_call.sh cb 325 --preset tuned-mem-30 --laws fixed-500ms -
 #   left: the CB rows under the preset the probes pick (10 per card), sequential (H200 20 segments + 2, H100 17 + 2)
 #
 # --- session 14 (2026-12-07; from commit b3338d6) ---
-# 18:56-19:53 nine calls got no machine (plain, nvidia-h100-x1 and nvidia-h200 by turns, each after the wait the
+# 18:56-19:40 nine calls got no machine (plain, nvidia-h100-x1 and nvidia-h200 by turns, each after the wait the
 # refusal named): 826 s of device time spent on refusals, 974 s left
-# 20:03 naming nvidia-h100-x1: an H100 came (GPU-e099d8f3-65f2-f7e1-8875-2df1058c8c2f, driver 580.159.04)
+# about 19:44 naming nvidia-h100-x1: an H100 came (GPU-e099d8f3-65f2-f7e1-8875-2df1058c8c2f, driver 580.159.04;
+# call 21 wrote its card.csv at 19:46:30, call 22 returned at 19:58)
 #
 # call 21 (wall 328 s; nvidia-h100-x1, fresh machine, 72.1 W, 34 C; timeout_s 600; from the committed stores):
 s=$SECONDS; OUT=$OUT/probe bash scripts/must_show_call.sh cb 320 --preset bounded-graphs --laws fixed-500ms --repeats 1; OUT=$OUT/probe2 bash scripts/must_show_call.sh cb $((575 - SECONDS + s)) --preset mem-30-no-graphs --laws fixed-500ms --repeats 1
