@@ -188,10 +188,10 @@ bash scripts/must_show_call.sh cb 500 --preset bounded-graphs
 # landed: python3 scripts/ingest_must_show_call.py 21 FILES_AT (then 22): serving-h100-sxm.db 30 -> 32 -> 35
 # points; the H200 store unchanged
 #
-# next calls: the must-show's CB rows are now bounded-graphs' arms (the one preset that served every law it met
-# on an 80 GB card); carry .whl-serving, timeout_s 600, on whichever card comes:
-#   on an H100: bash scripts/must_show_call.sh cb 575 --preset bounded-graphs   (6 arms left: uniform-r1,
-#     fixed-50ms x2, fixed-300ms x2, fixed-500ms-r1), then bash scripts/must_show_call.sh serve 575 (fixed-500ms-r1)
-#   on an H200: bash scripts/must_show_call.sh serve 575 (300/500 ms, 4 arms), then
-#     bash scripts/must_show_call.sh cb 575 --preset bounded-graphs (10 arms)
+# next calls: the must-show's CB rows are now bounded-graphs' arms (it served every request under each law it met on
+# an 80 GB card); carry .whl-serving, timeout_s 600, one card-aware command (--preset reaches the CB arms only):
+#   if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575 --preset bounded-graphs; else bash scripts/must_show_call.sh cb 575 --preset bounded-graphs; fi
+#   on an H200 it runs serve at 300/500 ms (4 arms), then CB (10) with what is left; on an H100 the 6 CB arms left
+#   (U(0, 1 s) r1, fixed 50 and 300 ms, fixed 500 ms r1), CB first because the plan runs serve before CB and the
+#   one serve arm left there (serve-fixed-500ms-r1) would need ~320 s with a fresh machine's set-up
 #   left after those: sequential (H200 20 segments + 2, H100 17 + 2)
