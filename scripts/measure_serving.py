@@ -232,10 +232,12 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
     for target in targets:
         target_laws = plan.get("seq_laws", laws) if target.startswith("seq") else laws
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
-    # a variant is part of an arm's tag: a resuming call finds it, and the must-show table never averages two
+    # a variant is part of an arm's tag: a resuming call finds it, and the must-show table never averages two;
+    # a preset is a variant of the CB arms only (a sequential engine has no knobs for it to change)
     variant, preset = server_variant(args), engine_variant(args, plan)
     arms = [fresh_prompts(replace(a, tag=with_variant(a.tag, variant))) if a.engine is None
-            else replace(a, tag=with_variant(a.tag, preset)) for a in arms]
+            else replace(a, tag=with_variant(a.tag, preset)) if a.engine.engine == "transformers" else a
+            for a in arms]
     if "services" in plan and not args.targets and "seq" in parts:
         svc = plan["services"]
         arms += service_arms(args.model, args.device, svc["targets"], svc["segment"], svc["segments"],

@@ -162,6 +162,11 @@ def test_another_preset_is_a_variant_of_the_cb_arms(script) -> None:
     plan = _arms(script, parts=["cb"], preset="tuned")  # the plan's own preset: no variant
     assert [a.tag for a in plan][:2] == [None, "repeat1"] == [a.tag for a in _arms(script, parts=["cb"])][:2]
     assert "cb-burst" in budget.stored_ok(plan, RUN_F)
+    # a plan with sequential targets: the preset tags its CB arms and leaves the sequential ones as they were
+    engines = _arms(script, plan="engines", preset="bounded-graphs")
+    seq = [a for a in engines if a.engine.engine == "sequential"]
+    assert seq and all(a.tag is None for a in seq) and all(a.engine.preset is None for a in seq)
+    assert {a.tag for a in engines if a.engine.engine == "transformers"} == {"preset-bounded-graphs"}
 
 
 def test_a_saved_checkpoint_is_not_charged_to_the_servers_set_up(script, tmp_path) -> None:
