@@ -183,7 +183,7 @@ def issue18_cb_memory() -> None:
     """Each CB arm of the must-show stores with its KV cache, the memory its graphs' private pool held at
     the arm's end, and how many padded (query, KV) shapes its knobs allow (``cb_graphs.shape_buckets``, from
     the stored resolved sizes); the graphs it captured and the most keys one of them reads, where the arm
-    recorded them (from session 14 on: the pool follows that largest read more than the count)."""
+    recorded them (from session 14 on; in its three arms the pool grew with that read, not with the count)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.store import Store
     from joulebench.workloads.cb_graphs import shape_bound

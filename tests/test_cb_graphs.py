@@ -6,7 +6,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from joulebench.workloads.cb_graphs import captured_graph_keys, census_of, graph_census, shape_bound, shape_buckets
+from joulebench.workloads.cb_graphs import (
+    MAX_SHAPES_LISTED,
+    captured_graph_keys,
+    census_of,
+    graph_census,
+    shape_bound,
+    shape_buckets,
+)
 
 pytest.importorskip("torch")
 from transformers.generation.continuous_batching.utils import CudaGraphBuffer  # noqa: E402
@@ -29,8 +36,19 @@ def _buffer(*keys: tuple[int, ...]) -> CudaGraphBuffer:
 def test_census_counts_paths_and_distinct_sizes() -> None:
     keys = [(64, 256, 1024), (128, 256, 1024), (128, 512, 1024), (16,), (32,)]
     assert graph_census(keys) == {"captured": 5, "varlen": 3, "decode": 2, "distinct_q_tokens": 4,
-                                  "distinct_kv_read": 2, "max_q_tokens": 128, "max_kv_read": 512}
+                                  "distinct_kv_read": 2, "max_q_tokens": 128, "max_kv_read": 512,
+                                  "shapes": [[64, 256], [128, 256], [128, 512]], "shapes_left_out": 0}
     assert graph_census([])["captured"] == 0
+
+
+def test_census_lists_each_varlen_shape_once_and_caps_the_list() -> None:
+    """Two keys that differ only in ``max_length_k`` are one (query, KV) shape; a census of more shapes than
+    `MAX_SHAPES_LISTED` lists the smallest and counts the rest, so a stored summary stays small."""
+    assert graph_census([(64, 256, 512), (64, 256, 1024), (16,)])["shapes"] == [[64, 256]]
+    many = [(256, 4096 * i, 1024) for i in range(MAX_SHAPES_LISTED + 5)]
+    census = graph_census(reversed(many))
+    assert census["shapes"][0] == [256, 0] and len(census["shapes"]) == MAX_SHAPES_LISTED
+    assert census["shapes_left_out"] == 5 and census["distinct_kv_read"] == MAX_SHAPES_LISTED + 5
 
 
 def test_keys_are_read_from_both_io_pairs_of_async_batching() -> None:

@@ -5,10 +5,12 @@ arm finished. With one preset and one KV cache (``tuned-mem-30``, 456 blocks) th
 after 200 requests under burst, 32.4 GiB under fixed 300 ms and 46.3 GiB under fixed 500 ms, where a
 capture ran out of memory. The manager keeps one graph per padded batch shape for the whole run
 (transformers 5.24: ``CudaGraphBuffer`` is a plain dict, its ``max_cached_graphs`` bound deprecated since
-5.13). Our reading, not yet measured: sparse arrivals mix decodes and prompt chunks of every size into
-far more padded shapes than a burst, whose steps are mostly full. The count of captured graphs, recorded
-with the pool's size, tests that reading and says whether a preset's padding bounds the shapes before an
-arm runs out of memory; ``shape_buckets`` gives the bound from the knobs alone.
+5.13), and all of them share one memory pool (``model_runner.py``: one ``MemPool``, which also takes each
+capture's eager warm-up). The first census (run_f calls 21-22, ``bounded-graphs``) did not find the pool
+following the number of graphs: 52 graphs held 17.2 GiB under burst, 71 held 3.8 GiB under U(0, 1 s),
+while the largest KV read one graph makes went 102,400 -> 45,056 keys. What in a shared pool grows with
+the shapes is not measured yet; each captured (query, KV) shape is recorded (``shapes``) so that a pool's
+size can be set against them. ``shape_buckets`` gives the bound on the shapes from the knobs alone.
 
 Only attributes are read, never called: the census runs on a manager whose thread may have died.
 """
@@ -41,10 +43,18 @@ def captured_graph_keys(manager: Any) -> list[tuple[int, ...]] | None:
     return keys
 
 
-def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, int]:
-    """How many graphs, on which path, and over how many distinct query and KV sizes."""
+#: at most this many (query, KV) shapes are listed in a census (``bounded-graphs`` allows 264 on an H100; an
+#: arm of ``tuned-mem-30`` could meet tens of thousands, and a summary is stored with every arm)
+MAX_SHAPES_LISTED = 1024
+
+
+def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, Any]:
+    """How many graphs, on which path, over how many distinct query and KV sizes, and which (query, KV)
+    shapes the varlen graphs have, smallest first (at most `MAX_SHAPES_LISTED`; ``shapes_left_out`` counts
+    the rest)."""
     keys = list(keys)
     varlen = [key for key in keys if len(key) > 1]
+    shapes = sorted({(key[0], key[1]) for key in varlen})
     return {
         "captured": len(keys),
         "varlen": len(varlen),
@@ -53,6 +63,8 @@ def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, int]:
         "distinct_kv_read": len({key[1] for key in varlen}),
         "max_q_tokens": max((key[0] for key in keys), default=0),
         "max_kv_read": max((key[1] for key in varlen), default=0),
+        "shapes": [list(shape) for shape in shapes[:MAX_SHAPES_LISTED]],
+        "shapes_left_out": max(len(shapes) - MAX_SHAPES_LISTED, 0),
     }
 
 

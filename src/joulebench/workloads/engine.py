@@ -97,8 +97,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ``tuned``'s burst, 0.111), but under fixed 500 ms a capture ran out of memory with 46.3 GiB in the
     # pool (44 of 200 served). On the same cache the pool grew with the arrival spacing, 14.0 -> 32.4 ->
     # 46.3 GiB; our reading then: more padded (query, KV) shapes, one graph each, kept for the whole run.
-    # Its arms predate the census (workloads/cb_graphs.py); the census of ``bounded-graphs`` below finds
-    # the pool following the largest KV read more than the count: 52 graphs reading up to 102,400 keys
+    # Its arms predate the census (workloads/cb_graphs.py); in the census of ``bounded-graphs`` below (three
+    # arms) the pool grew with the largest KV read, not with the count: 52 graphs reading up to 102,400 keys
     # held 17.2 GiB under burst, 71 reading up to 45,056 held 3.8 GiB under U(0, 1 s)
     "tuned-mem-30": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.3},
     # ``bounded-graphs`` pads to far fewer shapes: 8 query sizes (2,048 tokens a step in steps of 256) x
