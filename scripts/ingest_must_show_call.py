@@ -56,16 +56,17 @@ def parts(files_at: Path) -> list[str]:
     return ["", *sorted(p.name for p in files_at.iterdir() if p.is_dir())]
 
 
-def returned_stores(files_at: Path) -> dict[str, Path]:
-    """Each card's store returned by the call: the one with the most points (the last part's)."""
-    stores: dict[str, tuple[int, Path]] = {}
+def returned_stores(files_at: Path) -> dict[str, tuple[Path, list[tuple[str, str, float]]]]:
+    """Each card's store returned by the call, the one with the most points (the last part's), with its
+    points (read once: a returned store is gzipped and opening it unpacks it)."""
+    stores: dict[str, tuple[Path, list[tuple[str, str, float]]]] = {}
     for part in parts(files_at):
         folder = files_at / part
         for path in sorted(folder.glob("serving-*.db")) + sorted(folder.glob("serving-*.db.gz")):
-            name, count = path.name.removesuffix(".gz"), len(_points(path))
-            if name not in stores or count > stores[name][0]:
-                stores[name] = (count, path)
-    return {name: path for name, (_, path) in stores.items()}
+            name, points = path.name.removesuffix(".gz"), _points(path)
+            if name not in stores or len(points) > len(stores[name][1]):
+                stores[name] = (path, points)
+    return stores
 
 
 def ingest(call_n: int, files_at: Path, run_dir: Path = RUN_F) -> tuple[list[str], bool]:
@@ -81,8 +82,7 @@ def ingest(call_n: int, files_at: Path, run_dir: Path = RUN_F) -> tuple[list[str
                 shutil.copyfile(folder / name, dest / part / target.format(n=call_n))
     messages, landed = [], True
     with tempfile.TemporaryDirectory() as tmp:
-        for name, path in returned_stores(files_at).items():
-            new = _points(path)
+        for name, (path, new) in returned_stores(files_at).items():
             committed = run_dir / f"{name}.gz"
             if committed.exists():
                 old = _points(committed)

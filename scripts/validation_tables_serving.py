@@ -185,6 +185,7 @@ def issue18_cb_memory() -> None:
     the stored resolved sizes); the graphs it captured and the most keys one of them reads, where the arm
     recorded them (from session 14 on; in its three arms the pool grew with that read, not with the count)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
+    from joulebench.experiments.serving_table import served_in_full
     from joulebench.store import Store
     from joulebench.workloads.cb_graphs import shape_bound
 
@@ -200,15 +201,12 @@ def issue18_cb_memory() -> None:
             census = (knobs.get("cuda_graphs") or {}).get("census")
             bound = shape_bound(knobs)
             h = point.summary.get("headline") or {}
-            sent = point.config.get("requests", "")
-            served = h.get("completed") if point.status == "ok" else (point.error or "").split(", ")[-1].rstrip(")")
-            whole = point.status == "ok" and h and h.get("completed") == sent  # a part-served arm is no figure
-            wh = f"{h['wh_per_request']:.3g}" if whole else "-"
+            wh = f"{h['wh_per_request']:.3g}" if served_in_full(point) else "-"  # a part-served arm is no figure
             shapes = "-" if bound is None else f"{bound['pairs']:,} ({bound['q_buckets']} x {bound['kv_buckets']})"
             print(f"| {card} | {point.config['name']} | {knobs.get('preset') or '-'} | {point.status} | "
-                  f"{served} / {sent} | {cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
-                  f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | "
-                  f"{shapes} | "
+                  f"{h.get('completed', '-')} / {point.config.get('requests', '-')} | "
+                  f"{cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
+                  f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | {shapes} | "
                   f"{'-' if census is None else census['captured']} | "
                   f"{'-' if census is None else format(census['max_kv_read'], ',')} | {wh} |")
 

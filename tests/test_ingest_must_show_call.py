@@ -96,4 +96,6 @@ def test_the_later_part_of_a_call_gives_the_store(ingest, tmp_path):
     files = _returned(tmp_path, "same", part="serve")
     _returned(tmp_path, "more", part="probe")
     assert ingest.parts(files) == ["", "probe", "serve"]
-    assert ingest.returned_stores(files) == {"serving-h200.db": files / "probe" / "serving-h200.db"}
+    stores = ingest.returned_stores(files)
+    assert {name: path for name, (path, _) in stores.items()} == {"serving-h200.db": files / "probe" / "serving-h200.db"}
+    assert stores["serving-h200.db"][1] == ingest._points(files / "probe" / "serving-h200.db")

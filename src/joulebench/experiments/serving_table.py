@@ -76,6 +76,13 @@ def without_variant(tag: str | None) -> str | None:
     return "+".join(_tag_parts(tag)[0]) or None
 
 
+def served_in_full(point: Any) -> bool:
+    """A stored arm counts as a figure only if it finished and served every request it sent: an arm stored
+    ok before requests' failures failed a point (run_f call 9: 10 of 200 served) is no answer."""
+    head = point.summary.get("headline") or {}
+    return point.status == "ok" and int(head.get("completed") or 0) >= int(point.config.get("requests") or 0)
+
+
 def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGETS,
                    variants: Mapping[str, str | None] | None = None) -> list[MustShowRow]:
     """The rows of the must-show table from ``store`` (read-only): measured arms that finished, and the
@@ -90,11 +97,10 @@ def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGET
         if arm_variant(p.config.get("tag")) != variants.get(target or ""):
             continue
         head = p.summary.get("headline") or {}
-        served, sent = int(head.get("completed") or 0), int(p.config.get("requests") or 0)
-        if p.status == "ok" and served >= sent:
+        if served_in_full(p):
             headlines[name] = head
         else:
-            failed[name] = f"{name} ({served}/{sent})"
+            failed[name] = f"{name} ({int(head.get('completed') or 0)}/{int(p.config.get('requests') or 0)})"
     if any(t in DERIVED for t in targets):
         headlines.update({doc["arm"]: doc["headline"] for doc in derive_study(store, repeats=repeats)})
     rows = []
