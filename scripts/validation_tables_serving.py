@@ -182,16 +182,17 @@ def _cell(row: Any, *names: str, digits: str = ".2f") -> str:
 def issue18_cb_memory() -> None:
     """Each CB arm of the must-show stores with its KV cache, the memory its graphs' private pool held at
     the arm's end, and how many padded (query, KV) shapes its knobs allow (``cb_graphs.shape_buckets``, from
-    the stored resolved sizes); the graphs it captured and the most keys one of them reads, where the arm
-    recorded them (from session 14 on; in its three arms the pool grew with that read, not with the count)."""
+    the stored resolved sizes); the graphs it captured, over how many query sizes, and the most keys one of
+    them reads, where the arm recorded them (from session 14 on). Why these columns: the pool follows
+    neither the count nor the largest read alone (fixed 300 ms against burst, run_f call 23)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import served_in_full
     from joulebench.store import Store
     from joulebench.workloads.cb_graphs import shape_bound
 
     print("| card | arm | preset | status | requests ok / sent | KV blocks | KV keys | graphs' pool GiB | "
-          "reserved GiB | shapes allowed (q x KV) | graphs captured | largest KV read | Wh/request |")
-    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "reserved GiB | shapes allowed (q x KV) | graphs captured | query sizes | largest KV read | Wh/request |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for card, db in must_show_stores():
         with Store.open_read(db) as store:
             points = [p for p in store.points() if p.config.get("name", "").startswith("cb-")]
@@ -208,6 +209,7 @@ def issue18_cb_memory() -> None:
                   f"{cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
                   f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | {shapes} | "
                   f"{'-' if census is None else census['captured']} | "
+                  f"{'-' if census is None else census['distinct_q_tokens']} | "
                   f"{'-' if census is None else format(census['max_kv_read'], ',')} | {wh} |")
 
 

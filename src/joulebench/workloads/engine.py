@@ -97,9 +97,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ``tuned``'s burst, 0.111), but under fixed 500 ms a capture ran out of memory with 46.3 GiB in the
     # pool (44 of 200 served). On the same cache the pool grew with the arrival spacing, 14.0 -> 32.4 ->
     # 46.3 GiB; our reading then: more padded (query, KV) shapes, one graph each, kept for the whole run.
-    # Its arms predate the census (workloads/cb_graphs.py); in the census of ``bounded-graphs`` below (three
-    # arms) the pool grew with the largest KV read, not with the count: 52 graphs reading up to 102,400 keys
-    # held 17.2 GiB under burst, 71 reading up to 45,056 held 3.8 GiB under U(0, 1 s)
+    # Its arms predate the census (workloads/cb_graphs.py). In the census of ``bounded-graphs`` below the
+    # pool follows neither the largest KV read nor the count alone: 52 graphs reading up to 102,400 keys
+    # held 17.2 GiB under burst, 71 reading up to 45,056 held 3.8 GiB under U(0, 1 s), and 83 graphs over
+    # 8 query sizes reading up to 102,400 held 23.6 GiB under fixed 300 ms (run_f call 23)
     "tuned-mem-30": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.3},
     # ``bounded-graphs`` pads to far fewer shapes: 8 query sizes (2,048 tokens a step in steps of 256) x
     # ~30 KV sizes (4,096 keys) on an H100 at 0.3, where ``tuned-mem-30`` could meet 128 x 457. A decode
@@ -110,9 +111,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # arm each unless said): under fixed 500 ms, the law that broke ``tuned-mem-30``, ``bounded-graphs``
     # served all 200 at 0.0885 Wh/request (79 graphs of 264 allowed, 6.5 GiB of pool, 267 output tok/s)
     # and the control at 0.098 (190 tok/s); under burst 0.0981 and 0.0985 (two repeats, 17.2-17.3 GiB of
-    # pool), under U(0, 1 s) 0.0899. It served every request under each law it met (three of five) on an
-    # 80 GB card, below the control at 500 ms, so the must-show's CB rows are its arms
-    # (scripts/validation_tables_serving.py)
+    # pool), under U(0, 1 s) 0.0899. Calls 23-24 added U(0, 1 s) r1 0.0942, fixed 50 ms 0.099 and 0.0991,
+    # fixed 300 ms 0.0997: it served every request under each of the five laws on an 80 GB card, below the
+    # control at 500 ms, so the must-show's CB rows are its arms (scripts/validation_tables_serving.py)
     "bounded-graphs": {"use_cuda_graph": True, "max_batch_tokens": 2048, "q_padding": 256, "kv_padding": 4096,
                        "max_memory_percent": 0.3},
     "mem-30-no-graphs": {"use_cuda_graph": False, "max_memory_percent": 0.3},

@@ -195,3 +195,30 @@ bash scripts/must_show_call.sh cb 500 --preset bounded-graphs
 #   (U(0, 1 s) r1, fixed 50 and 300 ms, fixed 500 ms r1), CB first because the plan runs serve before CB and the
 #   one serve arm left there (serve-fixed-500ms-r1) would need ~320 s with a fresh machine's set-up
 #   left after those: sequential (H200 20 segments + 2, H100 17 + 2)
+
+# --- session 15 (2026-12-07; from commit b989588) ---
+# 21:14-22:15 twelve calls got no machine: seven "could not be started" (plain, nvidia-h100-x1 and nvidia-h200 by
+# turns) and five "not asked for", each after the wait the last refusal named: 1,051 s of device time spent on
+# refusals, 749 s left
+# about 22:15 naming nvidia-h100-x1: an H100 came (GPU-75eb0f83-d95b-314f-cfe0-039f861d18aa, driver 580.159.04;
+# call 23 wrote its card.csv at 22:18, both calls returned at 22:26)
+#
+# call 23 (wall 472 s; nvidia-h100-x1, fresh machine, 71.5 W, 41 C; timeout_s 600; from the committed stores;
+# budget 530 = the 749 s left less a start and margins):
+if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 530 --preset bounded-graphs; else bash scripts/must_show_call.sh cb 530 --preset bounded-graphs; fi
+# result: cb-uniform-0-1s-r1 0.0942, cb-fixed-50ms 0.099, cb-fixed-50ms-r1 0.0991, cb-fixed-300ms 0.0997
+# Wh/request (200/0 each); stopped (cb-fixed-300ms-r1 may take 148 s, 67 s left); done in 463 s
+#
+# call 24 (wall 17 s; same machine, warm, 71.8 W, 42 C; timeout_s 185; 190 s of device time left):
+bash scripts/must_show_call.sh cb 160 --preset bounded-graphs
+# result: nothing run (cb-fixed-300ms-r1 may take 188 s, 151 s left: the plan's own guard). Given back with 159 s
+# left.
+# landed: python3 scripts/ingest_must_show_call.py 23 FILES_AT (then 24): serving-h100-sxm.db 35 -> 39 points
+# (call 24: unchanged); the H200 store unchanged
+#
+# next calls: carry .whl-serving, timeout_s 600, one card-aware command (--preset reaches the CB arms only):
+#   if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575 --preset bounded-graphs; else bash scripts/must_show_call.sh cb 575 --preset bounded-graphs; fi
+#   on an H200 it runs serve at 300/500 ms (4 arms), then CB (10) with what is left; on an H100 the 2 CB arms left
+#   (fixed 300 ms r1, fixed 500 ms r1), then a warm follow-up `bash scripts/must_show_call.sh serve BUDGET` for
+#   serve-fixed-500ms-r1
+#   left after those: sequential (H200 20 segments + 2, H100 17 + 2): bash scripts/must_show_call.sh seq 575
