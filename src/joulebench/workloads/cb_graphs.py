@@ -8,8 +8,10 @@ capture ran out of memory. The manager keeps one graph per padded batch shape fo
 5.13), and all of them share one memory pool (``model_runner.py``: one ``MemPool``, which also takes each
 capture's eager warm-up). The first census (run_f calls 21-22, ``bounded-graphs``) did not find the pool
 following the number of graphs: 52 graphs held 17.2 GiB under burst, 71 held 3.8 GiB under U(0, 1 s),
-while the largest KV read one graph makes went 102,400 -> 45,056 keys. What in a shared pool grows with
-the shapes is not measured yet; each captured (query, KV) shape is recorded (``shapes``) so that a pool's
+while the largest KV read one graph makes went 102,400 -> 45,056 keys. Nor does the largest read decide
+it alone: under fixed 300 ms (call 23) 83 graphs over 8 query sizes, reading up to the same 102,400 keys
+as burst's 52-53 over 3, held 23.6 GiB against 17.2-17.3. What in a shared pool grows with the shapes is
+not measured yet; each captured (query, KV) shape is recorded (``shapes``) so that a pool's
 size can be set against them. ``shape_buckets`` gives the bound on the shapes from the knobs alone.
 
 Only attributes are read, never called: the census runs on a manager whose thread may have died.
