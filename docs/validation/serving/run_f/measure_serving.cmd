@@ -216,9 +216,9 @@ bash scripts/must_show_call.sh cb 160 --preset bounded-graphs
 # landed: python3 scripts/ingest_must_show_call.py 23 FILES_AT (then 24): serving-h100-sxm.db 35 -> 39 points
 # (call 24: unchanged); the H200 store unchanged
 #
-# next calls: carry .whl-serving, timeout_s 600, one card-aware command (--preset reaches the CB arms only):
-#   if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then bash scripts/must_show_call.sh serve,cb 575 --preset bounded-graphs; else bash scripts/must_show_call.sh cb 575 --preset bounded-graphs; fi
-#   on an H200 it runs serve at 300/500 ms (4 arms), then CB (10) with what is left; on an H100 the 2 CB arms left
-#   (fixed 300 ms r1, fixed 500 ms r1), then a warm follow-up `bash scripts/must_show_call.sh serve BUDGET` for
-#   serve-fixed-500ms-r1
-#   left after those: sequential (H200 20 segments + 2, H100 17 + 2): bash scripts/must_show_call.sh seq 575
+# next calls: carry .whl-serving, timeout_s 600, the same command on either card (--preset reaches the CB arms
+# only; the plan runs serve, then CB, then sequential, and each part resumes from the card's store):
+bash scripts/must_show_call.sh serve,cb,seq 575 --preset bounded-graphs
+#   H100 left: serve-fixed-500ms-r1, CB fixed 300 ms r1 and fixed 500 ms r1, sequential 17 segments + 2
+#   H200 left: serve at 300/500 ms (4 arms), CB (10), sequential 20 segments + 2
+#   on a warm machine repeat it with BUDGET = device time left - ~50 s
