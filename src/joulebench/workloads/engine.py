@@ -21,7 +21,8 @@ the library: the attention path run is the one asked for and recorded).
 Presets (`PRESETS`) name knob sets; ``tuned`` is the pick of the knob sweep (scripts/measure_serving.py
 sweeps the knobs on the GPU), ``bounded-graphs`` the one issue 18's must-show runs (it served every request
 under each of the five arrival laws on an H100 80 GB); `PRESETS` says what each measured. The default stays
-the library's: its graphs' pool reached 23.6 GiB on that card, more than a 24 GB card has to spare.
+the library's: its graphs' pool reached 23.6 GiB on that card, more than a 24 GB card keeps free beside
+an 8B model's 16 GB of bf16 weights.
 Why the paged path is prefill-bound with ``sdpa`` is written down in `cb_engine`'s docstring.
 """
 
@@ -112,7 +113,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # arm each unless said): under fixed 500 ms, the law that broke ``tuned-mem-30``, ``bounded-graphs``
     # served all 200 at 0.0885 Wh/request (79 graphs of 264 allowed, 6.5 GiB of pool, 267 output tok/s)
     # and the control at 0.098 (190 tok/s); under burst 0.0981 and 0.0985 (two repeats, 17.2-17.3 GiB of
-    # pool), under U(0, 1 s) 0.0899. Calls 23-24 added U(0, 1 s) r1 0.0942, fixed 50 ms 0.099 and 0.0991,
+    # pool), under U(0, 1 s) 0.0899. Call 23 added U(0, 1 s) r1 0.0942, fixed 50 ms 0.099 and 0.0991,
     # fixed 300 ms 0.0997: it served every request under each of the five laws on an 80 GB card, below the
     # control at 500 ms, so the must-show's CB rows are its arms (scripts/validation_tables_serving.py)
     "bounded-graphs": {"use_cuda_graph": True, "max_batch_tokens": 2048, "q_padding": 256, "kv_padding": 4096,
