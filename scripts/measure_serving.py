@@ -76,7 +76,12 @@ from joulebench.experiments.serving_budget import (  # noqa: E402
     stored_ok,
 )
 from joulebench.experiments.serving_study import LAWS, service_arms, study_arms  # noqa: E402
-from joulebench.experiments.serving_table import with_variant, without_variant  # noqa: E402
+from joulebench.experiments.serving_table import (  # noqa: E402
+    FRESH_PROMPTS,
+    preset_variant,
+    with_variant,
+    without_variant,
+)
 
 PORT = 18000
 #: expected set-up times, about 1.5x the longest measured: checkpoint 34-38 s (H200, run_d) and 25-41 s
@@ -181,10 +186,6 @@ def run_serve(args: argparse.Namespace, arms: list, out: Path, db: Path, observe
         server.close()
 
 
-#: the tag part of a serve arm whose prompts are its own (`fresh_prompts`)
-FRESH_PROMPTS = "fresh-prompts"
-
-
 def server_variant(args: argparse.Namespace) -> str | None:
     """What a serve arm's tag adds for the server's configuration (a resuming call finds the arm by it)."""
     return f"server-sdpa-cudnn-{args.server_sdpa_cudnn}" if args.server_sdpa_cudnn else None
@@ -194,7 +195,7 @@ def engine_variant(args: argparse.Namespace, plan: dict[str, Any]) -> str | None
     """What an in-process CB arm's tag adds when ``--preset`` is not the plan's: a preset's name alone is
     not in the tag, so without it a probe of another preset would land in the plan's rows."""
     default = plan.get("preset", "tuned")
-    return f"preset-{args.preset}" if args.preset and args.preset != default else None
+    return preset_variant(args.preset) if args.preset and args.preset != default else None
 
 
 def fresh_prompts(arm: Any) -> Any:
@@ -204,6 +205,17 @@ def fresh_prompts(arm: Any) -> Any:
     and third arm cost 0.118, 0.0957 and 0.0669 Wh/request (run_f, H100), each later one served partly from
     the cache."""
     return own_prompts(replace(arm, tag=with_variant(arm.tag, FRESH_PROMPTS)))
+
+
+def _with_variants(arm: Any, server: str | None, preset: str | None) -> Any:
+    """``arm`` with the variant parts of its tag: a resuming call finds an arm by them, and the must-show
+    table never averages two variants. A serve arm takes the server's and fresh prompts; a CB arm the
+    preset's; a sequential arm none (its engine has no knobs for a preset to change)."""
+    if arm.engine is None:
+        return fresh_prompts(replace(arm, tag=with_variant(arm.tag, server)))
+    if arm.engine.engine == "transformers":
+        return replace(arm, tag=with_variant(arm.tag, preset))
+    return arm
 
 
 def untagged_variant(arms: list) -> list:
@@ -232,12 +244,8 @@ def build_arms(args: argparse.Namespace, plan: dict[str, Any]) -> list:
     for target in targets:
         target_laws = plan.get("seq_laws", laws) if target.startswith("seq") else laws
         arms += study_arms(args.model, args.device, [target], target_laws, requests, bounds, **common)
-    # a variant is part of an arm's tag: a resuming call finds it, and the must-show table never averages two;
-    # a preset is a variant of the CB arms only (a sequential engine has no knobs for it to change)
     variant, preset = server_variant(args), engine_variant(args, plan)
-    arms = [fresh_prompts(replace(a, tag=with_variant(a.tag, variant))) if a.engine is None
-            else replace(a, tag=with_variant(a.tag, preset)) if a.engine.engine == "transformers" else a
-            for a in arms]
+    arms = [_with_variants(a, variant, preset) for a in arms]
     if "services" in plan and not args.targets and "seq" in parts:
         svc = plan["services"]
         arms += service_arms(args.model, args.device, svc["targets"], svc["segment"], svc["segments"],

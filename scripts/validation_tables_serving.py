@@ -141,7 +141,7 @@ def issue18_must_show() -> None:
     """Issue 18's must-show tables from the must-show stores (run_f, one per card model, filled call by
     call): each target under each law, the mean of its repeats and their spread."""
     sys.path.insert(0, str(V.parent.parent / "src"))
-    from joulebench.experiments.serving_table import must_show_rows
+    from joulebench.experiments.serving_table import MUST_SHOW_VARIANTS, must_show_rows
     from joulebench.store import Store
 
     stores = must_show_stores()
@@ -153,10 +153,7 @@ def issue18_must_show() -> None:
         return
     for card, db in stores:
         with Store.open_read(db) as store:
-            # serve arms with prompts of their own, CB arms of the preset that served every law it met on an
-            # 80 GB card, below the graph-free control at 500 ms (run_f calls 21-22); the other variants
-            # (shared prompts, `tuned` and its probes) are run_f's evidence, in the tables above
-            rows = must_show_rows(store, variants={"serve": "fresh-prompts", "cb": "preset-bounded-graphs"})
+            rows = must_show_rows(store, variants=MUST_SHOW_VARIANTS)  # the other variants: tables above
 
         for row in rows:
             arms = ", ".join(f"{a} ({c})" for a, c in zip(row.arms, row.completed, strict=True)) or "-"
@@ -199,7 +196,7 @@ def issue18_cb_memory() -> None:
         for point in points:
             knobs = point.summary.get("engine_knobs", {})
             cache, memory = knobs.get("cache", {}), knobs.get("memory", {})
-            census = (knobs.get("cuda_graphs") or {}).get("census")
+            census = (knobs.get("cuda_graphs") or {}).get("census") or {}  # none before session 14
             bound = shape_bound(knobs)
             h = point.summary.get("headline") or {}
             wh = f"{h['wh_per_request']:.3g}" if served_in_full(point) else "-"  # a part-served arm is no figure
@@ -208,9 +205,12 @@ def issue18_cb_memory() -> None:
                   f"{h.get('completed', '-')} / {point.config.get('requests', '-')} | "
                   f"{cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
                   f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | {shapes} | "
-                  f"{'-' if census is None else census['captured']} | "
-                  f"{'-' if census is None else census['distinct_q_tokens']} | "
-                  f"{'-' if census is None else format(census['max_kv_read'], ',')} | {wh} |")
+                  f"{census.get('captured', '-')} | {census.get('distinct_q_tokens', '-')} | "
+                  f"{_thousands(census.get('max_kv_read'))} | {wh} |")
+
+
+def _thousands(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 def _gib(value: float | None) -> str:

@@ -76,11 +76,32 @@ def without_variant(tag: str | None) -> str | None:
     return "+".join(_tag_parts(tag)[0]) or None
 
 
+#: the tag part of a serve arm whose prompts are its own (scripts/measure_serving.py, ``fresh_prompts``)
+FRESH_PROMPTS = "fresh-prompts"
+
+
+def preset_variant(preset: str) -> str:
+    """The tag part of a CB arm run with ``preset`` where the plan runs another (``preset-bounded-graphs``)."""
+    return f"preset-{preset}"
+
+
+#: the variant each must-show row takes: serve arms with prompts of their own, CB arms of the preset that
+#: served every request under all five laws on an H100 (run_f calls 21-23); the other variants (shared
+#: prompts, ``tuned`` and its probes) are run_f's evidence, never averaged into a row
+MUST_SHOW_VARIANTS = {"serve": FRESH_PROMPTS, "cb": preset_variant("bounded-graphs")}
+
+
+def served_and_sent(point: Any) -> tuple[int, int]:
+    """A stored arm's requests served and sent."""
+    head = point.summary.get("headline") or {}
+    return int(head.get("completed") or 0), int(point.config.get("requests") or 0)
+
+
 def served_in_full(point: Any) -> bool:
     """A stored arm counts as a figure only if it finished and served every request it sent: an arm stored
     ok before requests' failures failed a point (run_f call 9: 10 of 200 served) is no answer."""
-    head = point.summary.get("headline") or {}
-    return point.status == "ok" and int(head.get("completed") or 0) >= int(point.config.get("requests") or 0)
+    served, sent = served_and_sent(point)
+    return point.status == "ok" and served >= sent
 
 
 def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGETS,
@@ -96,11 +117,10 @@ def must_show_rows(store: Any, repeats: int = 2, targets: Sequence[str] = TARGET
         target = next((t for t in TARGETS if name.startswith(f"{t}-")), None)
         if arm_variant(p.config.get("tag")) != variants.get(target or ""):
             continue
-        head = p.summary.get("headline") or {}
         if served_in_full(p):
-            headlines[name] = head
+            headlines[name] = p.summary.get("headline") or {}
         else:
-            failed[name] = f"{name} ({int(head.get('completed') or 0)}/{int(p.config.get('requests') or 0)})"
+            failed[name] = "{} ({}/{})".format(name, *served_and_sent(p))
     if any(t in DERIVED for t in targets):
         headlines.update({doc["arm"]: doc["headline"] for doc in derive_study(store, repeats=repeats)})
     rows = []
