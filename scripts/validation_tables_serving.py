@@ -180,16 +180,19 @@ def issue18_cb_memory() -> None:
     """Each CB arm of the must-show stores with its KV cache, the memory its graphs' private pool held at
     the arm's end, and how many padded (query, KV) shapes its knobs allow (``cb_graphs.shape_buckets``, from
     the stored resolved sizes); the graphs it captured, over how many query sizes, and the most keys one of
-    them reads, where the arm recorded them (from session 14 on). Why these columns: the pool follows
-    neither the count nor the largest read alone (fixed 300 ms against burst, run_f call 23)."""
+    them reads, where the arm recorded them (from session 14 on), and the largest query x KV product of one
+    graph where the arm lists its shapes (session 15 on). Why these columns: the pool follows neither the
+    count nor the largest read alone (fixed 300 ms against burst, run_f call 23); it ranks with the product
+    (session 16)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import served_in_full
     from joulebench.store import Store
-    from joulebench.workloads.cb_graphs import shape_bound
+    from joulebench.workloads.cb_graphs import largest_q_by_kv, shape_bound
 
     print("| card | arm | preset | status | requests ok / sent | KV blocks | KV keys | graphs' pool GiB | "
-          "reserved GiB | shapes allowed (q x KV) | graphs captured | query sizes | largest KV read | Wh/request |")
-    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "reserved GiB | shapes allowed (q x KV) | graphs captured | query sizes | largest KV read | "
+          "largest q x KV (M) | Wh/request |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for card, db in must_show_stores():
         with Store.open_read(db) as store:
             points = [p for p in store.points() if p.config.get("name", "").startswith("cb-")]
@@ -201,12 +204,14 @@ def issue18_cb_memory() -> None:
             h = point.summary.get("headline") or {}
             wh = f"{h['wh_per_request']:.3g}" if served_in_full(point) else "-"  # a part-served arm is no figure
             shapes = "-" if bound is None else f"{bound['pairs']:,} ({bound['q_buckets']} x {bound['kv_buckets']})"
+            product = largest_q_by_kv(census)
             print(f"| {card} | {point.config['name']} | {knobs.get('preset') or '-'} | {point.status} | "
                   f"{h.get('completed', '-')} / {point.config.get('requests', '-')} | "
                   f"{cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
                   f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | {shapes} | "
                   f"{census.get('captured', '-')} | {census.get('distinct_q_tokens', '-')} | "
-                  f"{_thousands(census.get('max_kv_read'))} | {wh} |")
+                  f"{_thousands(census.get('max_kv_read'))} | "
+                  f"{'-' if product is None else f'{product / 1e6:.1f}'} | {wh} |")
 
 
 def _thousands(value: int | None) -> str:

@@ -10,9 +10,12 @@ capture's eager warm-up). The first census (run_f calls 21-22, ``bounded-graphs`
 following the number of graphs: 52 graphs held 17.2 GiB under burst, 71 held 3.8 GiB under U(0, 1 s),
 while the largest KV read one graph makes went 102,400 -> 45,056 keys. Nor does the largest read decide
 it alone: under fixed 300 ms (call 23) 83 graphs over 8 query sizes, reading up to the same 102,400 keys
-as burst's 52-53 over 3, held 23.6 GiB against 17.2-17.3. What in a shared pool grows with the shapes is
-not measured yet; each captured (query, KV) shape is recorded (``shapes``) so that a pool's
-size can be set against them. ``shape_buckets`` gives the bound on the shapes from the knobs alone.
+as burst's 52-53 over 3, held 23.6 GiB against 17.2-17.3. Each captured (query, KV) shape is recorded
+(``shapes``) so that a pool's size can be set against them: in the six arms that list them (call 25) the
+pool ranks with the largest query x KV product of one graph (`largest_q_by_kv`), 75.5 M -> 3.6 GiB,
+92.3 M -> 5.1, 209.7 M -> 17.2-23.6, yet the two fixed 300 ms repeats, 83 graphs each with the same
+largest product, held 23.6 and 20.2 GiB. What in the shared pool has that size is not measured.
+``shape_buckets`` gives the bound on the shapes from the knobs alone.
 
 Only attributes are read, never called: the census runs on a manager whose thread may have died.
 """
@@ -68,6 +71,20 @@ def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, Any]:
         "shapes": [list(shape) for shape in shapes[:MAX_SHAPES_LISTED]],
         "shapes_left_out": max(len(shapes) - MAX_SHAPES_LISTED, 0),
     }
+
+
+def largest_q_by_kv(census: dict[str, Any]) -> int | None:
+    """The largest query x KV product of one captured graph: how many (query, key) pairs its attention
+    relates, for which a mask or score buffer of that size would be allocated. None where the census lists
+    no shapes (arms before session 15) or left some out: the list is ordered by query size, not product.
+
+    Why: in the six ``bounded-graphs`` arms on an H100 that list their shapes, the pools rank with this
+    product, not with the count or the largest KV read (docs/VALIDATION.md, session 16); whether such a
+    buffer is what fills the pool is not measured."""
+    shapes = census.get("shapes")
+    if shapes is None or census.get("shapes_left_out", 0):
+        return None
+    return max((q_tokens * kv_read for q_tokens, kv_read in shapes), default=0)
 
 
 def shape_buckets(max_batch_tokens: int, q_padding: int, max_tokens_read: int, kv_padding: int) -> dict[str, int]:

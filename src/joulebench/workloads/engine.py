@@ -102,7 +102,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Its arms predate the census (workloads/cb_graphs.py). In the census of ``bounded-graphs`` below the
     # pool follows neither the largest KV read nor the count alone: 52 graphs reading up to 102,400 keys
     # held 17.2 GiB under burst, 71 reading up to 45,056 held 3.8 GiB under U(0, 1 s), and 83 graphs over
-    # 8 query sizes reading up to 102,400 held 23.6 GiB under fixed 300 ms (run_f call 23)
+    # 8 query sizes reading up to 102,400 held 23.6 GiB under fixed 300 ms (run_f call 23) and 20.2 in its
+    # repeat (call 25); it ranks with the largest query x KV product of one graph (cb_graphs.largest_q_by_kv)
     "tuned-mem-30": {"use_cuda_graph": True, "kv_padding": 256, "q_padding": 64, "max_memory_percent": 0.3},
     # ``bounded-graphs`` pads to far fewer shapes: 8 query sizes (2,048 tokens a step in steps of 256) x
     # ~30 KV sizes (4,096 keys) on an H100 at 0.3, where ``tuned-mem-30`` could meet 128 x 457. A decode
@@ -115,7 +116,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # and the control at 0.098 (190 tok/s); under burst 0.0981 and 0.0985 (two repeats, 17.2-17.3 GiB of
     # pool), under U(0, 1 s) 0.0899. Call 23 added U(0, 1 s) r1 0.0942, fixed 50 ms 0.099 and 0.0991,
     # fixed 300 ms 0.0997: it served every request under each of the five laws on an 80 GB card, below the
-    # control at 500 ms, so the must-show's CB rows are its arms (scripts/validation_tables_serving.py)
+    # control at 500 ms, so the must-show's CB rows are its arms (scripts/validation_tables_serving.py).
+    # Call 25 added the second repeats at 300 and 500 ms (0.0974, 0.0867): two of each law on the H100
     "bounded-graphs": {"use_cuda_graph": True, "max_batch_tokens": 2048, "q_padding": 256, "kv_padding": 4096,
                        "max_memory_percent": 0.3},
     "mem-30-no-graphs": {"use_cuda_graph": False, "max_memory_percent": 0.3},

@@ -222,3 +222,25 @@ bash scripts/must_show_call.sh serve,cb,seq 575 --preset bounded-graphs
 #   H100 left: serve-fixed-500ms-r1, CB fixed 300 ms r1 and fixed 500 ms r1, sequential 17 segments + 2
 #   H200 left: serve at 300/500 ms (4 arms), CB (10), sequential 20 segments + 2
 #   on a warm machine repeat it with BUDGET = device time left - ~50 s
+
+# --- session 16 (2026-12-07/08; from commit 6670271) ---
+# 23:27-00:37 sixteen calls got no machine: ten "could not be started" (plain, nvidia-h100-x1 and nvidia-h200
+# by turns, 90 s each) and six "not asked for" (15 s each), each after the wait the last refusal named: 991 s of
+# device time spent on refusals, 809 s left
+# about 00:41 naming nvidia-h100-x1: an H100 came (GPU-09fc4dd2-2847-a3e4-be2a-89d747a50269, driver 580.159.04;
+# call 25 wrote its card.csv at 00:42 and returned at 00:50)
+#
+# call 25 (wall 441 s; nvidia-h100-x1, fresh machine, 71.6 W, 36 C; timeout_s 600; from the committed stores;
+# budget 560 = the 809 s left less a start and margins):
+bash scripts/must_show_call.sh serve,cb,seq 560 --preset bounded-graphs
+# result: serve-fixed-500ms-r1 0.097, cb-fixed-300ms-r1 0.0974, cb-fixed-500ms-r1 0.0867 Wh/request (200/0 each);
+# stopped (seq-fp32-services-s3 may take 250 s, 127 s left); done in 434 s
+# landed: python3 scripts/ingest_must_show_call.py 25 FILES_AT: serving-h100-sxm.db 39 -> 42 points; the H200
+# store unchanged. Given back with 277 s left (a warm follow-up had ~230 s; the next segment may take 250 s).
+#
+# next calls: carry .whl-serving, timeout_s 600, the same command on either card (--preset reaches the CB arms
+# only; the plan runs serve, then CB, then sequential, and each part resumes from the card's store):
+bash scripts/must_show_call.sh serve,cb,seq 575 --preset bounded-graphs
+#   H100 left: sequential only, 17 segments + 2 (serve and CB: 10 of 10 arms each, 200/200 requests)
+#   H200 left: serve at 300/500 ms (4 arms), CB (10), sequential 20 segments + 2
+#   on a warm machine repeat it with BUDGET = device time left - ~50 s
