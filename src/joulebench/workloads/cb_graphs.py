@@ -11,8 +11,8 @@ following the number of graphs: 52 graphs held 17.2 GiB under burst, 71 held 3.8
 while the largest KV read one graph makes went 102,400 -> 45,056 keys. Nor does the largest read decide
 it alone: under fixed 300 ms (call 23) 83 graphs over 8 query sizes, reading up to the same 102,400 keys
 as burst's 52-53 over 3, held 23.6 GiB against 17.2-17.3. Each captured (query, KV) shape is recorded
-(``shapes``) so that a pool's size can be set against them: in the six arms that list them (call 25) the
-pool ranks with the largest query x KV product of one graph (`largest_q_by_kv`), 75.5 M -> 3.6 GiB,
+(``shapes``) so that a pool's size can be set against them: in the six arms that list them (calls 23 and 25)
+the pool ranks with the largest query x KV product of one graph (`largest_q_by_kv`), 75.5 M -> 3.6 GiB,
 92.3 M -> 5.1, 209.7 M -> 17.2-23.6, yet the two fixed 300 ms repeats, 83 graphs each with the same
 largest product, held 23.6 and 20.2 GiB. What in the shared pool has that size is not measured.
 ``shape_buckets`` gives the bound on the shapes from the knobs alone.
@@ -75,7 +75,7 @@ def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, Any]:
 
 def largest_q_by_kv(census: dict[str, Any]) -> int | None:
     """The largest query x KV product of one captured graph: how many (query, key) pairs its attention
-    relates, for which a mask or score buffer of that size would be allocated. None where the census lists
+    relates, the size of a mask or score buffer were one kept per graph. None where the census lists
     no shapes (arms before session 15) or left some out: the list is ordered by query size, not product.
 
     Why: in the six ``bounded-graphs`` arms on an H100 that list their shapes, the pools rank with this
