@@ -204,18 +204,20 @@ def issue18_cb_memory() -> None:
             h = point.summary.get("headline") or {}
             wh = f"{h['wh_per_request']:.3g}" if served_in_full(point) else "-"  # a part-served arm is no figure
             shapes = "-" if bound is None else f"{bound['pairs']:,} ({bound['q_buckets']} x {bound['kv_buckets']})"
-            product = largest_q_by_kv(census)
             print(f"| {card} | {point.config['name']} | {knobs.get('preset') or '-'} | {point.status} | "
                   f"{h.get('completed', '-')} / {point.config.get('requests', '-')} | "
                   f"{cache.get('num_blocks', '-')} | {cache.get('max_tokens_read', '-')} | "
                   f"{_gib(memory.get('private_pools_gib'))} | {_gib(memory.get('reserved_gib'))} | {shapes} | "
                   f"{census.get('captured', '-')} | {census.get('distinct_q_tokens', '-')} | "
-                  f"{_thousands(census.get('max_kv_read'))} | "
-                  f"{'-' if product is None else f'{product / 1e6:.1f}'} | {wh} |")
+                  f"{_thousands(census.get('max_kv_read'))} | {_millions(largest_q_by_kv(census))} | {wh} |")
 
 
 def _thousands(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
+
+
+def _millions(value: int | None) -> str:
+    return "-" if value is None else f"{value / 1e6:.1f}"
 
 
 def _gib(value: float | None) -> str:

@@ -38,18 +38,24 @@ def test_census_counts_paths_and_distinct_sizes() -> None:
     keys = [(64, 256, 1024), (128, 256, 1024), (128, 512, 1024), (16,), (32,)]
     assert graph_census(keys) == {"captured": 5, "varlen": 3, "decode": 2, "distinct_q_tokens": 4,
                                   "distinct_kv_read": 2, "max_q_tokens": 128, "max_kv_read": 512,
+                                  "max_q_by_kv": 128 * 512,
                                   "shapes": [[64, 256], [128, 256], [128, 512]], "shapes_left_out": 0}
     assert graph_census([])["captured"] == 0
 
 
 def test_largest_q_by_kv_is_the_largest_product_and_unknown_when_shapes_are_not_all_listed() -> None:
-    """The largest product need not be the largest query's nor the largest read's shape; a census that left
-    shapes out, or predates the list, gives no figure rather than a too-small one."""
+    """The largest product need not be the largest query's nor the largest read's shape. A census counts it
+    from every shape, listed or not; one stored before that field that left shapes out, or predates the
+    list, gives no figure rather than a too-small one."""
     census = graph_census([(2048, 4096, 1), (256, 102400, 1), (1024, 49152, 1), (16,)])
     assert largest_q_by_kv(census) == 1024 * 49152
     assert largest_q_by_kv(graph_census([(16,)])) == 0
+    stored_before = {key: value for key, value in census.items() if key != "max_q_by_kv"}
+    assert largest_q_by_kv(stored_before) == 1024 * 49152
     assert largest_q_by_kv({"captured": 52, "max_kv_read": 102400}) is None
-    assert largest_q_by_kv({**census, "shapes_left_out": 3}) is None
+    assert largest_q_by_kv({**stored_before, "shapes_left_out": 3}) is None
+    many = [(256 * (1 + i % 8), 4096 * i, 1) for i in range(MAX_SHAPES_LISTED + 5)]
+    assert largest_q_by_kv(graph_census(many)) == max(q * kv for q, kv, _ in many)
 
 
 def test_census_lists_each_varlen_shape_once_and_caps_the_list() -> None:

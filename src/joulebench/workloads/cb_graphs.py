@@ -23,7 +23,7 @@ Only attributes are read, never called: the census runs on a manager whose threa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -56,7 +56,7 @@ MAX_SHAPES_LISTED = 1024
 def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, Any]:
     """How many graphs, on which path, over how many distinct query and KV sizes, and which (query, KV)
     shapes the varlen graphs have, smallest first (at most `MAX_SHAPES_LISTED`; ``shapes_left_out`` counts
-    the rest)."""
+    the rest), and the largest query x KV product over all of them, listed or not (`largest_q_by_kv`)."""
     keys = list(keys)
     varlen = [key for key in keys if len(key) > 1]
     shapes = sorted({(key[0], key[1]) for key in varlen})
@@ -68,23 +68,31 @@ def graph_census(keys: Iterable[tuple[int, ...]]) -> dict[str, Any]:
         "distinct_kv_read": len({key[1] for key in varlen}),
         "max_q_tokens": max((key[0] for key in keys), default=0),
         "max_kv_read": max((key[1] for key in varlen), default=0),
+        "max_q_by_kv": _largest_product(shapes),
         "shapes": [list(shape) for shape in shapes[:MAX_SHAPES_LISTED]],
         "shapes_left_out": max(len(shapes) - MAX_SHAPES_LISTED, 0),
     }
 
 
+def _largest_product(shapes: Iterable[Sequence[int]]) -> int:
+    return max((q_tokens * kv_read for q_tokens, kv_read in shapes), default=0)
+
+
 def largest_q_by_kv(census: dict[str, Any]) -> int | None:
     """The largest query x KV product of one captured graph: how many (query, key) pairs its attention
-    relates, the size of a mask or score buffer were one kept per graph. None where the census lists
-    no shapes (arms before session 15) or left some out: the list is ordered by query size, not product.
+    relates, the size of a mask or score buffer were one kept per graph. A census records it from every
+    shape (``max_q_by_kv``); one stored before that field has it from its listed shapes if it listed them
+    all, else None (arms before session 15 list none; the list is ordered by query size, not product).
 
     Why: in the six ``bounded-graphs`` arms on an H100 that list their shapes, the pools rank with this
     product, not with the count or the largest KV read (docs/VALIDATION.md, session 16); whether such a
     buffer is what fills the pool is not measured."""
+    if "max_q_by_kv" in census:
+        return census["max_q_by_kv"]
     shapes = census.get("shapes")
     if shapes is None or census.get("shapes_left_out", 0):
         return None
-    return max((q_tokens * kv_read for q_tokens, kv_read in shapes), default=0)
+    return _largest_product(shapes)
 
 
 def shape_buckets(max_batch_tokens: int, q_padding: int, max_tokens_read: int, kv_padding: int) -> dict[str, int]:
