@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from validation_tables_serving import SECTIONS as SERVING_SECTIONS  # scripts/ is this script's path
+from validation_tables_serving import stored_sql
 
 V = Path(__file__).resolve().parent.parent / "docs" / "validation"
 STUDY = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "seed_figures.json"
@@ -136,9 +137,8 @@ def serving() -> None:
     study_for = {"seq-fp32": baseline, "seq-bf16": baseline, "cb-burst": ref.get("tgi_burst"),
                  "cb-fixed-50ms": ref.get("tgi_fixed_50ms")}
     rows = []
-    import sqlite3
 
-    with sqlite3.connect(V / "serving" / "run_a" / "serving.db") as conn:
+    with stored_sql(V / "serving" / "run_a" / "serving.db.gz") as conn:
         for name, summary in conn.execute("SELECT json_extract(config_json,'$.name'), summary_json FROM points"):
             rows.append(("run_a", name, json.loads(summary)["headline"]))
     for run in ("run_b", "run_c"):
@@ -315,9 +315,8 @@ def issue12_thank_you() -> None:
 
 def _study_points(study: str) -> list[tuple[int, dict, dict]]:
     """(point id, its run's plan, its summary) of every LLM point the studies' store holds for ``study``."""
-    import sqlite3
 
-    with sqlite3.connect(V / "studies" / "llm_studies.db") as conn:
+    with stored_sql(V / "studies" / "llm_studies.db.gz") as conn:
         rows = conn.execute("SELECT points.id, runs.plan_json, summary_json FROM points JOIN runs ON "
                             "runs.id = points.run_id WHERE points.kind = 'llm' ORDER BY points.id").fetchall()
     plans = [(pid, json.loads(plan), text) for pid, plan, text in rows]

@@ -6,8 +6,13 @@ other sections are the other issues'. Apart because the must-show table grows ca
 
 from __future__ import annotations
 
+import gzip
 import json
+import sqlite3
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +20,25 @@ V = Path(__file__).resolve().parent.parent / "docs" / "validation"
 STUDY = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "seed_figures.json"
 
 
+@contextmanager
+def stored_sql(path: Path) -> Iterator[sqlite3.Connection]:
+    """Plain SQL over a committed store. The stores are committed gzipped (``.db.gz``: the tree that
+    travels to the GPU box has 64 MiB, wheels included), so it reads a decompressed copy in a temporary
+    folder that is gone afterwards; `Store.open_read` does the same for the package's own readers."""
+    with tempfile.TemporaryDirectory(prefix="joulebench-tables-") as folder:
+        plain = Path(folder) / path.name.removesuffix(".gz")
+        plain.write_bytes(gzip.decompress(path.read_bytes()))
+        conn = sqlite3.connect(plain)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
 def issue18_h200() -> None:
     """Every arm of the seventh session's serving calls (run_d) beside its floor; the floor of the knob
     sweep's and the CB arms (stored without one: their card was not read from the meters) is recomputed
     from their request records as the live arms compute it (`serving_bench.stored_floor`)."""
-    import sqlite3
 
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_bench import stored_floor
@@ -28,7 +47,7 @@ def issue18_h200() -> None:
           " | ratio to floor | J/output token | TTFT p50 / p90 s | TPOT p50 / p90 s | output tok/s |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for call in ("knobs", "cb_laws", "serve"):
-        with sqlite3.connect(V / "serving" / "run_d" / call / "serving.db") as conn:
+        with stored_sql(V / "serving" / "run_d" / call / "serving.db.gz") as conn:
             env = json.loads(conn.execute("SELECT env_json FROM runs ORDER BY id LIMIT 1").fetchone()[0])
             points = conn.execute("SELECT id, config_json, summary_json FROM points ORDER BY id").fetchall()
             for pid, config_text, summary_text in points:

@@ -144,7 +144,7 @@ def test_a_stored_arms_floor_recomputed_from_its_records_is_the_one_computed_liv
     from joulebench.experiments.serving_bench import stored_floor
     from joulebench.store import Store
 
-    db = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_d" / "serve" / "serving.db"
+    db = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_d" / "serve" / "serving.db.gz"
     store = Store.open_read(db)
     try:
         env = {run.id: run.env for run in store.runs()}

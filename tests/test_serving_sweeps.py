@@ -159,7 +159,7 @@ def test_the_tuned_preset_is_the_knob_sweeps_lowest_energy_per_request() -> None
 
     from joulebench.store import Store
 
-    db = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_d" / "knobs" / "serving.db"
+    db = Path(__file__).resolve().parents[1] / "docs" / "validation" / "serving" / "run_d" / "knobs" / "serving.db.gz"
     store = Store.open_read(db)
     try:
         arms = [p for p in store.points(kind="serving") if p.summary["headline"]["failed"] == 0]

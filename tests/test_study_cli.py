@@ -3,6 +3,7 @@ store, resuming; bad input refused with one line, exit 2 and nothing written. No
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -133,7 +134,7 @@ def test_tables_only_of_the_h200_store_on_a_machine_without_its_gpu_or_libraries
     document, and nothing is written to the store."""
     studies = Path(__file__).parents[1] / "docs" / "validation" / "studies"
     db = tmp_path / "llm_studies.db"
-    db.write_bytes((studies / "llm_studies.db").read_bytes())
+    db.write_bytes(gzip.decompress((studies / "llm_studies.db.gz").read_bytes()))
     result = run(["study", "precision", "--model", "llama-3.1-8b", "--dtype",
                   "bf16,fp16,torchao-int8,torchao-int4,torchao-fp8,fp32,bnb-nf4,bnb-int8", "--engine", "static",
                   "--output-tokens", "32", "--device", "cuda", "--db", str(db), "--json", "--point-budget-s", "30",
@@ -144,7 +145,7 @@ def test_tables_only_of_the_h200_store_on_a_machine_without_its_gpu_or_libraries
     assert [r["dtype"] for r in _rows(_table(doc, "precision"))] == [
         "bf16", "fp16", "torchao-int8", "torchao-int4", "torchao-fp8", "fp32", "bnb-nf4", "bnb-int8"]
     assert doc["tables"] == json.loads((studies / "precision_static_tables.json").read_text())["tables"]
-    assert db.read_bytes() == (studies / "llm_studies.db").read_bytes()
+    assert db.read_bytes() == gzip.decompress((studies / "llm_studies.db.gz").read_bytes())
 
 
 def test_sizes_study_on_two_model_sizes(tmp_path: Path) -> None:

@@ -1,3 +1,9 @@
+# The store is committed gzipped since 2026-12-08 (llm_studies.db.gz, 5.3 MB -> 1.5 MB: the tree that travels to
+# the GPU box has 64 MiB, wheels included). The device commands below are as they ran, on the plain file; to
+# resume from it now: gunzip -c docs/validation/studies/llm_studies.db.gz > $OUT/llm_studies.db. The --tables-only
+# commands read the .gz as it is; their tables came out identical to the committed *_tables.json, whose "db"
+# field still names the plain file they were first written from.
+#
 # card: one NVIDIA H200 (device kind nvidia-h200), 2026-12-03, 79.02 W and 40 C at the call's start;
 # torch 2.11.0+cu130 and transformers 5.17 from the image; bitsandbytes 0.50.2 (CUDA 13 kernels) and
 # torchao 0.18.0 carried: rm -rf .whl && python3 scripts/prepare_device_wheels.py --studies
@@ -19,7 +25,7 @@ rm -rf /tmp/site; cp docs/validation/studies/llm_studies.db $OUT/ && WHEELS=.whl
 # The thank-you study's tables from the 15 stored points of session 5 (CPU, no GPU work; measures and stores
 # nothing) -> thank_you_tables.json:
 python3 -m joulebench study thank-you --model llama-3.1-8b --dtype fp32 --requests 10000 --max-check 8 \
-  --point-budget-s 30 --db docs/validation/studies/llm_studies.db --tables-only --json
+  --point-budget-s 30 --db docs/validation/studies/llm_studies.db.gz --tables-only --json
 #
 # Session 6 (2026-12-03; card: one NVIDIA H200 GPU-888cc9e0-da64-878c-da31-88b39d779692, driver 580.159.04,
 # 79.75 W and 40 C at the first call's start; the same image; .whl-studies carried). The first call was refused
@@ -47,7 +53,7 @@ cp docs/validation/studies/llm_studies.db $OUT/ && WHEELS=.whl-studies source sc
 # result: precision-static 7 of 8 (bnb-int8 on the static engine not reached; 66 s of device time were left).
 #
 # The tables of every study from the final store (CPU, no GPU work; measures and stores nothing), run in
-# docs/validation/studies/, C="--device cuda --db llm_studies.db --json --point-budget-s 30.0 --tables-only":
+# docs/validation/studies/, C="--device cuda --db llm_studies.db.gz --json --point-budget-s 30.0 --tables-only":
 python3 -m joulebench study thank-you --model llama-3.1-8b --dtype fp32 --requests 10000 --max-check 8 $C > thank_you_tables.json
 python3 -m joulebench study sizes --model qwen2.5-0.5b,qwen2.5-1.5b,qwen2.5-3b,qwen2.5-7b,qwen2.5-14b,mistral-7b-v0.3,llama-3.1-8b \
   --dtype fp32 --output-tokens 32 $C > sizes_tables.json

@@ -244,3 +244,17 @@ bash scripts/must_show_call.sh serve,cb,seq 575 --preset bounded-graphs
 #   H100 left: sequential only, 17 segments + 2 (serve and CB: 10 of 10 arms each, 200/200 requests)
 #   H200 left: serve at 300/500 ms (4 arms), CB (10), sequential 20 segments + 2
 #   on a warm machine repeat it with BUDGET = device time left - ~50 s
+
+# --- session 17 (2026-12-08; from commit 4a563fe) ---
+# 01:44-01:55 three calls got no machine ("could not be started": nvidia-h200, nvidia-h100-x1, nvidia-h200;
+# 90-91 s each): 271 s of device time, 1,529 s left; from about 02:03 the device tool lent none ("no new device
+# machine is lent at present; do not call run again in this session"). No call ran; both stores unchanged.
+# The studies' and older serving stores are now committed gzipped (tracked tree 44.7 -> 36.7 MB; 49.6 MiB with
+# .whl-serving, of the 64 MiB a call may carry), so the H200's store has room to grow to the H100's size.
+#
+# next calls: carry .whl-serving, timeout_s 600, the same command on either card (--preset reaches the CB arms
+# only; the plan runs serve, then CB, then sequential, and each part resumes from the card's store):
+bash scripts/must_show_call.sh serve,cb,seq 575 --preset bounded-graphs
+#   H100 left: sequential only, 17 segments + 2 (serve and CB: 10 of 10 arms each, 200/200 requests)
+#   H200 left: serve at 300/500 ms (4 arms), CB (10), sequential 20 segments + 2
+#   on a warm machine repeat it with BUDGET = device time left - ~50 s
