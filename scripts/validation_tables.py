@@ -137,7 +137,6 @@ def serving() -> None:
     study_for = {"seq-fp32": baseline, "seq-bf16": baseline, "cb-burst": ref.get("tgi_burst"),
                  "cb-fixed-50ms": ref.get("tgi_fixed_50ms")}
     rows = []
-
     with stored_sql(V / "serving" / "run_a" / "serving.db.gz") as conn:
         for name, summary in conn.execute("SELECT json_extract(config_json,'$.name'), summary_json FROM points"):
             rows.append(("run_a", name, json.loads(summary)["headline"]))
@@ -315,7 +314,6 @@ def issue12_thank_you() -> None:
 
 def _study_points(study: str) -> list[tuple[int, dict, dict]]:
     """(point id, its run's plan, its summary) of every LLM point the studies' store holds for ``study``."""
-
     with stored_sql(V / "studies" / "llm_studies.db.gz") as conn:
         rows = conn.execute("SELECT points.id, runs.plan_json, summary_json FROM points JOIN runs ON "
                             "runs.id = points.run_id WHERE points.kind = 'llm' ORDER BY points.id").fetchall()

@@ -6,11 +6,9 @@ other sections are the other issues'. Apart because the must-show table grows ca
 
 from __future__ import annotations
 
-import gzip
 import json
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,24 +20,20 @@ STUDY = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" /
 
 @contextmanager
 def stored_sql(path: Path) -> Iterator[sqlite3.Connection]:
-    """Plain SQL over a committed store. The stores are committed gzipped (``.db.gz``: the tree that
-    travels to the GPU box has 64 MiB, wheels included), so it reads a decompressed copy in a temporary
-    folder that is gone afterwards; `Store.open_read` does the same for the package's own readers."""
-    with tempfile.TemporaryDirectory(prefix="joulebench-tables-") as folder:
-        plain = Path(folder) / path.name.removesuffix(".gz")
-        plain.write_bytes(gzip.decompress(path.read_bytes()))
-        conn = sqlite3.connect(plain)
-        try:
-            yield conn
-        finally:
-            conn.close()
+    """Plain SQL over a committed store, read-only. The stores are committed gzipped (``.db.gz``: the tree
+    that travels to the GPU box has 64 MiB, wheels included); `Store.open_read` reads one through a
+    temporary copy that it removes on close."""
+    sys.path.insert(0, str(V.parent.parent / "src"))
+    from joulebench.store import Store
+
+    with Store.open_read(path) as store, store.raw() as conn:
+        yield conn
 
 
 def issue18_h200() -> None:
     """Every arm of the seventh session's serving calls (run_d) beside its floor; the floor of the knob
     sweep's and the CB arms (stored without one: their card was not read from the meters) is recomputed
     from their request records as the live arms compute it (`serving_bench.stored_floor`)."""
-
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_bench import stored_floor
 
@@ -83,14 +77,13 @@ def _arms_by_call(db: Path, variants: bool = False, card: str | None = None) -> 
     with ``card``, a first column naming the store's card model (one table per store, printed in a row)."""
     sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import arm_variant
-    from joulebench.store import Store
 
     extra = (" variant |", "---|") if variants else ("", "")
     first = ("| card ", "|---") if card else ("", "")
     print(f"{first[0]}| run | place in run | arm |{extra[0]} status | requests ok / cut | Wh/request | ratio to floor |"
           " TTFT p50 s | TPOT p50 s | output tok/s | window s | decoding at 10 s |")
     print(f"{first[1]}|---:|---:|---|{extra[1]}---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    with Store.open_read(db) as store, store.raw() as conn:
+    with stored_sql(db) as conn:
         runs = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY id")]
         points = conn.execute("SELECT id, run_id, status, error, config_json, summary_json FROM points ORDER BY id")
         place: dict[int, int] = {}

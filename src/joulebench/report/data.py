@@ -104,7 +104,7 @@ def parse_run_selection(specs: Sequence[str], labels: Sequence[str]) -> dict[str
 
 
 def labels_for(paths: Sequence[str]) -> list[str]:
-    """File names, or the full path where two databases share a file name (``run_a/serving.db``)."""
+    """File names, or the full path where two databases share a file name (``run_a/serving.db.gz``)."""
     names = [Path(p).name for p in paths]
     out = []
     for p, name in zip(paths, names, strict=True):
