@@ -204,8 +204,10 @@ def test_cli_writes_the_report_and_says_where(tmp_path: Path) -> None:
 
 
 def test_committed_validation_stores_give_every_section(tmp_path: Path) -> None:
-    """The real stores: LLM (H100/H200 calibration sweeps), serving arms, video; profiles validated."""
-    dbs = sorted(str(p) for p in (ROOT / "docs" / "validation").rglob("*.db"))
+    """The real stores: LLM (H100/H200 calibration sweeps), serving arms (committed gzipped), video;
+    profiles validated."""
+    found = [*(ROOT / "docs" / "validation").rglob("*.db"), *(ROOT / "docs" / "validation").rglob("*.db.gz")]
+    dbs = sorted(str(p) for p in found)
     cals = sorted(str(p) for p in (ROOT / "docs" / "validation" / "calibration").glob("*.yaml"))
     digests = {p: digest(Path(p)) for p in dbs}
     result = build_report(dbs, tmp_path / "v.html", calibrations=cals[:1])
