@@ -16,6 +16,8 @@ from typing import Any
 
 V = Path(__file__).resolve().parent.parent / "docs" / "validation"
 STUDY = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "seed_figures.json"
+if str(V.parent.parent / "src") not in sys.path:  # this tree's joulebench, installed or not
+    sys.path.insert(0, str(V.parent.parent / "src"))
 
 
 @contextmanager
@@ -23,7 +25,6 @@ def stored_sql(path: Path) -> Iterator[sqlite3.Connection]:
     """Plain SQL over a committed store, read-only. The stores are committed gzipped (``.db.gz``: the tree
     that travels to the GPU box has 64 MiB, wheels included); `Store.open_read` reads one through a
     temporary copy that it removes on close."""
-    sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.store import Store
 
     with Store.open_read(path) as store, store.raw() as conn:
@@ -34,7 +35,6 @@ def issue18_h200() -> None:
     """Every arm of the seventh session's serving calls (run_d) beside its floor; the floor of the knob
     sweep's and the CB arms (stored without one: their card was not read from the meters) is recomputed
     from their request records as the live arms compute it (`serving_bench.stored_floor`)."""
-    sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_bench import stored_floor
 
     print("| call | arm | preset / knob | requests ok / cut | Wh/request | GPU Wh/request | floor Wh/request"
@@ -75,7 +75,6 @@ def _arms_by_call(db: Path, variants: bool = False, card: str | None = None) -> 
     """Each arm of a must-show store with the call (the run) it ran in and its place among the arms that
     server (or engine) served in that call; with ``variants``, the variant its tag names (`arm_variant`);
     with ``card``, a first column naming the store's card model (one table per store, printed in a row)."""
-    sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import arm_variant
 
     extra = (" variant |", "---|") if variants else ("", "")
@@ -152,7 +151,6 @@ def must_show_stores() -> list[tuple[str, Path]]:
 def issue18_must_show() -> None:
     """Issue 18's must-show tables from the must-show stores (run_f, one per card model, filled call by
     call): each target under each law, the mean of its repeats and their spread."""
-    sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import MUST_SHOW_VARIANTS, must_show_rows
     from joulebench.store import Store
 
@@ -196,7 +194,6 @@ def issue18_cb_memory() -> None:
     graph where the arm lists its shapes (session 15 on). Why these columns: the pool follows neither the
     count nor the largest read alone (fixed 300 ms against burst, run_f call 23); it ranks with the product
     (session 16)."""
-    sys.path.insert(0, str(V.parent.parent / "src"))
     from joulebench.experiments.serving_table import served_in_full
     from joulebench.store import Store
     from joulebench.workloads.cb_graphs import largest_q_by_kv, shape_bound
